@@ -1,0 +1,344 @@
+"""Expressions in specs: parsed with ``ast``, checked against an allowlist,
+re-emitted from the checked tree.
+
+Spec text never reaches the output as text. A string in a spec is parsed as
+a Python expression; the tree is walked node by node and anything not on the
+allowlist is rejected; the output is ``ast.unparse`` of that checked tree, so
+what is written is exactly what was checked.
+
+Two contexts:
+
+* ``init``: constructor arithmetic (``num_channels * i + input_channels``,
+  ``c2[0]``, ``in_channels if i == 0 else out_channels``) over the
+  constructor arguments and repeat variables; evaluated concretely for
+  shape inference.
+* ``forward``: tensor code (``F.relu(self.bn1(self.conv1(X)))``,
+  ``torch.cat((X, Y), dim=1)``, ``X.abs().sum() > 1``); evaluated on shapes
+  by the analyser.
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from .errors import SpecError
+
+# Names a spec may not define: they would shadow what generated code relies on.
+RESERVED = frozenset(
+    {"self", "torch", "nn", "F", "super", "None", "True", "False", "Optional", "annotations"}
+    | {
+        # nn.Module attributes a member must not shadow
+        "forward", "training", "to", "cuda", "cpu", "eval", "train", "state_dict",
+        "load_state_dict", "parameters", "named_parameters", "buffers", "named_buffers",
+        "children", "named_children", "modules", "named_modules", "register_buffer",
+        "register_parameter", "register_module", "add_module", "apply", "zero_grad",
+        "requires_grad_", "type", "float", "double", "half", "bfloat16", "share_memory",
+        "extra_repr", "get_submodule", "get_parameter", "get_buffer", "dump_patches",
+        "call_super_init", "compile", "xpu", "ipu", "mtia", "to_empty", "get_extra_state",
+        "set_extra_state", "register_forward_hook", "register_forward_pre_hook",
+        "register_full_backward_hook", "register_backward_hook",
+        "register_full_backward_pre_hook", "register_state_dict_pre_hook",
+        "register_load_state_dict_post_hook", "T_destination",
+    }
+    # builtins a generated file calls
+    | {"range", "len", "min", "max", "enumerate", "str", "int", "isinstance", "RuntimeError"}
+    # names generated code introduces itself
+    | {"layers", "idx", "module", "steps"}
+)
+
+INIT_FUNCTIONS = {"range": (1, 3), "len": (1, 1), "min": (2, 8), "max": (2, 8)}
+MAX_INT = 2**31
+
+_BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.MatMult)
+_CMPOPS = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot)
+
+
+def check_identifier(name: str, what: str, path: str) -> None:
+    """Reject (never rename) names that are keywords or shadow what generated code uses."""
+    if not name.isidentifier() or not name.isascii():
+        raise SpecError("E310", f"{what} {name!r} is not an ASCII Python identifier", path=path)
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        raise SpecError("E310", f"{what} {name!r} is a Python keyword", path=path)
+    if name in RESERVED or name.startswith("__"):
+        raise SpecError("E310", f"{what} {name!r} is reserved: it would shadow a name generated code uses", path=path)
+
+
+def parse(text: str, path: str) -> ast.expr:
+    if "\x00" in text:
+        raise SpecError("E301", "expression contains a NUL character", path=path)
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise SpecError("E301", f"not a valid expression: {text!r} ({exc.msg})", path=path) from None
+    return tree.body
+
+
+def from_json(value: Any, path: str) -> ast.expr:
+    """A JSON value -> expression tree. Strings are expressions; arrays are tuples."""
+    if isinstance(value, str):
+        return parse(value, path)
+    if isinstance(value, list):
+        return ast.Tuple([from_json(v, f"{path}[{i}]") for i, v in enumerate(value)], ast.Load())
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SpecError("E105", f"{value!r} is not a finite number", path=path)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        raise SpecError("E324", f"{value} is out of range (at most {MAX_INT} in magnitude)", path=path)
+    return ast.Constant(value)
+
+
+def unparse(tree: ast.expr) -> str:
+    return ast.unparse(tree)
+
+
+@dataclass
+class Scope:
+    """What names an expression may use."""
+
+    context: str  # "init" or "forward"
+    names: frozenset[str]
+    members: frozenset[str] = frozenset()  # self.<member> (forward only)
+    functions: frozenset[str] = frozenset()  # "F.relu", "torch.cat" (forward only)
+    methods: frozenset[str] = frozenset()  # tensor methods (forward only)
+
+
+def check(tree: ast.expr, scope: Scope, path: str) -> None:
+    """Raise SpecError unless every node of ``tree`` is on the allowlist."""
+    _Checker(scope, path).visit(tree)
+
+
+class _Checker(ast.NodeVisitor):
+    def __init__(self, scope: Scope, path: str) -> None:
+        self.scope = scope
+        self.path = path
+
+    def fail(self, code: str, message: str) -> None:
+        raise SpecError(code, message, path=self.path)
+
+    def generic_visit(self, node: ast.AST) -> None:
+        self.fail("E302", f"{type(node).__name__} is not allowed in an expression")
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        value = node.value
+        if isinstance(value, bool) or value is None:
+            return
+        if isinstance(value, int):
+            if abs(value) > MAX_INT:
+                self.fail("E324", f"{value} is out of range (at most {MAX_INT} in magnitude)")
+            return
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                self.fail("E105", f"{value!r} is not a finite number")
+            return
+        if isinstance(value, str) and self.scope.context == "init":
+            if len(value) > 64 or not value.isprintable():
+                self.fail("E302", "string literals must be short and printable")
+            return
+        self.fail("E302", f"literal {value!r} is not allowed here")
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if node.id not in self.scope.names:
+            from .errors import did_you_mean
+
+            self.fail("E303", f"unknown name {node.id!r}" + did_you_mean(node.id, self.scope.names))
+
+    def visit_Tuple(self, node: ast.Tuple) -> None:
+        for elt in node.elts:
+            self.visit(elt)
+
+    visit_List = visit_Tuple
+
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        if not isinstance(node.op, _BINOPS):
+            self.fail("E302", f"operator {type(node.op).__name__} is not allowed")
+        if isinstance(node.op, ast.MatMult) and self.scope.context == "init":
+            self.fail("E302", "@ is only allowed in forward")
+        self.visit(node.left)
+        self.visit(node.right)
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> None:
+        if not isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
+            self.fail("E302", f"operator {type(node.op).__name__} is not allowed")
+        self.visit(node.operand)
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> None:
+        for value in node.values:
+            self.visit(value)
+
+    def visit_Compare(self, node: ast.Compare) -> None:
+        for op, right in zip(node.ops, node.comparators):
+            if not isinstance(op, _CMPOPS):
+                self.fail("E302", f"comparison {type(op).__name__} is not allowed")
+            if isinstance(op, (ast.Is, ast.IsNot)) and not (
+                isinstance(right, ast.Constant) and right.value is None
+            ):
+                self.fail("E302", "'is' and 'is not' may only compare with None")
+        self.visit(node.left)
+        for right in node.comparators:
+            self.visit(right)
+
+    def visit_IfExp(self, node: ast.IfExp) -> None:
+        self.visit(node.test)
+        self.visit(node.body)
+        self.visit(node.orelse)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        self.visit(node.value)
+        if isinstance(node.slice, ast.Slice):
+            for part in (node.slice.lower, node.slice.upper, node.slice.step):
+                if part is not None:
+                    self.visit(part)
+        else:
+            self.visit(node.slice)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        # Attributes appear only as self.<member> and tensor.shape; calls handle the rest.
+        if node.attr.startswith("_"):
+            self.fail("E302", f"private attribute {node.attr!r} is not allowed")
+        if self.scope.context == "forward":
+            if isinstance(node.value, ast.Name) and node.value.id == "self":
+                if node.attr not in self.scope.members:
+                    from .errors import did_you_mean
+
+                    self.fail("E305", f"unknown member self.{node.attr}" + did_you_mean(node.attr, self.scope.members))
+                return
+            if node.attr == "shape":
+                self.visit(node.value)
+                return
+        self.fail("E302", f"attribute .{node.attr} is not allowed here")
+
+    def visit_Call(self, node: ast.Call) -> None:
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                self.fail("E302", "*args in a call is not allowed")
+            self.visit(arg)
+        for kw in node.keywords:
+            if kw.arg is None:
+                self.fail("E302", "**kwargs in a call is not allowed")
+            self.visit(kw.value)
+        func = node.func
+        if self.scope.context == "init":
+            if isinstance(func, ast.Name) and func.id in INIT_FUNCTIONS:
+                low, high = INIT_FUNCTIONS[func.id]
+                if node.keywords or not low <= len(node.args) <= high:
+                    self.fail("E302", f"{func.id}() takes {low} to {high} positional arguments")
+                return
+            self.fail("E304", f"call of {ast.unparse(func)!r} is not allowed in constructor arithmetic")
+        # forward: self.layer(...), a loop variable bound to a module, F.x / torch.x, tensor.method()
+        if isinstance(func, ast.Attribute):
+            owner = func.value
+            if isinstance(owner, ast.Name) and owner.id == "self":
+                self.visit(func)
+                return
+            if isinstance(owner, ast.Name) and owner.id in ("F", "torch"):
+                qualname = f"{owner.id}.{func.attr}"
+                if qualname not in self.scope.functions:
+                    from .errors import did_you_mean
+
+                    self.fail("E304", f"unknown function {qualname}" + did_you_mean(qualname, self.scope.functions))
+                return
+            if func.attr.startswith("_") or func.attr not in self.scope.methods:
+                from .errors import did_you_mean
+
+                self.fail("E304", f"unknown tensor method .{func.attr}()" + did_you_mean(func.attr, self.scope.methods))
+            self.visit(owner)
+            return
+        if isinstance(func, ast.Name):
+            self.visit(func)  # a loop variable bound to a module; the analyser checks it is one
+            return
+        self.fail("E302", f"call of {ast.unparse(func)!r} is not allowed")
+
+
+def names_in(tree: ast.expr) -> Iterable[str]:
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def evaluate(tree: ast.expr, env: dict[str, Any], path: str) -> Any:
+    """Evaluate checked constructor arithmetic on concrete values."""
+    try:
+        return _eval(tree, env)
+    except SpecError as exc:
+        exc.path = exc.path or path
+        raise
+    except (TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError, KeyError) as exc:
+        raise SpecError("E306", f"cannot evaluate {ast.unparse(tree)!r}: {exc}", path=path) from None
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        raise SpecError("E324", f"value {value} is out of range (at most {MAX_INT} in magnitude)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SpecError("E105", f"value {value!r} is not a finite number")
+    return value
+
+
+def _eval(node: ast.expr, env: dict[str, Any]) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return env[node.id]
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return tuple(_eval(e, env) for e in node.elts)
+    if isinstance(node, ast.BinOp):
+        left, right = _eval(node.left, env), _eval(node.right, env)
+        if isinstance(node.op, ast.Pow) and isinstance(right, int) and abs(right) > 64:
+            raise SpecError("E324", f"exponent {right} is too large")
+        if isinstance(left, (tuple, str)) or isinstance(right, (tuple, str)):
+            if not isinstance(node.op, ast.Add):
+                raise TypeError("only + applies to tuples")
+        return _bounded(_BINOP_FUNCS[type(node.op)](left, right))
+    if isinstance(node, ast.UnaryOp):
+        operand = _eval(node.operand, env)
+        if isinstance(node.op, ast.Not):
+            return not operand
+        return _bounded(-operand if isinstance(node.op, ast.USub) else +operand)
+    if isinstance(node, ast.BoolOp):
+        values = [_eval(v, env) for v in node.values]
+        result = values[0]
+        for v in values[1:]:
+            result = (result and v) if isinstance(node.op, ast.And) else (result or v)
+        return result
+    if isinstance(node, ast.Compare):
+        left = _eval(node.left, env)
+        for op, comp in zip(node.ops, node.comparators):
+            right = _eval(comp, env)
+            if not _CMP_FUNCS[type(op)](left, right):
+                return False
+            left = right
+        return True
+    if isinstance(node, ast.IfExp):
+        return _eval(node.body, env) if _eval(node.test, env) else _eval(node.orelse, env)
+    if isinstance(node, ast.Subscript):
+        value = _eval(node.value, env)
+        if isinstance(node.slice, ast.Slice):
+            parts = [None if p is None else _eval(p, env) for p in (node.slice.lower, node.slice.upper, node.slice.step)]
+            return value[slice(*parts)]
+        return value[_eval(node.slice, env)]
+    if isinstance(node, ast.Call):
+        args = [_eval(a, env) for a in node.args]
+        name = node.func.id  # type: ignore[attr-defined]
+        if name == "range":
+            result = range(*args)
+            if len(result) > 4096:
+                raise SpecError("E324", f"range of {len(result)} items is too long (at most 4096)")
+            return tuple(result)
+        return {"len": len, "min": min, "max": max}[name](*args)
+    raise TypeError(f"{type(node).__name__} cannot be evaluated")
+
+
+import operator as _op  # noqa: E402
+
+_BINOP_FUNCS = {
+    ast.Add: _op.add, ast.Sub: _op.sub, ast.Mult: _op.mul, ast.Div: _op.truediv,
+    ast.FloorDiv: _op.floordiv, ast.Mod: _op.mod, ast.Pow: _op.pow, ast.MatMult: _op.matmul,
+}
+_CMP_FUNCS = {
+    ast.Eq: _op.eq, ast.NotEq: _op.ne, ast.Lt: _op.lt, ast.LtE: _op.le, ast.Gt: _op.gt,
+    ast.GtE: _op.ge, ast.Is: _op.is_, ast.IsNot: _op.is_not,
+}

@@ -1,0 +1,100 @@
+"""The AST gate: the last check before anything is written.
+
+Whatever the templates or the renderer did, a generated file must parse and
+contain only what a block file may contain. A template defect that slips in
+anything else makes the run fail instead of shipping it.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from .errors import SpecError
+from .model import Block
+
+ALLOWED_IMPORTS = {
+    ("import", "torch", None),
+    ("from", "torch", "nn"),
+    ("from", "torch.nn", "functional"),
+}
+FORBIDDEN_CALLS = frozenset(
+    {"exec", "eval", "compile", "__import__", "open", "getattr", "setattr", "delattr",
+     "globals", "locals", "vars", "breakpoint", "input", "exit", "quit", "help"}
+)
+FORBIDDEN_NODES = (
+    ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Global,
+    ast.Nonlocal, ast.With, ast.AsyncWith, ast.Try, ast.Delete, ast.Await, ast.Yield,
+    ast.YieldFrom, ast.AsyncFunctionDef, ast.Starred, ast.NamedExpr, ast.Match,
+)
+
+
+def check(source: str, chain: list[Block], file: str) -> None:
+    """Raise SpecError (code E900: a generator defect) unless ``source`` passes."""
+
+    def fail(message: str) -> None:
+        raise SpecError("E900", f"generated code failed the AST gate: {message}", file=file)
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        fail(f"does not parse: {exc.msg} at line {exc.lineno}")
+    expected = [b.name for b in chain]
+    classes = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if ("import", alias.name, alias.asname) not in ALLOWED_IMPORTS:
+                    fail(f"import of {alias.name}")
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if ("from", node.module, alias.name) not in ALLOWED_IMPORTS or node.level:
+                    fail(f"import from {node.module}")
+        elif isinstance(node, ast.ClassDef):
+            classes.append(node)
+        else:
+            fail(f"top-level {type(node).__name__} at line {node.lineno}")
+    if [c.name for c in classes] != expected:
+        fail(f"classes {[c.name for c in classes]}, expected {expected}")
+    for cls, block in zip(classes, chain):
+        _check_class(cls, block, fail)
+
+
+def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
+    if len(cls.bases) != 1 or ast.unparse(cls.bases[0]) != "nn.Module" or cls.keywords or cls.decorator_list:
+        fail(f"class {cls.name} must derive from nn.Module only")
+    methods = [n.name for n in cls.body if isinstance(n, ast.FunctionDef)]
+    others = [n for n in cls.body if not isinstance(n, ast.FunctionDef)]
+    if methods != ["__init__", "forward"]:
+        fail(f"class {cls.name} defines {methods}")
+    if len(others) != 1 or not (isinstance(others[0], ast.Expr) and isinstance(others[0].value, ast.Constant)):
+        fail(f"class {cls.name} has statements besides its docstring and methods")
+    members = {t.name for t in block.parameters} | set(block.layers)
+    buffers = {t.name for t in block.buffers}
+    assigned: set[str] = set()
+    registered: set[str] = set()
+    for node in ast.walk(cls):
+        if isinstance(node, FORBIDDEN_NODES):
+            fail(f"{type(node).__name__} in {cls.name}")
+        if isinstance(node, ast.FunctionDef) and node.decorator_list:
+            fail(f"decorator in {cls.name}")
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS:
+            fail(f"call of {node.func.id} in {cls.name}")
+        if isinstance(node, ast.Attribute) and node.attr.startswith("__") and node.attr != "__init__":
+            fail(f"dunder attribute {node.attr} in {cls.name}")
+        if isinstance(node, ast.Attribute) and node.attr == "_modules" and block.variadic is None:
+            fail(f"_modules in {cls.name}")
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+                    assigned.add(target.attr)
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Attribute):
+            fail(f"annotated attribute in {cls.name}")
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "register_buffer":
+            name = node.args[0] if node.args else None
+            if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+                fail(f"register_buffer without a literal name in {cls.name}")
+            registered.add(name.value)
+    if assigned != members:
+        fail(f"{cls.name} assigns attributes {sorted(assigned)}, the spec declares {sorted(members)}")
+    if registered != buffers:
+        fail(f"{cls.name} registers buffers {sorted(registered)}, the spec declares {sorted(buffers)}")

@@ -1,0 +1,187 @@
+"""The pipeline: plan -> load and validate -> analyse -> render -> format -> gate -> write.
+
+``plan`` decides, from fingerprints alone, which outputs may be stale; only
+those specs (and the specs they use) go through the expensive stages. All
+of them are rendered, formatted and gated before the first byte is written,
+so a failing spec leaves every file as it was.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import output
+from .load import MODULE_STEM
+from .errors import ErrorList, SpecError
+
+# Below this many files a process pool costs more to start than it saves.
+POOL_THRESHOLD = 24
+
+
+@dataclass
+class Source:
+    path: Path
+    stem: str
+    data: bytes
+    name: str | None  # class name, if the JSON parses
+    uses: set[str] = field(default_factory=set)  # stems it references
+
+
+@dataclass
+class Result:
+    stem: str
+    path: Path
+    status: str  # "unchanged", "missing", "stale", "edited", "foreign", "symlink", "extra", "extra-foreign"
+    new: bytes | None = None
+    old: bytes = b""
+
+
+@dataclass
+class Plan:
+    spec_dir: Path
+    out_dir: Path
+    sources: dict[str, Source]
+    results: dict[str, Result]
+    fingerprints: dict[str, str]
+
+
+def discover(target: Path) -> tuple[Path, list[Path]]:
+    """The spec folder and its spec files; ``target`` may be one file."""
+    if target.is_file():
+        return target.parent, [target]
+    if not target.is_dir():
+        raise SpecError("E100", "no such spec file or folder", file=str(target))
+    specs = sorted(p for p in target.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
+    return target, specs
+
+
+def plan(target: Path, out_dir: Path) -> Plan:
+    spec_dir, paths = discover(target)
+    output.check_output_dir(out_dir, spec_dir)
+    sources: dict[str, Source] = {}
+    for path in paths:
+        if path.is_symlink():
+            raise SpecError("E501", "spec files may not be symlinks", file=str(path))
+        data = path.read_bytes()
+        doc = output.quick_parse(data)
+        name = doc.get("name") if doc else None
+        sources[path.stem] = Source(path, path.stem, data, name if isinstance(name, str) else None)
+    by_name = {s.name: s.stem for s in sources.values() if s.name}
+    docs = {stem: output.quick_parse(s.data) for stem, s in sources.items()}
+    for stem, source in sources.items():
+        types = output.referenced_types(docs[stem]) if docs[stem] else set()
+        source.uses = {by_name[t] for t in types if t in by_name and by_name[t] != stem}
+    fingerprints = {}
+    results = {}
+    uses = {stem: s.uses for stem, s in sources.items()}
+    for stem, source in sources.items():
+        chain = output.closure(stem, uses)
+        fingerprints[stem] = output.inputs_fingerprint([sources[s].data for s in chain], spec_dir.name)
+        if not MODULE_STEM.match(stem):
+            results[stem] = Result(stem, out_dir / f"{stem}.py", "stale")  # load() reports the bad name
+            continue
+        path = output.target_path(out_dir, stem)
+        existing = output.inspect_file(path)
+        status = existing.state
+        if status == "generated":
+            status = "unchanged" if existing.fingerprint == fingerprints[stem] else "stale"
+        results[stem] = Result(stem, path, status, old=existing.data)
+    # Files we generated earlier whose spec is gone.
+    if out_dir.is_dir() and target.is_dir():
+        for path in sorted(out_dir.glob("*.py")):
+            if path.stem not in sources:
+                existing = output.inspect_file(path)
+                if existing.state in ("generated", "edited"):
+                    status = "extra" if existing.state == "generated" else "extra-foreign"
+                    results[path.stem] = Result(path.stem, path, status, old=existing.data)
+    return Plan(spec_dir, out_dir, sources, results, fingerprints)
+
+
+def build(p: Plan, stems: list[str], jobs: int | None = None) -> None:
+    """Load, validate, analyse, render, format and gate ``stems``; fill ``Result.new``."""
+    from . import analyse, gate, load, render
+
+    needed = sorted({s for stem in stems for s in output.closure(stem, {k: v.uses for k, v in p.sources.items()})})
+    errors: list[SpecError] = []
+    raws = []
+    for stem in needed:
+        try:
+            raws.append(load.load(p.sources[stem].path))
+        except SpecError as exc:
+            errors.append(exc)
+        except ErrorList as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise ErrorList(errors)
+    all_names: dict[str, str] = {}
+    for source in p.sources.values():
+        if source.name in all_names:
+            errors.append(SpecError("E331", f"class {source.name!r} is also defined by {all_names[source.name]}", str(source.path), "name"))
+        elif source.name:
+            all_names[source.name] = str(source.path)
+    if errors:
+        raise ErrorList(errors)
+    blocks, errors = analyse.analyse(raws, set(all_names))
+    if errors:
+        raise ErrorList(errors)
+    by_stem = {b.raw.stem: b for b in blocks.values()}
+    sources = {}
+    for stem in stems:
+        chain = analyse.dependencies(by_stem[stem], blocks)
+        sources[stem] = (render.render(chain, blocks), chain)
+    formatted = _format_all([src for src, _ in sources.values()], jobs)
+    for (stem, (_, chain)), body in zip(sources.items(), formatted):
+        gate.check(body, chain, str(p.sources[stem].path))
+        text = output.header(p.spec_dir.name, stem, p.fingerprints[stem], body) + body
+        p.results[stem].new = text.encode("utf-8")
+
+
+def _format_all(sources: list[str], jobs: int | None) -> list[str]:
+    from . import render
+
+    workers = jobs or os.cpu_count() or 1
+    if len(sources) < POOL_THRESHOLD or workers < 2:
+        return [render.format_source(s) for s in sources]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import black  # noqa: F401  imported before fork, so workers start with it
+
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return list(pool.map(render.format_source, sources, chunksize=max(1, len(sources) // (workers * 4))))
+
+
+def write(p: Plan, force: bool, prune: bool) -> tuple[int, int, int]:
+    """Write every changed file (refusing hand edits unless ``force``); returns (written, unchanged, pruned)."""
+    refused = [r for r in p.results.values() if r.new is not None and r.status in ("edited", "foreign", "symlink")]
+    refused = [r for r in refused if not (force and r.status in ("edited", "foreign"))]
+    if refused:
+        raise ErrorList([
+            SpecError(
+                "E503" if r.status != "symlink" else "E501",
+                {
+                    "edited": "was edited by hand since it was generated; refusing to overwrite (use --force)",
+                    "foreign": "exists and was not generated by codegen; refusing to overwrite (use --force)",
+                    "symlink": "is a symlink; refusing to write through it",
+                }[r.status],
+                file=str(r.path),
+            )
+            for r in refused
+        ])
+    written = unchanged = pruned = 0
+    p.out_dir.mkdir(parents=True, exist_ok=True)
+    for result in p.results.values():
+        if result.new is not None and result.new != result.old:
+            output.write_atomically(result.path, result.new)
+            written += 1
+        elif result.status in ("unchanged",) or (result.new is not None):
+            unchanged += 1
+    if prune:
+        for result in p.results.values():
+            if result.status == "extra":
+                result.path.unlink()
+                pruned += 1
+    return written, unchanged, pruned

@@ -1,0 +1,174 @@
+"""Load and validate: bytes -> JSON -> checked against the JSON Schema.
+
+The schema (codegen/spec.schema.json) is the one source of truth for the
+structure of a spec; editors use the same file through the spec's
+``"$schema"`` key. This module adds what JSON Schema cannot say: duplicate
+keys, non-finite numbers, and error messages that name the place.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .errors import SpecError, json_path
+
+SCHEMA_PATH = Path(__file__).with_name("spec.schema.json")
+MODULE_STEM = re.compile(r"^[a-z_][a-z0-9_]*$")
+MAX_SPEC_BYTES = 1_000_000
+MAX_DEPTH = 32
+
+
+@dataclass(frozen=True)
+class RawSpec:
+    path: Path  # as given on the command line, for messages
+    stem: str
+    data: bytes
+    doc: dict[str, Any]
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 12:
+        raise ValueError(f"integer {text[:20]}... is too large")
+    return int(text)
+
+
+def _line_col(text: str, needle: str) -> str:
+    index = text.find(needle)
+    if index < 0:
+        return ""
+    line = text.count("\n", 0, index) + 1
+    col = index - text.rfind("\n", 0, index)
+    return f"line {line}, column {col}"
+
+
+def parse_json(path: Path, data: bytes) -> dict[str, Any]:
+    name = str(path)
+    if not data.strip():
+        raise SpecError("E100", "the file is empty", file=name)
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError("E100", f"the file is larger than {MAX_SPEC_BYTES} bytes", file=name)
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise SpecError("E102", "the file starts with a UTF-8 byte order mark; save it as UTF-8 without BOM", file=name)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError("E101", f"not UTF-8: byte {data[exc.start]:#04x} at offset {exc.start}", file=name) from None
+    try:
+        doc = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_reject_constant,
+            parse_int=_bounded_int,
+        )
+    except _DuplicateKey as exc:
+        key = str(exc)
+        where = _line_col(text, json.dumps(key))
+        raise SpecError("E104", f"duplicate key {key!r}" + (f" (second one near {where})" if where else ""), file=name) from None
+    except json.JSONDecodeError as exc:
+        raise SpecError("E103", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", file=name) from None
+    except (ValueError, RecursionError) as exc:
+        raise SpecError("E105", f"invalid JSON value: {exc}", file=name) from None
+    if _depth(doc) > MAX_DEPTH:
+        raise SpecError("E106", f"nesting deeper than {MAX_DEPTH} levels", file=name)
+    return doc
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema  # lazy: the up-to-date path never validates
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema)
+
+
+_CODES = {
+    "additionalProperties": "E201",
+    "required": "E202",
+    "type": "E203",
+    "pattern": "E204",
+    "enum": "E205",
+}
+
+
+def validate(doc: Any, file: str) -> list[SpecError]:
+    """Every schema error of one document, each with its JSON path."""
+    from jsonschema.exceptions import best_match
+
+    validator = _validator()
+    errors: list[SpecError] = []
+    for error in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        # oneOf failures are reported through their closest branch.
+        error = best_match([error]) if not error.context else best_match(error.context)
+        errors.append(_describe(error, file))
+    return errors
+
+
+def _describe(error: Any, file: str) -> SpecError:
+    path = json_path(error.absolute_path)
+    code = _CODES.get(error.validator, "E200")
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        from .errors import did_you_mean
+
+        hint = did_you_mean(extra[0], allowed) if extra else ""
+        message = f"unknown key {', '.join(map(repr, extra))}{hint}; allowed: {', '.join(allowed)}"
+    elif error.validator == "pattern" or (error.validator == "propertyNames"):
+        message = f"{error.instance!r} is not a valid name (expected {error.schema.get('pattern', 'an identifier')})"
+    else:
+        found = json.dumps(error.instance, ensure_ascii=True)
+        if len(found) > 60:
+            found = found[:57] + "..."
+        message = f"{error.message if len(error.message) < 160 else error.message[:157] + '...'} (found {found})"
+    return SpecError(code, message, file=file, path=path)
+
+
+def load(path: Path) -> RawSpec:
+    """Read, parse and schema-check one spec; raise SpecError or ErrorList."""
+    from .errors import ErrorList
+
+    name = str(path)
+    stem = path.stem
+    if path.suffix != ".json" or not MODULE_STEM.match(stem):
+        raise SpecError("E332", f"file name {path.name!r} must be <module_name>.json, lower case, [a-z0-9_]", file=name)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SpecError("E100", f"cannot read: {exc.strerror}", file=name) from None
+    doc = parse_json(path, data)
+    errors = validate(doc, name)
+    if errors:
+        raise ErrorList(errors)
+    return RawSpec(path=path, stem=stem, data=data, doc=doc)

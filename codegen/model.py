@@ -1,0 +1,130 @@
+"""The checked form of a spec: what the analyser builds and the renderer reads.
+
+Every name in here has passed ``expressions.check_identifier`` and every
+expression has passed the allowlist in ``expressions.check``; the renderer
+emits nothing that is not held here.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from .load import RawSpec
+from .values import REQUIRED
+
+
+@dataclass
+class Arg:
+    name: str
+    annotation: str  # from the schema's enum: "int", "tuple[int, int]", "nn.Module", ...
+    default: Any = REQUIRED
+    variadic: bool = False
+    doc: str = ""
+
+
+@dataclass
+class TensorDef:
+    """A parameter or buffer: ``torch.<init>(*shape)``."""
+
+    name: str
+    shape: list[ast.expr]
+    init: str
+    doc: str = ""
+
+
+@dataclass
+class LayerDef:
+    path: str  # JSON path in the spec, for messages
+    type: str
+    kind: str = ""  # "layer" (catalogue), "block" (another spec), "container" (Sequential/ModuleList)
+    args: dict[str, ast.expr] = field(default_factory=dict)
+    children: list[Union["LayerDef", "RepeatDef"]] = field(default_factory=list)
+    condition: ast.expr | None = None
+    doc: str = ""
+    inferred: dict[str, Any] = field(default_factory=dict)  # filled by shape inference
+
+
+@dataclass
+class RepeatDef:
+    path: str
+    var: str
+    iterable: ast.expr
+    layers: list[LayerDef]
+
+
+@dataclass
+class Assign:
+    targets: list[str]
+    op: str
+    value: ast.expr
+    path: str
+
+
+@dataclass
+class If:
+    test: ast.expr
+    then: list["Statement"]
+    orelse: list["Statement"]
+    path: str
+
+
+@dataclass
+class While:
+    test: ast.expr
+    body: list["Statement"]
+    max_iterations: int
+    path: str
+
+
+@dataclass
+class For:
+    var: str
+    iterable: ast.expr
+    body: list["Statement"]
+    path: str
+
+
+@dataclass
+class Return:
+    value: ast.expr
+    path: str
+
+
+Statement = Union[Assign, If, While, For, Return]
+
+
+@dataclass
+class TableRow:
+    name: str
+    output: str
+    parameters: int
+
+
+@dataclass
+class Block:
+    raw: RawSpec
+    name: str
+    doc: str
+    args: list[Arg]
+    parameters: list[TensorDef]
+    buffers: list[TensorDef]
+    layers: dict[str, LayerDef]
+    inputs: list[str]
+    body: list[Statement]
+    example: dict[str, Any]
+    uses: set[str] = field(default_factory=set)  # class names of other specs it builds
+    # Filled by shape inference on the example:
+    table: list[TableRow] = field(default_factory=list)
+    total_parameters: int = 0
+    output_shape: tuple[int, ...] | None = None
+    returns: str = "torch.Tensor"
+
+    @property
+    def file(self) -> str:
+        return str(self.raw.path)
+
+    @property
+    def variadic(self) -> Arg | None:
+        return next((a for a in self.args if a.variadic), None)

@@ -1,0 +1,285 @@
+"""Render: checked blocks -> Python source, through the Jinja templates.
+
+The templates lay out the file and the Python syntax of statements; this
+module prepares what fills them. Nothing from a spec reaches a template as
+raw text: expressions come from ``ast.unparse`` of checked trees, literals
+from ``repr``, names from checked identifiers, and prose (docs) through
+``docstring_literal`` and ``comment`` which escape everything that could end
+a string or a line.
+"""
+
+from __future__ import annotations
+
+import ast
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from . import catalogue
+from .model import Assign, Block, For, If, LayerDef, RepeatDef, Return, Statement, While
+from .values import REQUIRED
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+@lru_cache(maxsize=1)
+def environment() -> Any:
+    import jinja2  # lazy: the up-to-date path never renders
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # the output is Python, escaped by construction (see module doc)
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+# ------------------------------------------------------------------ prose
+
+
+def _escape_char(char: str) -> str:
+    if char == "\\":
+        return "\\\\"
+    if char.isprintable() or char == "\n":
+        return char
+    code = ord(char)
+    if char == "\t":
+        return "\\t"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def docstring_literal(text: str) -> str:
+    """A triple-quoted literal whose value is ``text``, whatever it contains.
+
+    Backslashes and control characters (\\r, \\x0b, \\x0c, \\u2028, NUL, ...)
+    become escapes, and no run of three quotes can form, so the literal can
+    neither end early nor break a line.
+    """
+    lines = [line.rstrip() for line in text.strip().split("\n")]
+    body = "\n".join(lines)
+    body = "".join(_escape_char(c) for c in body)
+    body = body.replace('"', '\\"')
+    multi = "\n" in body
+    return f'"""{body}\n"""' if multi else f'"""{body}"""'
+
+
+def comment(text: str) -> str:
+    """A trailing ``  # ...`` comment, on one line whatever ``text`` contains."""
+    if not text:
+        return ""
+    flat = " ".join(text.split())
+    return "  # " + "".join(_escape_char(c) for c in flat)
+
+
+# ------------------------------------------------------------------ docstring
+
+
+def class_docstring(block: Block) -> str:
+    parts = [block.doc.strip()]
+    documented = [a for a in block.args if a.doc]
+    if documented:
+        lines = ["Args:"]
+        for arg in documented:
+            lines.append(f"    {arg.name}: {' '.join(arg.doc.split())}")
+        parts.append("\n".join(lines))
+    if block.table:
+        parts.append(shape_table(block))
+    return docstring_literal("\n\n".join(p for p in parts if p))
+
+
+def shape_table(block: Block) -> str:
+    inputs = ", ".join(f"{name} {_shape(shape)}" for name, shape in block.example["inputs"].items())
+    args = block.example.get("args", {})
+    config = ""
+    if args and block.variadic is None:
+        config = " with " + ", ".join(f"{k}={_literal(v)}" for k, v in args.items())
+    rows = [("layer", "output", "parameters")]
+    rows += [(row.name, row.output, f"{row.parameters:,}") for row in block.table]
+    rows.append(("total", "", f"{block.total_parameters:,}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    count_width = max(len(r[2]) for r in rows)
+    lines = [f"Shapes for input {inputs}{config}:", ""]
+    for name, output, count in rows:
+        lines.append(f"    {name.ljust(widths[0])}  {output.ljust(widths[1])}  {count.rjust(count_width)}".rstrip())
+    return "\n".join(lines)
+
+
+def _shape(shape: list[int]) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _literal(value: Any) -> str:
+    return repr(tuple(value)) if isinstance(value, list) else repr(value)
+
+
+# ------------------------------------------------------------------ __init__
+
+
+def layer_source(layer: LayerDef, blocks: dict[str, Block]) -> str:
+    """``nn.Conv2d(1, 6, kernel_size=5, padding=2)``: the book's calling style."""
+    if layer.kind == "container":
+        children = ", ".join(layer_source(c, blocks) for c in layer.children if isinstance(c, LayerDef))
+        return f"nn.{layer.type}({children})" if layer.type == "Sequential" else f"nn.ModuleList([{children}])"
+    values = {name: ast.unparse(tree) for name, tree in layer.args.items()}
+    values.update({name: repr(v) for name, v in layer.inferred.items() if name not in values})
+    if layer.kind == "layer":
+        spec = catalogue.LAYERS[layer.type]
+        order = [p.name for p in spec.params]
+        positional = [p.name for p in spec.params[: spec.positional]]
+        prefix = "nn."
+    else:
+        target = blocks[layer.type]
+        order = [a.name for a in target.args]
+        positional = [a.name for a in target.args if a.default is REQUIRED]
+        prefix = ""
+    args: list[str] = []
+    writing_positionally = True
+    for name in order:
+        if name not in values:
+            writing_positionally = False
+            continue
+        if writing_positionally and name in positional:
+            args.append(values[name])
+        else:
+            writing_positionally = False
+            args.append(f"{name}={values[name]}")
+    return f"{prefix}{layer.type}({', '.join(args)})"
+
+
+def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[str, Any]:
+    item: dict[str, Any] = {"name": name, "comment": comment(layer.doc), "loops": []}
+    if layer.kind == "container" and any(isinstance(c, RepeatDef) for c in layer.children):
+        item["container"] = layer.type
+        for child in layer.children:
+            if isinstance(child, RepeatDef):
+                item["loops"].append({
+                    "var": child.var,
+                    "iterable": ast.unparse(child.iterable),
+                    "values": [layer_source(l, blocks) for l in child.layers],
+                })
+            else:
+                item["loops"].append({"var": None, "values": [layer_source(child, blocks)]})
+        return item
+    value = layer_source(layer, blocks)
+    if layer.condition is not None:
+        value = f"{value} if {ast.unparse(layer.condition)} else None"
+    item["value"] = value
+    return item
+
+
+# ------------------------------------------------------------------ forward
+
+
+class _ForwardRenderer:
+    def __init__(self, block: Block) -> None:
+        self.block = block
+        self.counters = 0
+
+    def statements(self, body: list[Statement]) -> list[dict[str, Any]]:
+        return [self.statement(s) for s in body]
+
+    def statement(self, stmt: Statement) -> dict[str, Any]:
+        if isinstance(stmt, Assign):
+            return {"kind": "assign", "target": ", ".join(stmt.targets), "op": stmt.op, "value": ast.unparse(stmt.value)}
+        if isinstance(stmt, Return):
+            return {"kind": "return", "value": ast.unparse(stmt.value)}
+        if isinstance(stmt, If):
+            return {"kind": "if", "test": ast.unparse(stmt.test), "then": self.statements(stmt.then), "orelse": self.statements(stmt.orelse)}
+        if isinstance(stmt, While):
+            self.counters += 1
+            counter = "steps" if self.counters == 1 else f"steps{self.counters}"
+            message = repr(
+                f"{self.block.name}: the loop did not end within {stmt.max_iterations} iterations; "
+                "is the input finite?"
+            )
+            return {
+                "kind": "while",
+                "test": ast.unparse(stmt.test),
+                "counter": counter,
+                "max_iterations": stmt.max_iterations,
+                "message": message,
+                "body": self.statements(stmt.body),
+            }
+        assert isinstance(stmt, For)
+        if isinstance(stmt.iterable, ast.Name):
+            # The variadic module argument: its modules are the numbered children.
+            iterable = "self._modules.values()"
+        else:
+            iterable = ast.unparse(stmt.iterable)
+        return {"kind": "for", "var": stmt.var, "iterable": iterable, "body": self.statements(stmt.body)}
+
+
+def _uses_functional(block: Block) -> bool:
+    def walk(body: list[Statement]) -> bool:
+        for stmt in body:
+            trees = [getattr(stmt, attr) for attr in ("value", "test", "iterable") if hasattr(stmt, attr)]
+            for tree in trees:
+                for node in ast.walk(tree):
+                    if isinstance(node, ast.Name) and node.id == "F":
+                        return True
+            for attr in ("then", "orelse", "body"):
+                if walk(getattr(stmt, attr, [])):
+                    return True
+        return False
+
+    return walk(block.body)
+
+
+def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
+    signature: list[str] = []
+    for arg in block.args:
+        if arg.variadic:
+            signature.append(f"*{arg.name}: nn.Module")
+        elif arg.default is REQUIRED:
+            signature.append(f"{arg.name}: {arg.annotation}")
+        else:
+            signature.append(f"{arg.name}: {arg.annotation} = {_literal(arg.default)}")
+    tensors = []
+    for buffer, defs in ((False, block.parameters), (True, block.buffers)):
+        for t in defs:
+            shape = ", ".join(ast.unparse(d) for d in t.shape)
+            tensors.append({
+                "buffer": buffer,
+                "name": t.name,
+                "name_literal": repr(t.name),
+                "value": f"torch.{t.init}({shape})",
+                "comment": comment(t.doc),
+            })
+    return {
+        "name": block.name,
+        "docstring": class_docstring(block),
+        "signature": signature,
+        "tensors": tensors,
+        "variadic": block.variadic.name if block.variadic else None,
+        "layers": [_layer_item(name, layer, blocks) for name, layer in block.layers.items()],
+        "inputs": block.inputs,
+        "returns": block.returns,
+        "body": _ForwardRenderer(block).statements(block.body),
+    }
+
+
+def render(chain: list[Block], blocks: dict[str, Block]) -> str:
+    """The unformatted source of one file: ``chain`` is the block and what it uses."""
+    template = environment().get_template("module.py.jinja")
+    return template.render(
+        blocks=[block_context(b, blocks) for b in chain],
+        uses_functional=any(_uses_functional(b) for b in chain),
+    )
+
+
+# ------------------------------------------------------------------ format
+
+
+def black_mode() -> Any:
+    import black
+
+    # Fixed, so that the user's black configuration never changes our bytes.
+    return black.Mode(target_versions={black.TargetVersion.PY311}, line_length=88)
+
+
+def format_source(source: str) -> str:
+    import black
+
+    return black.format_str(source, mode=black_mode())
