@@ -870,6 +870,7 @@ def infer(block: Block, blocks: dict[str, Block]) -> None:
         block.returns = "tuple[torch.Tensor, ...]" if isinstance(output, tuple) and all(isinstance(v, Tensor) for v in output) else "torch.Tensor"
         if not isinstance(output, tuple):
             raise SpecError("E401", f"forward returns {_describe(output)}; it must return a tensor", block.file, "forward.body")
+    block.output_text = format_shape(output)
     block.table = table_rows(inst)
     block.total_parameters = inst.parameter_count()
     if block.total_parameters > MAX_PARAMETERS:

@@ -24,7 +24,7 @@ FORBIDDEN_CALLS = frozenset(
 FORBIDDEN_NODES = (
     ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Global,
     ast.Nonlocal, ast.With, ast.AsyncWith, ast.Try, ast.Delete, ast.Await, ast.Yield,
-    ast.YieldFrom, ast.AsyncFunctionDef, ast.Starred, ast.NamedExpr, ast.Match,
+    ast.YieldFrom, ast.AsyncFunctionDef, ast.NamedExpr, ast.Match,
 )
 
 
@@ -75,6 +75,8 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
     for node in ast.walk(cls):
         if isinstance(node, FORBIDDEN_NODES):
             fail(f"{type(node).__name__} in {cls.name}")
+        if isinstance(node, ast.Starred) and ast.unparse(node) != "*layers":
+            fail(f"starred expression {ast.unparse(node)} in {cls.name}")
         if isinstance(node, ast.FunctionDef) and node.decorator_list:
             fail(f"decorator in {cls.name}")
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS:

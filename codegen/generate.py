@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import output
+from .model import Block
 from .load import MODULE_STEM
 from .errors import ErrorList, SpecError
 
@@ -185,3 +186,15 @@ def write(p: Plan, force: bool, prune: bool) -> tuple[int, int, int]:
                 result.path.unlink()
                 pruned += 1
     return written, unchanged, pruned
+
+
+def analyse_folder(spec_dir: Path) -> dict[str, Block]:
+    """Every spec in ``spec_dir``, checked and shape-inferred, keyed by stem (for tests and tools)."""
+    from . import analyse, load
+
+    _, paths = discover(spec_dir)
+    raws = [load.load(path) for path in paths]
+    blocks, errors = analyse.analyse(raws, {r.doc["name"] for r in raws})
+    if errors:
+        raise ErrorList(errors)
+    return {b.raw.stem: b for b in blocks.values()}

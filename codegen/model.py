@@ -119,6 +119,7 @@ class Block:
     table: list[TableRow] = field(default_factory=list)
     total_parameters: int = 0
     output_shape: tuple[int, ...] | None = None
+    output_text: str = ""  # the output's shape(s) as the docstring shows them
     returns: str = "torch.Tensor"
 
     @property

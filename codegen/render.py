@@ -26,7 +26,7 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 def environment() -> Any:
     import jinja2  # lazy: the up-to-date path never renders
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # the output is Python, escaped by construction (see module doc)
@@ -34,6 +34,8 @@ def environment() -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["trim_end"] = str.rstrip
+    return env
 
 
 # ------------------------------------------------------------------ prose
@@ -60,17 +62,21 @@ def docstring_literal(text: str) -> str:
     lines = [line.rstrip() for line in text.strip().split("\n")]
     body = "\n".join(lines)
     body = "".join(_escape_char(c) for c in body)
-    body = body.replace('"', '\\"')
+    # Escape a quote only where it could help form '"""' or touch the closing quotes.
+    body = "".join(
+        '\\"' if c == '"' and (i + 1 == len(body) or body[i + 1] == '"') else c
+        for i, c in enumerate(body)
+    )
     multi = "\n" in body
     return f'"""{body}\n"""' if multi else f'"""{body}"""'
 
 
 def comment(text: str) -> str:
-    """A trailing ``  # ...`` comment, on one line whatever ``text`` contains."""
+    """A ``# ...`` comment, on one line whatever ``text`` contains."""
     if not text:
         return ""
     flat = " ".join(text.split())
-    return "  # " + "".join(_escape_char(c) for c in flat)
+    return "# " + "".join(_escape_char(c) for c in flat)
 
 
 # ------------------------------------------------------------------ docstring
@@ -84,8 +90,7 @@ def class_docstring(block: Block) -> str:
         for arg in documented:
             lines.append(f"    {arg.name}: {' '.join(arg.doc.split())}")
         parts.append("\n".join(lines))
-    if block.table:
-        parts.append(shape_table(block))
+    parts.append(shape_table(block))
     return docstring_literal("\n\n".join(p for p in parts if p))
 
 
@@ -97,7 +102,7 @@ def shape_table(block: Block) -> str:
         config = " with " + ", ".join(f"{k}={_literal(v)}" for k, v in args.items())
     rows = [("layer", "output", "parameters")]
     rows += [(row.name, row.output, f"{row.parameters:,}") for row in block.table]
-    rows.append(("total", "", f"{block.total_parameters:,}"))
+    rows.append(("total", block.output_text, f"{block.total_parameters:,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(2)]
     count_width = max(len(r[2]) for r in rows)
     lines = [f"Shapes for input {inputs}{config}:", ""]
@@ -157,10 +162,10 @@ def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[st
                 item["loops"].append({
                     "var": child.var,
                     "iterable": ast.unparse(child.iterable),
-                    "values": [layer_source(l, blocks) for l in child.layers],
+                    "calls": [layer_source(l, blocks) for l in child.layers],
                 })
             else:
-                item["loops"].append({"var": None, "values": [layer_source(child, blocks)]})
+                item["loops"].append({"var": None, "calls": [layer_source(child, blocks)]})
         return item
     value = layer_source(layer, blocks)
     if layer.condition is not None:
@@ -283,3 +288,24 @@ def format_source(source: str) -> str:
     import black
 
     return black.format_str(source, mode=black_mode())
+
+
+def example_constructor(block: Block, blocks: dict[str, Block]) -> str:
+    """Source that builds ``block`` as its example configures it, e.g. ``MyLinear(5, 3)``."""
+    from . import analyse, expressions
+
+    given = block.example.get("args", {})
+    if block.variadic is not None:
+        scope = expressions.Scope("init", frozenset())
+        layers = [
+            analyse._layer(doc, f"example.args.{block.variadic.name}[{i}]", scope, set(blocks))
+            for i, doc in enumerate(given.get(block.variadic.name, []))
+        ]
+        return f"{block.name}({', '.join(layer_source(l, blocks) for l in layers)})"
+    args = []
+    for arg in block.args:
+        if arg.name not in given:
+            continue
+        value = _literal(given[arg.name])
+        args.append(value if arg.default is REQUIRED else f"{arg.name}={value}")
+    return f"{block.name}({', '.join(args)})"

@@ -1,0 +1,1248 @@
+"""What the generator knows about torch, as static data.
+
+For every supported ``torch.nn`` layer: its constructor and ``forward``
+parameters (names, order, defaults, accepted kinds of value), how the book
+writes it, which argument may be inferred from the input, a shape rule and a
+parameter-count rule. For the ``F.``/``torch.`` functions and tensor methods
+a forward may call: their parameters and a shape rule.
+
+Nothing here imports torch, so the generator starts fast; instead
+``tests/test_catalogue.py`` checks every entry against the installed torch
+(signatures, defaults, output shapes, parameter counts, and that inputs torch
+rejects are rejected here too).
+
+Shape rules follow PyTorch's documented formulas and raise ``ShapeError``
+with an "expected ..., found ..." message wherever torch would raise, at
+construction or in forward: a layer's rule is the one hook the analyser
+calls with the full constructor arguments, so it also checks the
+constructor's own constraints (divisibility by groups or heads, ranges).
+
+Kinds (the ``kind`` of a ``Param``; see ``check_kind``):
+
+    int, float, bool           bool is never an int; float takes ints, never NaN or inf
+    str:a|b|c                  one of these strings
+    ints                       a tuple of ints (any length)
+    int|ints                   an int or a non-empty tuple of ints
+    int|ints:N                 an int or a tuple of exactly N ints
+    padding:N                  int|ints:N, 'same' or 'valid' (convolutions)
+    size:N                     an adaptive pool's output size: an int or a
+                               tuple of N entries, each an int or (N > 1) None
+    norm                       a norm order: a number, 'fro' or 'nuc'
+    tensor                     a tensor (call parameters only)
+    tensors                    a non-empty tuple of tensors
+    KIND?                      KIND or None
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from .values import REQUIRED, Param, ShapeError, ShapeRule, Tensor
+
+# ------------------------------------------------------------------ kinds
+
+
+class _Omitted:
+    def __repr__(self) -> str:
+        return "OMITTED"
+
+
+OMITTED: Any = _Omitted()
+"""Default of a parameter that torch accepts only when left out.
+
+``Tensor.squeeze(dim=None)`` raises in torch although ``squeeze()`` works, so
+``dim`` cannot default to None (that would let a spec write ``dim=None``).
+"""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_ints(value: Any, length: int | None = None) -> bool:
+    return (
+        isinstance(value, tuple)
+        and all(_is_int(v) for v in value)
+        and (length is None or len(value) == length)
+    )
+
+
+def _is_number(value: Any) -> bool:
+    if _is_int(value):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _int_or_ints(value: Any, n: int | None) -> bool:
+    return _is_int(value) or (_is_ints(value, n) and len(value) > 0)
+
+
+def _adaptive_size(value: Any, n: int | None) -> bool:
+    # None entries mean "keep the input's size"; torch's 1-d pool has no such case.
+    entry_ok = (lambda v: _is_int(v) or v is None) if n != 1 else _is_int
+    return _is_int(value) or (
+        isinstance(value, tuple) and len(value) == n and all(entry_ok(v) for v in value)
+    )
+
+
+_CHECKS: dict[str, Callable[[Any, int | None], bool]] = {
+    "int": lambda v, n: _is_int(v),
+    "float": lambda v, n: _is_number(v),
+    "bool": lambda v, n: isinstance(v, bool),
+    "ints": lambda v, n: _is_ints(v, n),
+    "int|ints": _int_or_ints,
+    "padding": lambda v, n: v in ("same", "valid") or _int_or_ints(v, n),
+    "size": _adaptive_size,
+    "norm": lambda v, n: v in ("fro", "nuc") or _is_number(v),
+    "tensor": lambda v, n: isinstance(v, Tensor),
+    "tensors": lambda v, n: isinstance(v, tuple) and len(v) > 0 and all(isinstance(t, Tensor) for t in v),
+    "any": lambda v, n: True,
+}
+
+
+def _split(kind: str) -> tuple[str, str]:
+    base, _, arg = kind.partition(":")
+    return base, arg
+
+
+def check_kind(kind: str, value: Any) -> bool:
+    """Does ``value`` (a JSON literal, tuples for arrays, or a Tensor) fit ``kind``?"""
+    if kind.endswith("?"):
+        return value is None or check_kind(kind[:-1], value)
+    base, arg = _split(kind)
+    if base == "str":
+        return isinstance(value, str) and value in arg.split("|")
+    if base not in _CHECKS:
+        raise ValueError(f"unknown kind {kind!r}")
+    return _CHECKS[base](value, int(arg) if arg else None)
+
+
+def _ints_text(n: int) -> str:
+    return f"a tuple of {n} int" + ("" if n == 1 else "s")
+
+
+def _quoted(options: list[str]) -> str:
+    quoted = [repr(o) for o in options]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+def describe_kind(kind: str) -> str:
+    """``'int|ints:2'`` -> ``'an int or a tuple of 2 ints'``, for error messages."""
+    if kind.endswith("?"):
+        inner = describe_kind(kind[:-1])
+        return inner + (", or None" if " or " in inner else " or None")
+    base, arg = _split(kind)
+    n = int(arg) if arg and base != "str" else None
+    if base == "str":
+        return _quoted(arg.split("|"))
+    texts = {
+        "int": "an int",
+        "float": "a number",
+        "bool": "True or False",
+        "ints": _ints_text(n) if n else "a tuple of ints",
+        "int|ints": "an int or " + (_ints_text(n) if n else "a tuple of ints"),
+        "padding": "an int, " + (_ints_text(n) if n else "a tuple of ints") + ", 'same' or 'valid'",
+        "size": "an int or " + (_ints_text(n) if n else "a tuple of ints") + ("" if n == 1 else " (None keeps that input size)"),
+        "norm": "a number, 'fro' or 'nuc'",
+        "tensor": "a tensor",
+        "tensors": "a tuple of tensors",
+        "any": "any value",
+    }
+    if base not in texts:
+        raise ValueError(f"unknown kind {kind!r}")
+    return texts[base]
+
+
+# ------------------------------------------------------------------ entries
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A ``torch.nn`` layer.
+
+    ``params`` are the constructor's parameters in torch's order (without
+    device and dtype); ``call`` those of ``forward``. ``shape`` receives all
+    constructor arguments (defaults filled) and the bound call arguments.
+    ``example`` is (constructor kwargs, input shapes) for the torch test.
+    """
+
+    name: str
+    params: tuple[Param, ...]
+    call: tuple[Param, ...]
+    shape: ShapeRule
+    parameters: Callable[[Mapping[str, Any]], int]
+    positional: int = 0
+    inferred: str | None = None
+    inferred_dim: int = 1
+    example: tuple[dict[str, Any], tuple[tuple[int, ...], ...]] | None = None
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function (``F.relu``, ``torch.cat``) or tensor method (``sum``).
+
+    Methods take the tensor as their first parameter, ``self``. ``varargs``
+    names the parameter that collects the remaining positional arguments
+    (``x.reshape(2, -1)``); a single tuple given there is taken as the whole
+    value (``x.reshape((2, -1))``), as torch does. ``example`` holds bound
+    argument dicts (tensors as ``Tensor``, defaults may be left out) that the
+    torch test runs.
+    """
+
+    name: str
+    params: tuple[Param, ...]
+    shape: Callable[[Mapping[str, Any]], Any]
+    example: tuple[dict[str, Any], ...] = ()
+    varargs: str | None = None
+    keyword_varargs: bool = True  # False where torch rejects the varargs by keyword (view)
+
+
+def _check_args(params: tuple[Param, ...], args: Mapping[str, Any], skip: str | None = None) -> None:
+    # The analyser passes tensors through unchecked and checks literals only
+    # where they are written, so a rule sees each value here first.
+    for param in params:
+        value = args.get(param.name, param.default)
+        if param.name == skip or value is OMITTED or value is REQUIRED:
+            continue
+        if not check_kind(param.kind, value):
+            raise ShapeError(f"expected {param.name} to be {describe_kind(param.kind)}, found {_describe(value)}")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Tensor):
+        return f"a tensor of shape {value}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_describe(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
+
+
+def _layer(
+    name: str,
+    params: tuple[Param, ...],
+    rule: ShapeRule,
+    parameters: Callable[[Mapping[str, Any]], int],
+    example: tuple[dict[str, Any], tuple[tuple[int, ...], ...]],
+    call: tuple[Param, ...] = (Param("input", "tensor"),),
+    **options: Any,
+) -> Layer:
+    def shape(ctor: Mapping[str, Any], bound: Mapping[str, Any]) -> Any:
+        _check_args(params, ctor)
+        _check_args(call, bound)
+        return rule(ctor, bound)
+
+    return Layer(name, params, call, shape, parameters, example=example, **options)
+
+
+def _function(
+    name: str,
+    params: tuple[Param, ...],
+    rule: Callable[[Mapping[str, Any]], Any],
+    *example: dict[str, Any],
+    varargs: str | None = None,
+    keyword_varargs: bool = True,
+) -> Function:
+    def shape(bound: Mapping[str, Any]) -> Any:
+        _check_args(params, bound, skip=varargs)
+        return rule(bound)
+
+    return Function(name, params, shape, tuple(example), varargs, keyword_varargs)
+
+
+# ------------------------------------------------------------------ shape helpers
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    return math.prod(shape)
+
+
+def _fail(message: str) -> None:
+    raise ShapeError(message)
+
+
+def _dim(dim: int, ndim: int, name: str = "dim") -> int:
+    """Normalise a possibly negative dim; a 0-d tensor takes -1 and 0, as in torch."""
+    size = max(ndim, 1)
+    if not -size <= dim < size:
+        _fail(f"expected {name} in [{-size}, {size - 1}] for a {ndim}-d tensor, found {dim}")
+    return dim % size
+
+
+def _dims(dims: int | tuple[int, ...], ndim: int, name: str = "dim") -> tuple[int, ...]:
+    dims = (dims,) if _is_int(dims) else dims
+    out = tuple(_dim(d, ndim, name) for d in dims)
+    if len(set(out)) != len(out):
+        _fail(f"expected distinct dims in {name}, found {dims}")
+    return out
+
+
+def broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of ``a op b`` under torch's (NumPy's) broadcasting rules."""
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = a[-i] if i <= len(a) else 1
+        y = b[-i] if i <= len(b) else 1
+        if x != y and 1 not in (x, y):
+            _fail(f"expected broadcastable shapes (equal sizes or 1 from the right), found {Tensor(a)} and {Tensor(b)}")
+        out.append(y if x == 1 else x)
+    return tuple(reversed(out))
+
+
+def matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of ``torch.matmul(a, b)`` (and of ``a @ b``)."""
+    if not a or not b:
+        _fail(f"expected tensors of at least 1 dimension, found {Tensor(a)} and {Tensor(b)}")
+    # A 1-d operand is promoted to a matrix and its added dim removed afterwards.
+    left = (1,) + a if len(a) == 1 else a
+    right = b + (1,) if len(b) == 1 else b
+    if left[-1] != right[-2]:
+        _fail(
+            f"expected the second operand's dim {-2 if len(b) > 1 else 0} to equal the first's last dim ({a[-1]}), "
+            f"found {Tensor(a)} and {Tensor(b)}"
+        )
+    batch = broadcast(left[:-2], right[:-2])
+    return batch + a[-2:-1] + b[len(b) - 1 : len(b)] if len(b) > 1 else batch + a[-2:-1]
+
+
+def _tensor(value: Any, name: str) -> Tensor:
+    if not isinstance(value, Tensor):
+        _fail(f"expected a tensor for {name}, found {_describe(value)}")
+    return value
+
+
+def _ntuple(value: int | tuple[int, ...], n: int) -> tuple[int, ...]:
+    return (value,) * n if _is_int(value) else tuple(value)
+
+
+def _at_least(values: tuple[int, ...], low: int, name: str) -> None:
+    if any(v < low for v in values):
+        _fail(f"expected {name} of at least {low}, found {values if len(values) > 1 else values[0]}")
+
+
+_LAYOUTS = {1: ("(N, C, L)", "(C, L)"), 2: ("(N, C, H, W)", "(C, H, W)"), 3: ("(N, C, D, H, W)", "(C, D, H, W)")}
+
+
+def _channels_first(x: Tensor, n: int, unbatched: bool = True) -> bool:
+    """Check an (N, C, *spatial) input, or (C, *spatial) where allowed; return whether batched."""
+    batched, single = _LAYOUTS[n]
+    if len(x.shape) == n + 2:
+        return True
+    if unbatched and len(x.shape) == n + 1:
+        return False
+    also = f" or {n + 1} {single}" if unbatched else ""
+    _fail(f"expected {n + 2} dimensions {batched}{also}, found {x}")
+    return False
+
+
+def _channels(x: Tensor, batched: bool, expected: int, what: str = "input channels") -> None:
+    found = x.shape[1 if batched else 0]
+    if found != expected:
+        _fail(f"expected {expected} {what} (dim {1 if batched else 0}), found {found} in {x}")
+
+
+# ------------------------------------------------------------------ linear
+
+
+def _linear_shape(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
+    x = c["input"]
+    if not x.shape:
+        _fail(f"expected at least 1 dimension (*, {a['in_features']}), found a 0-d tensor")
+    if x.shape[-1] != a["in_features"]:
+        _fail(f"expected {a['in_features']} input features (last dim), found {x.shape[-1]} in {x}")
+    return Tensor(x.shape[:-1] + (a["out_features"],))
+
+
+def _bilinear_shape(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
+    x1, x2 = c["input1"], c["input2"]
+    for x, key, name in ((x1, "in1_features", "input1"), (x2, "in2_features", "input2")):
+        if not x.shape or x.shape[-1] != a[key]:
+            _fail(f"expected {a[key]} features in the last dim of {name}, found {x}")
+    if x1.shape[:-1] != x2.shape[:-1]:
+        _fail(f"expected input1 and input2 to agree in all but the last dim, found {x1} and {x2}")
+    return Tensor(x1.shape[:-1] + (a["out_features"],))
+
+
+# ------------------------------------------------------------------ convolutions
+
+
+def _conv_params(n: int, transposed: bool) -> tuple[Param, ...]:
+    size = f"int|ints:{n}"
+    common = (Param("in_channels", "int"), Param("out_channels", "int"), Param("kernel_size", size), Param("stride", size, 1))
+    if transposed:
+        return common + (
+            Param("padding", size, 0),
+            Param("output_padding", size, 0),
+            Param("groups", "int", 1),
+            Param("bias", "bool", True),
+            Param("dilation", size, 1),
+            # torch's annotation lists all four modes but __init__ accepts only 'zeros'.
+            Param("padding_mode", "str:zeros", "zeros"),
+        )
+    return common + (
+        Param("padding", f"padding:{n}", 0),
+        Param("dilation", size, 1),
+        Param("groups", "int", 1),
+        Param("bias", "bool", True),
+        Param("padding_mode", "str:zeros|reflect|replicate|circular", "zeros"),
+    )
+
+
+def _conv_setup(a: Mapping[str, Any], x: Tensor, n: int) -> tuple[bool, tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """Checks shared by convolutions; returns (batched, kernel, stride, dilation)."""
+    for key in ("in_channels", "out_channels"):
+        if a["groups"] < 1 or a[key] % a["groups"]:
+            _fail(f"expected {key} divisible by groups ({a['groups']}), found {a[key]}")
+    batched = _channels_first(x, n)
+    _channels(x, batched, a["in_channels"])
+    k, s, d = (_ntuple(a[key], n) for key in ("kernel_size", "stride", "dilation"))
+    _at_least(k, 1, "kernel_size")
+    _at_least(s, 1, "stride")
+    _at_least(d, 1, "dilation")
+    return batched, k, s, d
+
+
+def _conv_shape(n: int) -> ShapeRule:
+    def rule(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
+        x = c["input"]
+        batched, k, s, d = _conv_setup(a, x, n)
+        lead = x.shape[: len(x.shape) - n - 1]
+        spatial = x.shape[len(x.shape) - n :]
+        padding = a["padding"]
+        if padding == "same":
+            if s != (1,) * n:
+                _fail(f"expected stride 1 with padding='same', found stride {a['stride']}")
+            # torch pads (total // 2, total - total // 2); the output keeps the input's size.
+            pads = [(t // 2, t - t // 2) for t in (di * (ki - 1) for di, ki in zip(d, k))]
+        else:
+            p = (0,) * n if padding == "valid" else _ntuple(padding, n)
+            _at_least(p, 0, "padding")
+            pads = [(pi, pi) for pi in p]
+        out = []
+        for i, (size, (left, right), ki, si, di) in enumerate(zip(spatial, pads, k, s, d)):
+            dim = len(x.shape) - n + i
+            mode = a["padding_mode"]
+            if mode == "reflect" and max(left, right) >= size:
+                _fail(f"expected padding smaller than the input (dim {dim}) with padding_mode='reflect', found padding {max(left, right)} for size {size}")
+            if mode == "circular" and max(left, right) > size:
+                _fail(f"expected padding at most the input size (dim {dim}) with padding_mode='circular', found padding {max(left, right)} for size {size}")
+            effective = di * (ki - 1) + 1
+            padded = size + left + right
+            if padded < effective:
+                _fail(f"expected a padded input size of at least {effective} in dim {dim} (kernel {ki}, dilation {di}), found {padded} from {x}")
+            out.append((padded - effective) // si + 1)
+        return Tensor(lead + (a["out_channels"],) + tuple(out))
+
+    return rule
+
+
+def _conv_transpose_shape(n: int) -> ShapeRule:
+    def rule(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
+        x = c["input"]
+        batched, k, s, d = _conv_setup(a, x, n)
+        p = _ntuple(a["padding"], n)
+        _at_least(p, 0, "padding")
+        lead = x.shape[: len(x.shape) - n - 1]
+        spatial = x.shape[len(x.shape) - n :]
+        smallest = tuple((size - 1) * si - 2 * pi + di * (ki - 1) + 1 for size, si, pi, di, ki in zip(spatial, s, p, d, k))
+        requested = c.get("output_size")
+        if requested is not None:
+            # As torch's _output_padding: the leading (N, C) may be given too.
+            if len(requested) == len(x.shape):
+                requested = requested[len(x.shape) - n :]
+            if len(requested) != n:
+                _fail(f"expected output_size of {n} or {len(x.shape)} ints for a {len(x.shape)}-d input, found {requested}")
+            largest = tuple(lo + si - 1 for lo, si in zip(smallest, s))
+            if any(not lo <= r <= hi for r, lo, hi in zip(requested, smallest, largest)):
+                _fail(f"expected output_size between {smallest} and {largest}, found {tuple(requested)}")
+            out = tuple(requested)
+        else:
+            op = _ntuple(a["output_padding"], n)
+            _at_least(op, 0, "output_padding")
+            if any(o >= si and o >= di for o, si, di in zip(op, s, d)):
+                _fail(f"expected output_padding smaller than stride or dilation, found output_padding {a['output_padding']} with stride {a['stride']} and dilation {a['dilation']}")
+            out = tuple(lo + o for lo, o in zip(smallest, op))
+        if any(o < 1 for o in out):
+            _fail(f"expected an output size of at least 1, found {out} from {x}")
+        return Tensor(lead + (a["out_channels"],) + out)
+
+    return rule
+
+
+def _conv_parameters(n: int) -> Callable[[Mapping[str, Any]], int]:
+    def count(a: Mapping[str, Any]) -> int:
+        # Conv weight (out, in/groups, *k) and transposed (in, out/groups, *k) have equal size.
+        weight = a["in_channels"] * a["out_channels"] // a["groups"] * _numel(_ntuple(a["kernel_size"], n))
+        return weight + (a["out_channels"] if a["bias"] else 0)
+
+    return count
+
+
+# ------------------------------------------------------------------ pooling
+
+
+def _pool_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    # ATen's pooling_output_shape, including its ceil_mode correction: the
+    # last window must start inside the input or the left padding.
+    out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _pool_shape(n: int, dilation: bool) -> ShapeRule:
+    def rule(a: Mapping[str, Any], c: Mapping[str, Any]) -> Any:
+        x = c["input"]
+        _channels_first(x, n)
+        k = _ntuple(a["kernel_size"], n)
+        s = k if a["stride"] is None else _ntuple(a["stride"], n)
+        p = _ntuple(a["padding"], n)
+        d = _ntuple(a["dilation"], n) if dilation else (1,) * n
+        _at_least(k, 1, "kernel_size")
+        _at_least(s, 1, "stride")
+        _at_least(d, 1, "dilation")
+        _at_least(p, 0, "padding")
+        if any(pi > ki // 2 for pi, ki in zip(p, k)):
+            _fail(f"expected padding at most half the kernel size, found padding {a['padding']} with kernel_size {a['kernel_size']}")
+        if a.get("divisor_override") == 0:
+            _fail("expected a non-zero divisor_override, found 0")
+        spatial = x.shape[len(x.shape) - n :]
+        out = tuple(_pool_out(*args, a["ceil_mode"]) for args in zip(spatial, k, s, p, d))
+        if any(o < 1 for o in out):
+            _fail(f"expected an input large enough for kernel_size {a['kernel_size']}, found {x} (output size {out})")
+        y = Tensor(x.shape[: len(x.shape) - n] + out)
+        return (y, y) if a.get("return_indices") else y
+
+    return rule
+
+
+def _pool_params(n: int, kind: str) -> tuple[Param, ...]:
+    size = f"int|ints:{n}"
+    if kind == "max":
+        return (
+            Param("kernel_size", size),
+            Param("stride", size + "?", None),
+            Param("padding", size, 0),
+            Param("dilation", size, 1),
+            Param("return_indices", "bool", False),
+            Param("ceil_mode", "bool", False),
+        )
+    params = (
+        Param("kernel_size", size),
+        Param("stride", size + "?", None),
+        Param("padding", size, 0),
+        Param("ceil_mode", "bool", False),
+        Param("count_include_pad", "bool", True),
+    )
+    # AvgPool1d has no divisor_override.
+    return params + ((Param("divisor_override", "int?", None),) if n > 1 else ())
+
+
+def _adaptive_shape(n: int) -> ShapeRule:
+    def rule(a: Mapping[str, Any], c: Mapping[str, Any]) -> Any:
+        x = c["input"]
+        _channels_first(x, n)
+        spatial = x.shape[len(x.shape) - n :]
+        if any(size < 1 for size in spatial):
+            _fail(f"expected non-empty spatial dims, found {x}")
+        size = _ntuple(a["output_size"], n)
+        out = tuple(s if o is None else o for o, s in zip(size, spatial))
+        _at_least(out, 1, "output_size")
+        y = Tensor(x.shape[: len(x.shape) - n] + out)
+        return (y, y) if a.get("return_indices") else y
+
+    return rule
+
+
+def _no_parameters(a: Mapping[str, Any]) -> int:
+    return 0
+
+
+# ------------------------------------------------------------------ normalisation
+
+
+def _batch_norm_shape(n: int) -> ShapeRule:
+    def rule(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
+        x = c["input"]
+        if n == 1:
+            # BatchNorm1d takes (N, C) or (N, C, L); neither is "unbatched".
+            if len(x.shape) not in (2, 3):
+                _fail(f"expected 2 dimensions (N, C) or 3 (N, C, L), found {x}")
+        else:
+            _channels_first(x, n, unbatched=False)
+        _channels(x, True, a["num_features"], "features")
+        return x
+
+    return rule
+
+
+def _batch_norm_count(a: Mapping[str, Any]) -> int:
+    return a["num_features"] * (1 + a["bias"]) if a["affine"] else 0
+
+
+def _layer_norm_shape(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
+    x = c["input"]
+    normalized = _ntuple(a["normalized_shape"], 1)
+    _at_least(normalized, 1, "normalized_shape")
+    if x.shape[len(x.shape) - len(normalized) :] != normalized or len(x.shape) < len(normalized):
+        _fail(f"expected the last dims to be {Tensor(normalized)} (*, {', '.join(map(str, normalized))}), found {x}")
+    return x
+
+
+def _layer_norm_count(a: Mapping[str, Any]) -> int:
+    size = _numel(_ntuple(a["normalized_shape"], 1))
+    return size * (1 + a["bias"]) if a["elementwise_affine"] else 0
+
+
+def _group_norm_shape(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
+    x = c["input"]
+    if a["num_groups"] < 1 or a["num_channels"] % a["num_groups"]:
+        _fail(f"expected num_channels divisible by num_groups ({a['num_groups']}), found {a['num_channels']}")
+    if len(x.shape) < 2:
+        _fail(f"expected at least 2 dimensions (N, C, *), found {x}")
+    _channels(x, True, a["num_channels"], "channels")
+    return x
+
+
+def _group_norm_count(a: Mapping[str, Any]) -> int:
+    return a["num_channels"] * (1 + a["bias"]) if a["affine"] else 0
+
+
+# ------------------------------------------------------------------ elementwise and reshaping
+
+
+def _probability(value: float, name: str) -> None:
+    if not 0 <= value <= 1:
+        _fail(f"expected {name} between 0 and 1, found {value}")
+
+
+def _same(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
+    return c["input"]
+
+
+def _dropout_shape(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
+    _probability(a["p"], "p")
+    return c["input"]
+
+
+def _softmax_layer_shape(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
+    x = c["input"]
+    if a["dim"] is not None:  # None: torch's deprecated implicit choice; the shape is the same
+        _dim(a["dim"], len(x.shape))
+    return x
+
+
+def _flatten(shape: tuple[int, ...], start: int, end: int) -> tuple[int, ...]:
+    if not shape:
+        _dim(start, 0, "start_dim")
+        _dim(end, 0, "end_dim")
+        return (1,)
+    s, e = _dim(start, len(shape), "start_dim"), _dim(end, len(shape), "end_dim")
+    if s > e:
+        _fail(f"expected start_dim ({start}) not after end_dim ({end}) for {Tensor(shape)}")
+    return shape[:s] + (_numel(shape[s : e + 1]),) + shape[e + 1 :]
+
+
+def _flatten_layer_shape(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
+    return Tensor(_flatten(c["input"].shape, a["start_dim"], a["end_dim"]))
+
+
+def _infer_size(sizes: tuple[int, ...], total: int, what: str) -> tuple[int, ...]:
+    """Resolve a single -1 in ``sizes`` so that they multiply to ``total``."""
+    if sizes.count(-1) > 1:
+        _fail(f"expected at most one -1 in {what}, found {sizes}")
+    if any(s < -1 for s in sizes):
+        _fail(f"expected sizes of at least 0 (or a single -1) in {what}, found {sizes}")
+    known = _numel(tuple(s for s in sizes if s != -1))
+    if -1 in sizes:
+        if known == 0 or total % known:
+            _fail(f"expected {what} {sizes} to fit {total} elements, found no size for -1 that does")
+        return tuple(total // known if s == -1 else s for s in sizes)
+    if known != total:
+        _fail(f"expected {what} {sizes} to hold {total} elements, found {known}")
+    return sizes
+
+
+def _unflatten_shape(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
+    x = c["input"]
+    sizes = a["unflattened_size"]
+    if not sizes:
+        _fail("expected a non-empty unflattened_size, found ()")
+    dim = _dim(a["dim"], len(x.shape))
+    if not x.shape:
+        _fail(f"expected at least 1 dimension, found {x}")
+    new = _infer_size(tuple(sizes), x.shape[dim], f"unflattened_size for dim {a['dim']}")
+    return Tensor(x.shape[:dim] + new + x.shape[dim + 1 :])
+
+
+def _embedding_shape(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
+    idx = a["padding_idx"]
+    if idx is not None and not -a["num_embeddings"] <= idx < a["num_embeddings"]:
+        _fail(f"expected padding_idx in [{-a['num_embeddings']}, {a['num_embeddings'] - 1}], found {idx}")
+    # The input holds indices (an integer tensor); its values are not known here.
+    return Tensor(c["input"].shape + (a["embedding_dim"],))
+
+
+# ------------------------------------------------------------------ recurrent
+
+
+def _rnn_params(kind: str) -> tuple[Param, ...]:
+    # RNN, LSTM and GRU take *args, **kwargs; these follow their documented
+    # overloads (RNNBase's signature without `mode`, RNN with `nonlinearity`
+    # fourth, only LSTM with `proj_size`).
+    head = (Param("input_size", "int"), Param("hidden_size", "int"), Param("num_layers", "int", 1))
+    if kind == "RNN":
+        head += (Param("nonlinearity", "str:tanh|relu", "tanh"),)
+    tail = (
+        Param("bias", "bool", True),
+        Param("batch_first", "bool", False),
+        Param("dropout", "float", 0.0),
+        Param("bidirectional", "bool", False),
+    )
+    return head + tail + ((Param("proj_size", "int", 0),) if kind == "LSTM" else ())
+
+
+def _rnn_shape(kind: str) -> ShapeRule:
+    def rule(a: Mapping[str, Any], c: Mapping[str, Any]) -> Any:
+        hidden, layers = a["hidden_size"], a["num_layers"]
+        proj = a.get("proj_size", 0)
+        _probability(a["dropout"], "dropout")
+        if layers < 1:
+            _fail(f"expected num_layers of at least 1, found {layers}")
+        if not 0 <= proj < hidden:
+            _fail(f"expected proj_size in [0, hidden_size ({hidden})), found {proj}")
+        x = c["input"]
+        batched = len(x.shape) == 3
+        if len(x.shape) not in (2, 3):
+            layout = "(N, L, H_in)" if a["batch_first"] else "(L, N, H_in)"
+            _fail(f"expected 3 dimensions {layout} or 2 (L, H_in), found {x}")
+        if x.shape[-1] != a["input_size"]:
+            _fail(f"expected {a['input_size']} input features (last dim), found {x.shape[-1]} in {x}")
+        directions = 2 if a["bidirectional"] else 1
+        out_size = proj or hidden
+        if batched:
+            length, batch = (x.shape[1], x.shape[0]) if a["batch_first"] else (x.shape[0], x.shape[1])
+            output = (batch, length) if a["batch_first"] else (length, batch)
+            state = (directions * layers, batch)
+        else:
+            output, state = (x.shape[0],), (directions * layers,)
+        h_n = Tensor(state + (out_size,))
+        c_n = Tensor(state + (hidden,))
+        hx = c["hx"]
+        if kind == "LSTM":
+            if hx is not None:
+                if not (isinstance(hx, tuple) and len(hx) == 2 and all(isinstance(h, Tensor) for h in hx)):
+                    _fail(f"expected hx to be a tuple (h_0, c_0) of two tensors, found {_describe(hx)}")
+                for name, given, want in (("h_0", hx[0], h_n), ("c_0", hx[1], c_n)):
+                    if given != want:
+                        _fail(f"expected {name} of shape {want}, found {given}")
+            states: Any = (h_n, c_n)
+        else:
+            if hx is not None and _tensor(hx, "hx") != h_n:
+                _fail(f"expected hx of shape {h_n}, found {hx}")
+            states = h_n
+        return Tensor(output + (directions * out_size,)), states
+
+    return rule
+
+
+def _rnn_count(gates: int) -> Callable[[Mapping[str, Any]], int]:
+    def count(a: Mapping[str, Any]) -> int:
+        hidden, proj = a["hidden_size"], a.get("proj_size", 0)
+        directions = 2 if a["bidirectional"] else 1
+        real = proj or hidden
+        total = 0
+        for layer in range(a["num_layers"]):
+            inputs = a["input_size"] if layer == 0 else real * directions
+            per_direction = gates * hidden * (inputs + real)
+            per_direction += 2 * gates * hidden if a["bias"] else 0
+            per_direction += proj * hidden  # LSTM's projection, weight_hr
+            total += directions * per_direction
+        return total
+
+    return count
+
+
+# ------------------------------------------------------------------ attention
+
+
+def _attention(a: Mapping[str, Any], query: Any, key: Any, value: Any, key_padding_mask: Any, attn_mask: Any, is_causal: bool) -> tuple[int, int, int | None]:
+    """Checks of F.multi_head_attention_forward; returns (L, S, N), N None if unbatched.
+
+    ``a`` holds embed_dim, num_heads, kdim, vdim and batch_first.
+    """
+    embed, heads = a["embed_dim"], a["num_heads"]
+    if heads < 1 or embed % heads:
+        _fail(f"expected embed_dim divisible by num_heads ({heads}), found {embed}")
+    ndim = len(query.shape)
+    if ndim not in (2, 3):
+        layout = "(N, L, E)" if a["batch_first"] else "(L, N, E)"
+        _fail(f"expected 3 dimensions {layout} or 2 (L, E), found {query}")
+    if len(key.shape) != ndim or len(value.shape) != ndim:
+        _fail(f"expected key and value of {ndim} dimensions like the query, found {key} and {value}")
+    for tensor, size, name in ((query, embed, "query"), (key, a["kdim"], "key"), (value, a["vdim"], "value")):
+        if tensor.shape[-1] != size:
+            _fail(f"expected {size} features in the last dim of {name}, found {tensor}")
+    if key.shape[:-1] != value.shape[:-1]:
+        _fail(f"expected key and value to agree in all but the last dim, found {key} and {value}")
+    if ndim == 2:
+        length, src, batch = query.shape[0], key.shape[0], None
+        padding_shape: tuple[int, ...] = (src,)
+        masks = ((length, src), (heads, length, src))
+    else:
+        (length, batch), (src, key_batch) = (
+            (reversed(query.shape[:2]), reversed(key.shape[:2])) if a["batch_first"] else (query.shape[:2], key.shape[:2])
+        )
+        if key_batch != batch:
+            _fail(f"expected key and value with the query's batch size ({batch}), found {key} and {value}")
+        padding_shape = (batch, src)
+        masks = ((length, src), (batch * heads, length, src))
+    if key_padding_mask is not None and _tensor(key_padding_mask, "key_padding_mask").shape != padding_shape:
+        _fail(f"expected key_padding_mask of shape {Tensor(padding_shape)}, found {key_padding_mask}")
+    if attn_mask is not None:
+        if _tensor(attn_mask, "attn_mask").shape not in masks:
+            _fail(f"expected attn_mask of shape {Tensor(masks[0])} or {Tensor(masks[1])}, found {attn_mask}")
+    elif is_causal:
+        _fail("expected an attn_mask with is_causal=True (torch takes it only as a hint), found None")
+    return length, src, batch
+
+
+def _mha_shape(a: Mapping[str, Any], c: Mapping[str, Any]) -> tuple[Tensor, Tensor | None]:
+    _probability(a["dropout"], "dropout")
+    e = a["embed_dim"]
+    dims = dict(a, kdim=e if a["kdim"] is None else a["kdim"], vdim=e if a["vdim"] is None else a["vdim"])
+    query = c["query"]
+    length, src, batch = _attention(dims, query, c["key"], c["value"], c["key_padding_mask"], c["attn_mask"], c["is_causal"])
+    if not c["need_weights"]:
+        return query, None
+    # bias_k/bias_v and the zero attention each append one key.
+    src += int(a["add_bias_kv"]) + int(a["add_zero_attn"])
+    lead = () if batch is None else (batch,)
+    per_head = () if c["average_attn_weights"] else (a["num_heads"],)
+    return query, Tensor(lead + per_head + (length, src))
+
+
+def _mha_count(a: Mapping[str, Any]) -> int:
+    e = a["embed_dim"]
+    kdim = e if a["kdim"] is None else a["kdim"]
+    vdim = e if a["vdim"] is None else a["vdim"]
+    projections = e * (e + kdim + vdim)  # packed (3E, E) when kdim == vdim == E: the same count
+    biases = 3 * e + e if a["bias"] else 0  # in_proj_bias and out_proj.bias
+    return projections + e * e + biases + (2 * e if a["add_bias_kv"] else 0)
+
+
+def _encoder_layer_shape(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
+    _probability(a["dropout"], "dropout")
+    src = c["src"]
+    e = a["d_model"]
+    dims = {"embed_dim": e, "num_heads": a["nhead"], "kdim": e, "vdim": e, "batch_first": a["batch_first"]}
+    _attention(dims, src, src, src, c["src_key_padding_mask"], c["src_mask"], c["is_causal"])
+    return src
+
+
+def _encoder_layer_count(a: Mapping[str, Any]) -> int:
+    e, ff, bias = a["d_model"], a["dim_feedforward"], a["bias"]
+    attention = 4 * e * e + (4 * e if bias else 0)
+    feedforward = 2 * e * ff + ((ff + e) if bias else 0)
+    norms = 2 * e * (1 + bias)
+    return attention + feedforward + norms
+
+
+# ------------------------------------------------------------------ the layers
+
+
+def _build_layers() -> dict[str, Layer]:
+    layers: list[Layer] = []
+    add = layers.append
+    t = Param("input", "tensor")
+
+    add(_layer(
+        "Linear",
+        (Param("in_features", "int"), Param("out_features", "int"), Param("bias", "bool", True)),
+        _linear_shape,
+        lambda a: a["in_features"] * a["out_features"] + (a["out_features"] if a["bias"] else 0),
+        ({"in_features": 20, "out_features": 8}, ((2, 20),)),
+        positional=2, inferred="in_features", inferred_dim=-1,
+    ))
+    add(_layer(
+        "Bilinear",
+        (Param("in1_features", "int"), Param("in2_features", "int"), Param("out_features", "int"), Param("bias", "bool", True)),
+        _bilinear_shape,
+        lambda a: a["out_features"] * (a["in1_features"] * a["in2_features"] + (1 if a["bias"] else 0)),
+        ({"in1_features": 3, "in2_features": 4, "out_features": 5}, ((2, 3), (2, 4))),
+        call=(Param("input1", "tensor"), Param("input2", "tensor")),
+        positional=3,
+    ))
+    for n, size in ((1, (2, 3, 10)), (2, (2, 3, 10, 9)), (3, (1, 3, 6, 5, 4))):
+        # Channels sit at dim -(n+1) in both batched and unbatched inputs.
+        add(_layer(
+            f"Conv{n}d", _conv_params(n, False), _conv_shape(n), _conv_parameters(n),
+            ({"in_channels": 3, "out_channels": 4, "kernel_size": 3, "padding": 1, "stride": 2}, (size,)),
+            positional=2, inferred="in_channels", inferred_dim=-(n + 1),
+        ))
+    for n, size in ((1, (2, 3, 10)), (2, (2, 3, 5, 4))):
+        add(_layer(
+            f"ConvTranspose{n}d", _conv_params(n, True), _conv_transpose_shape(n), _conv_parameters(n),
+            ({"in_channels": 3, "out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1, "output_padding": 1}, (size,)),
+            call=(t, Param("output_size", "ints?", None)),
+            positional=2, inferred="in_channels", inferred_dim=-(n + 1),
+        ))
+    for n, size in ((1, (2, 3, 10)), (2, (2, 3, 10, 9))):
+        add(_layer(
+            f"MaxPool{n}d", _pool_params(n, "max"), _pool_shape(n, dilation=True), _no_parameters,
+            ({"kernel_size": 3, "stride": 2}, (size,)),
+        ))
+        add(_layer(
+            f"AvgPool{n}d", _pool_params(n, "avg"), _pool_shape(n, dilation=False), _no_parameters,
+            ({"kernel_size": 2, "stride": 2}, (size,)),
+        ))
+    add(_layer(
+        "AdaptiveAvgPool1d", (Param("output_size", "size:1"),), _adaptive_shape(1), _no_parameters,
+        ({"output_size": 4}, ((2, 3, 10),)), positional=1,
+    ))
+    add(_layer(
+        "AdaptiveAvgPool2d", (Param("output_size", "size:2"),), _adaptive_shape(2), _no_parameters,
+        ({"output_size": (1, 1)}, ((2, 3, 7, 5),)), positional=1,
+    ))
+    add(_layer(
+        "AdaptiveMaxPool2d", (Param("output_size", "size:2"), Param("return_indices", "bool", False)),
+        _adaptive_shape(2), _no_parameters,
+        ({"output_size": (3, None)}, ((2, 3, 7, 5),)), positional=1,
+    ))
+    norm_tail = (
+        Param("eps", "float", 1e-05),
+        Param("momentum", "float?", 0.1),
+        Param("affine", "bool", True),
+        Param("track_running_stats", "bool", True),
+        Param("bias", "bool", True),  # keyword-only in torch, after device and dtype
+    )
+    for n, size in ((1, (4, 3, 5)), (2, (2, 3, 4, 5))):
+        add(_layer(
+            f"BatchNorm{n}d", (Param("num_features", "int"),) + norm_tail, _batch_norm_shape(n), _batch_norm_count,
+            ({"num_features": 3}, (size,)),
+            positional=1, inferred="num_features", inferred_dim=1,
+        ))
+    add(_layer(
+        "LayerNorm",
+        (Param("normalized_shape", "int|ints"), Param("eps", "float", 1e-05), Param("elementwise_affine", "bool", True), Param("bias", "bool", True)),
+        _layer_norm_shape, _layer_norm_count,
+        ({"normalized_shape": (3, 4)}, ((2, 3, 4),)), positional=1,
+    ))
+    add(_layer(
+        "GroupNorm",
+        (Param("num_groups", "int"), Param("num_channels", "int"), Param("eps", "float", 1e-05), Param("affine", "bool", True), Param("bias", "bool", True)),
+        _group_norm_shape, _group_norm_count,
+        ({"num_groups": 2, "num_channels": 6}, ((2, 6, 4, 4),)),
+        positional=2, inferred="num_channels", inferred_dim=1,
+    ))
+    add(_layer(
+        "Dropout", (Param("p", "float", 0.5), Param("inplace", "bool", False)), _dropout_shape, _no_parameters,
+        ({"p": 0.5}, ((2, 5),)),
+    ))
+    add(_layer(
+        "Embedding",
+        (
+            Param("num_embeddings", "int"),
+            Param("embedding_dim", "int"),
+            Param("padding_idx", "int?", None),
+            Param("max_norm", "float?", None),
+            Param("norm_type", "float", 2.0),
+            Param("scale_grad_by_freq", "bool", False),
+            Param("sparse", "bool", False),
+            # torch's private _weight and _freeze are left out.
+        ),
+        _embedding_shape,
+        lambda a: a["num_embeddings"] * a["embedding_dim"],
+        ({"num_embeddings": 10, "embedding_dim": 4}, ((2, 7),)),
+        positional=2,
+    ))
+    add(_layer(
+        "Flatten", (Param("start_dim", "int", 1), Param("end_dim", "int", -1)), _flatten_layer_shape, _no_parameters,
+        ({}, ((2, 3, 4, 5),)),
+    ))
+    add(_layer(
+        "Unflatten", (Param("dim", "int"), Param("unflattened_size", "ints")), _unflatten_shape, _no_parameters,
+        ({"dim": 1, "unflattened_size": (3, -1)}, ((2, 12),)), positional=2,
+    ))
+    # Identity, Sigmoid and Tanh take (*args, **kwargs) and ignore them.
+    for name in ("Identity", "Sigmoid", "Tanh"):
+        add(_layer(name, (), _same, _no_parameters, ({}, ((2, 3),))))
+    add(_layer("ReLU", (Param("inplace", "bool", False),), _same, _no_parameters, ({}, ((2, 3),))))
+    add(_layer("SiLU", (Param("inplace", "bool", False),), _same, _no_parameters, ({}, ((2, 3),))))
+    add(_layer(
+        "LeakyReLU", (Param("negative_slope", "float", 0.01), Param("inplace", "bool", False)), _same, _no_parameters,
+        ({"negative_slope": 0.2}, ((2, 3),)),
+    ))
+    add(_layer("GELU", (Param("approximate", "str:none|tanh", "none"),), _same, _no_parameters, ({"approximate": "tanh"}, ((2, 3),))))
+    for name in ("Softmax", "LogSoftmax"):
+        add(_layer(name, (Param("dim", "int?", None),), _softmax_layer_shape, _no_parameters, ({"dim": -1}, ((2, 3),))))
+    for kind, gates in (("RNN", 1), ("LSTM", 4), ("GRU", 3)):
+        add(_layer(
+            kind, _rnn_params(kind), _rnn_shape(kind), _rnn_count(gates),
+            ({"input_size": 5, "hidden_size": 4, "num_layers": 2}, ((7, 2, 5),)),
+            call=(t, Param("hx", "tensors?" if kind == "LSTM" else "tensor?", None)),
+            positional=2,
+        ))
+    add(_layer(
+        "MultiheadAttention",
+        (
+            Param("embed_dim", "int"),
+            Param("num_heads", "int"),
+            Param("dropout", "float", 0.0),
+            Param("bias", "bool", True),
+            Param("add_bias_kv", "bool", False),
+            Param("add_zero_attn", "bool", False),
+            Param("kdim", "int?", None),
+            Param("vdim", "int?", None),
+            Param("batch_first", "bool", False),
+        ),
+        _mha_shape, _mha_count,
+        ({"embed_dim": 8, "num_heads": 2}, ((5, 2, 8), (6, 2, 8), (6, 2, 8))),
+        call=(
+            Param("query", "tensor"),
+            Param("key", "tensor"),
+            Param("value", "tensor"),
+            Param("key_padding_mask", "tensor?", None),
+            Param("need_weights", "bool", True),
+            Param("attn_mask", "tensor?", None),
+            Param("average_attn_weights", "bool", True),
+            Param("is_causal", "bool", False),
+        ),
+        positional=2,
+    ))
+    add(_layer(
+        "TransformerEncoderLayer",
+        (
+            Param("d_model", "int"),
+            Param("nhead", "int"),
+            Param("dim_feedforward", "int", 2048),
+            Param("dropout", "float", 0.1),
+            # torch's default is the function F.relu, which the string selects too.
+            Param("activation", "str:relu|gelu", "relu"),
+            Param("layer_norm_eps", "float", 1e-05),
+            Param("batch_first", "bool", False),
+            Param("norm_first", "bool", False),
+            Param("bias", "bool", True),
+        ),
+        _encoder_layer_shape, _encoder_layer_count,
+        ({"d_model": 8, "nhead": 2, "dim_feedforward": 16}, ((5, 2, 8),)),
+        call=(
+            Param("src", "tensor"),
+            Param("src_mask", "tensor?", None),
+            Param("src_key_padding_mask", "tensor?", None),
+            Param("is_causal", "bool", False),
+        ),
+        positional=2,
+    ))
+    return {layer.name: layer for layer in layers}
+
+
+LAYERS: dict[str, Layer] = _build_layers()
+
+
+# ------------------------------------------------------------------ functions and methods
+
+
+def _elementwise(b: Mapping[str, Any]) -> Tensor:
+    return b["input"] if "input" in b else b["self"]
+
+
+def _softmax_shape(b: Mapping[str, Any]) -> Tensor:
+    x = _elementwise(b)
+    _dim(b["dim"], len(x.shape))
+    return x
+
+
+def _mm_shape(b: Mapping[str, Any]) -> Tensor:
+    a = b["input"] if "input" in b else b["self"]
+    m = _tensor(b["mat2"], "mat2")
+    if len(a.shape) != 2 or len(m.shape) != 2:
+        _fail(f"expected two 2-d tensors, found {a} and {m}")
+    if a.shape[1] != m.shape[0]:
+        _fail(f"expected mat2 with {a.shape[1]} rows (the first operand's columns), found {a} and {m}")
+    return Tensor((a.shape[0], m.shape[1]))
+
+
+def _matmul_shape(b: Mapping[str, Any]) -> Tensor:
+    a = b["input"] if "input" in b else b["self"]
+    return Tensor(matmul_shape(a.shape, _tensor(b["other"], "other").shape))
+
+
+def _cat_shape(b: Mapping[str, Any]) -> Tensor:
+    tensors = b["tensors"]
+    for i, x in enumerate(tensors):
+        if not x.shape:
+            _fail(f"expected tensors of at least 1 dimension, found a 0-d tensor at position {i}")
+    # torch skips legacy empty 1-d tensors, shape (0,), whatever the others' shapes.
+    shapes = [x.shape for x in tensors if x.shape != (0,)] or [(0,)]
+    first = shapes[0]
+    dim = _dim(b["dim"], len(first))
+    for shape in shapes[1:]:
+        if len(shape) != len(first) or any(s != f for i, (s, f) in enumerate(zip(shape, first)) if i != dim):
+            _fail(f"expected tensors of one shape except in dim {b['dim']}, found {', '.join(str(x) for x in tensors)}")
+    return Tensor(first[:dim] + (sum(s[dim] for s in shapes),) + first[dim + 1 :])
+
+
+def _stack_shape(b: Mapping[str, Any]) -> Tensor:
+    tensors = b["tensors"]
+    first = tensors[0].shape
+    if any(x.shape != first for x in tensors):
+        _fail(f"expected tensors of one shape, found {', '.join(str(x) for x in tensors)}")
+    dim = _dim(b["dim"], len(first) + 1)
+    return Tensor(first[:dim] + (len(tensors),) + first[dim:])
+
+
+def _flatten_shape(b: Mapping[str, Any]) -> Tensor:
+    return Tensor(_flatten(_elementwise(b).shape, b["start_dim"], b["end_dim"]))
+
+
+def _reduce(shape: tuple[int, ...], dim: Any, keepdim: bool) -> tuple[int, ...]:
+    if dim is None:
+        return (1,) * len(shape) if keepdim else ()
+    dims = _dims(dim, len(shape))
+    if not shape:
+        return ()
+    return tuple(1 if i in dims else s for i, s in enumerate(shape) if keepdim or i not in dims)
+
+
+def _reduce_shape(b: Mapping[str, Any]) -> Tensor:
+    return Tensor(_reduce(b["self"].shape, b["dim"], b["keepdim"]))
+
+
+def _norm_shape(b: Mapping[str, Any]) -> Tensor:
+    x, p, dim = b["self"], b["p"], b["dim"]
+    if p in ("fro", "nuc"):
+        # A matrix norm: over two dims, or (fro) one dim or the whole tensor.
+        count = len(x.shape) if dim is None else 1 if _is_int(dim) else len(dim)
+        if p == "nuc" and count != 2 or p == "fro" and dim is not None and count > 2:
+            _fail(f"expected dim to name 2 dims for p={p!r}, found dim={dim} for {x}")
+    return Tensor(_reduce(x.shape, dim, b["keepdim"]))
+
+
+def _reshape_shape(b: Mapping[str, Any]) -> Tensor:
+    x, shape = b["self"], b["shape"]
+    if not _is_ints(shape):
+        _fail(f"expected the new shape as ints, found {_describe(shape)}")
+    return Tensor(_infer_size(tuple(shape), _numel(x.shape), f"shape for {x}"))
+
+
+def _transpose_shape(b: Mapping[str, Any]) -> Tensor:
+    x = b["self"]
+    shape = list(x.shape)
+    i, j = _dim(b["dim0"], len(shape), "dim0"), _dim(b["dim1"], len(shape), "dim1")
+    if shape:
+        shape[i], shape[j] = shape[j], shape[i]
+    return Tensor(tuple(shape))
+
+
+def _permute_shape(b: Mapping[str, Any]) -> Tensor:
+    x, dims = b["self"], b["dims"]
+    if not _is_ints(dims) or len(dims) != len(x.shape):
+        _fail(f"expected {len(x.shape)} dims (one per dimension of {x}), found {_describe(dims)}")
+    order = _dims(dims, len(x.shape), "dims") if dims else ()
+    return Tensor(tuple(x.shape[i] for i in order))
+
+
+def _unsqueeze_shape(b: Mapping[str, Any]) -> Tensor:
+    x = b["self"]
+    dim = _dim(b["dim"], len(x.shape) + 1)
+    return Tensor(x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+def _squeeze_shape(b: Mapping[str, Any]) -> Tensor:
+    x, dim = b["self"], b["dim"]
+    dims = range(len(x.shape)) if dim is OMITTED else _dims(dim, len(x.shape))
+    return Tensor(tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1)))
+
+
+def _t_shape(b: Mapping[str, Any]) -> Tensor:
+    x = b["self"]
+    if len(x.shape) > 2:
+        _fail(f"expected at most 2 dimensions, found {x}")
+    return Tensor(tuple(reversed(x.shape)))
+
+
+def _build_functions() -> dict[str, Function]:
+    x = Param("input", "tensor")
+    inplace = Param("inplace", "bool", False)
+    a, b = {"input": Tensor((2, 3))}, {"input": Tensor((4,))}
+    entries = [
+        _function("F.relu", (x, inplace), _elementwise, a),
+        _function("F.gelu", (x, Param("approximate", "str:none|tanh", "none")), _elementwise, a, {"input": Tensor((3,)), "approximate": "tanh"}),
+        _function("F.silu", (x, inplace), _elementwise, a),
+        _function("F.sigmoid", (x,), _elementwise, a),
+        _function("F.tanh", (x,), _elementwise, a),
+        _function("F.leaky_relu", (x, Param("negative_slope", "float", 0.01), inplace), _elementwise, a),
+        # dim is required here though torch defaults it to None: its implicit choice is deprecated.
+        _function("F.softmax", (x, Param("dim", "int")), _softmax_shape, {"input": Tensor((2, 3)), "dim": -1}),
+        _function("F.log_softmax", (x, Param("dim", "int")), _softmax_shape, {"input": Tensor((2, 3)), "dim": 0}),
+        _function("torch.sigmoid", (x,), _elementwise, b),
+        _function("torch.tanh", (x,), _elementwise, b),
+        _function("torch.relu", (x,), _elementwise, b),
+        _function("torch.zeros_like", (x,), _elementwise, a),
+        _function("torch.ones_like", (x,), _elementwise, a),
+        _function("torch.mm", (x, Param("mat2", "tensor")), _mm_shape, {"input": Tensor((2, 3)), "mat2": Tensor((3, 5))}),
+        _function(
+            "torch.matmul", (x, Param("other", "tensor")), _matmul_shape,
+            {"input": Tensor((2, 3)), "other": Tensor((3, 5))},
+            {"input": Tensor((3,)), "other": Tensor((3,))},
+            {"input": Tensor((3,)), "other": Tensor((4, 3, 5))},
+            {"input": Tensor((4, 1, 2, 3)), "other": Tensor((5, 3, 2))},
+            {"input": Tensor((4, 2, 3)), "other": Tensor((3,))},
+        ),
+        _function(
+            "torch.cat", (Param("tensors", "tensors"), Param("dim", "int", 0)), _cat_shape,
+            {"tensors": (Tensor((2, 3)), Tensor((4, 3)))},
+            {"tensors": (Tensor((2, 3)), Tensor((2, 1)), Tensor((2, 2))), "dim": -1},
+            {"tensors": (Tensor((0,)), Tensor((2, 3)))},
+        ),
+        _function(
+            "torch.stack", (Param("tensors", "tensors"), Param("dim", "int", 0)), _stack_shape,
+            {"tensors": (Tensor((2, 3)), Tensor((2, 3)))},
+            {"tensors": (Tensor((2, 3)), Tensor((2, 3)), Tensor((2, 3))), "dim": -1},
+        ),
+        _function(
+            "torch.flatten", (x, Param("start_dim", "int", 0), Param("end_dim", "int", -1)), _flatten_shape,
+            {"input": Tensor((2, 3, 4))}, {"input": Tensor((2, 3, 4, 5)), "start_dim": 1, "end_dim": 2}, {"input": Tensor(())},
+        ),
+    ]
+    return {f.name: f for f in entries}
+
+
+def _build_methods() -> dict[str, Function]:
+    me = Param("self", "tensor")
+    m = {"self": Tensor((2, 3))}
+    dim = Param("dim", "int|ints?", None)
+    keepdim = Param("keepdim", "bool", False)
+    entries = [
+        _function(name, (me,), _elementwise, m)
+        for name in ("abs", "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "clone", "detach", "contiguous")
+    ] + [
+        _function("sum", (me, dim, keepdim), _reduce_shape, m, {"self": Tensor((2, 3, 4)), "dim": (0, -1), "keepdim": True}, {"self": Tensor(())}),
+        _function("mean", (me, dim, keepdim), _reduce_shape, m, {"self": Tensor((2, 3, 4)), "dim": 1}, {"self": Tensor((2, 3)), "keepdim": True}),
+        _function(
+            "norm", (me, Param("p", "norm?", "fro"), dim, keepdim), _norm_shape,
+            m, {"self": Tensor((2, 3, 4)), "p": 1, "dim": (0, 2)}, {"self": Tensor((2, 3)), "p": "nuc"}, {"self": Tensor((2, 3, 4)), "dim": -1, "keepdim": True},
+        ),
+        _function("softmax", (me, Param("dim", "int")), _softmax_shape, {"self": Tensor((2, 3)), "dim": 1}),
+        _function("log_softmax", (me, Param("dim", "int")), _softmax_shape, {"self": Tensor((2, 3)), "dim": 1}),
+        _function("mm", (me, Param("mat2", "tensor")), _mm_shape, {"self": Tensor((2, 3)), "mat2": Tensor((3, 4))}),
+        _function("matmul", (me, Param("other", "tensor")), _matmul_shape, {"self": Tensor((2, 3)), "other": Tensor((3,))}),
+        _function("reshape", (me, Param("shape", "ints")), _reshape_shape, {"self": Tensor((2, 3, 4)), "shape": (4, -1)}, {"self": Tensor((1,)), "shape": ()}, varargs="shape"),
+        # torch's view(*shape) rejects the keyword `shape` (it knows it as `size`).
+        _function("view", (me, Param("shape", "ints")), _reshape_shape, {"self": Tensor((2, 3, 4)), "shape": (-1,)}, varargs="shape", keyword_varargs=False),
+        _function("flatten", (me, Param("start_dim", "int", 0), Param("end_dim", "int", -1)), _flatten_shape, {"self": Tensor((2, 3, 4)), "start_dim": 1}),
+        _function("transpose", (me, Param("dim0", "int"), Param("dim1", "int")), _transpose_shape, {"self": Tensor((2, 3, 4)), "dim0": 0, "dim1": -1}),
+        _function("permute", (me, Param("dims", "ints")), _permute_shape, {"self": Tensor((2, 3, 4)), "dims": (2, 0, 1)}, varargs="dims"),
+        _function("unsqueeze", (me, Param("dim", "int")), _unsqueeze_shape, {"self": Tensor((2, 3)), "dim": -1}, {"self": Tensor(()), "dim": 0}),
+        _function(
+            "squeeze", (me, Param("dim", "int|ints", OMITTED)), _squeeze_shape,
+            {"self": Tensor((2, 1, 3, 1))}, {"self": Tensor((2, 1, 3, 1)), "dim": 1}, {"self": Tensor((2, 1, 3, 1)), "dim": (0, -1)},
+        ),
+        _function("t", (me,), _t_shape, m, {"self": Tensor((3,))}),
+    ]
+    return {f.name: f for f in entries}
+
+
+FUNCTIONS: dict[str, Function] = _build_functions()
+METHODS: dict[str, Function] = _build_methods()

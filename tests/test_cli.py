@@ -1,0 +1,133 @@
+"""The command line: determinism, incremental writes, --check, --diff, exit codes, start-up."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import GENERATED, ROOT, SPECS
+
+
+def codegen(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "codegen", *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory) -> Path:
+    """specs/ generated into an empty folder by a separate process."""
+    work = tmp_path_factory.mktemp("fresh")
+    shutil.copytree(SPECS, work / "specs")
+    result = codegen("specs/", "-o", str(work / "out"), cwd=work)
+    assert result.returncode == 0, result.stderr
+    return work
+
+
+def test_fresh_generation_is_byte_identical_to_committed(fresh):
+    produced = sorted(p.name for p in (fresh / "out").iterdir())
+    committed = sorted(p.name for p in GENERATED.glob("*.py"))
+    assert produced == committed
+    for name in produced:
+        assert (fresh / "out" / name).read_bytes() == (GENERATED / name).read_bytes(), name
+
+
+def test_second_run_writes_nothing(fresh):
+    out = fresh / "out"
+    before = {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in out.iterdir()}
+    result = codegen("specs/", "-o", str(out), cwd=fresh)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"0 generated, {len(before)} unchanged"
+    after = {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in out.iterdir()}
+    assert after == before
+
+
+def test_check_passes_on_committed_tree():
+    result = codegen("specs/", "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_names_missing_stale_and_extra(tmp_path):
+    shutil.copytree(SPECS, tmp_path / "specs")
+    shutil.copytree(GENERATED, tmp_path / "out")
+    (tmp_path / "out" / "mlp.py").unlink()
+    spec = tmp_path / "specs" / "lenet.json"
+    spec.write_text(spec.read_text().replace('"out_features": 84', '"out_features": 86').replace('"in_features": 84', '"in_features": 86'))
+    shutil.copy(GENERATED / "nin.py", tmp_path / "out" / "old_block.py")
+    snapshot = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    result = codegen("specs/", "-o", "out", "--check", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "MISSING: out/mlp.py" in result.stdout
+    assert "STALE: out/lenet.py" in result.stdout
+    assert "EXTRA" in result.stdout and "out/old_block.py" in result.stdout
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == snapshot
+
+
+def test_diff_prints_and_writes_nothing(tmp_path):
+    shutil.copytree(SPECS, tmp_path / "specs")
+    shutil.copytree(GENERATED, tmp_path / "out")
+    spec = tmp_path / "specs" / "mlp.json"
+    spec.write_text(spec.read_text().replace("256", "128"))
+    before = (tmp_path / "out" / "mlp.py").read_bytes()
+    result = codegen("specs/", "-o", "out", "--diff", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "-        self.hidden = nn.Linear(20, 256)" in result.stdout
+    assert "+        self.hidden = nn.Linear(20, 128)" in result.stdout
+    assert (tmp_path / "out" / "mlp.py").read_bytes() == before
+
+
+def test_single_spec_file(tmp_path):
+    result = codegen(str(SPECS / "mlp.json"), "-o", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "mlp.py").read_bytes() == (GENERATED / "mlp.py").read_bytes()
+
+
+def test_bad_spec_is_one_clear_line_and_exit_2(tmp_path):
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "bad.json").write_text('{"name": "Bad", "doc": "x", "forward": {"inputs": ["X"], "body": [{"return": "X"}]}, "example": {"inputs": {"X": [2]}}, "extra": 1}')
+    result = codegen("specs/", "-o", "out", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "specs/bad.json" in result.stderr and "E201" in result.stderr and "'extra'" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_usage_exits_2(tmp_path):
+    assert codegen("--no-such-flag").returncode == 2
+    assert codegen(str(tmp_path / "nowhere")).returncode == 2
+
+
+def test_generator_never_imports_torch():
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "codegen", "specs/", "--check"],
+        cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert "torch" not in imported
+
+
+def test_cold_generation_never_imports_torch(tmp_path):
+    shutil.copytree(SPECS, tmp_path / "specs")
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "codegen", "specs/", "-o", "out"],
+        cwd=tmp_path, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    assert result.returncode == 0
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert "black" in imported and "torch" not in imported
+
+
+def test_up_to_date_path_imports_no_heavy_module():
+    """--check and a plain run on an up-to-date tree decide from fingerprints alone."""
+    for args in (["specs/", "--check"], ["specs/"]):
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "codegen", *args],
+            cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+        assert not imported & {"torch", "black", "jinja2", "jsonschema"}, imported & {"torch", "black", "jinja2", "jsonschema"}
