@@ -50,6 +50,8 @@ class _Collector:
             exc.file = exc.file or self.file
             self.errors.append(exc)
         except ErrorList as exc:
+            for error in exc.errors:
+                error.file = error.file or self.file
             self.errors.extend(exc.errors)
         return default
 
@@ -574,7 +576,8 @@ class ShapeChecker:
         try:
             value = inst.layer.shape(inst.args, bound)
         except ShapeError as exc:
-            raise SpecError("E401", f"nn.{inst.type} at {inst.path}: {exc}", file, path) from None
+            context = f" (called from {file}: {path})" if file != inst.file else f" (called from {path})"
+            raise SpecError("E401", f"nn.{inst.type}: {exc}{context}", inst.file, inst.path) from None
         inst.outputs.append(value)
         return value
 
@@ -918,12 +921,20 @@ def analyse(raws: list[RawSpec], all_names: set[str]) -> tuple[dict[str, Block],
             errors.append(exc)
             continue
         blocks[block.name] = block
-    if errors:
-        return blocks, errors
-    errors.extend(resolve(blocks))
-    if errors:
-        return blocks, errors
+    # Blocks that use a broken block are skipped, so every independent error is still found.
+    def usable(name: str, seen: frozenset[str] = frozenset()) -> bool:
+        block = blocks.get(name)
+        if block is None or name in seen:
+            return block is not None
+        return all(usable(used, seen | {name}) for used in block.uses)
+
+    blocks = {name: block for name, block in blocks.items() if usable(name)}
+    resolve_errors = resolve(blocks)
+    errors.extend(resolve_errors)
+    broken = {e.file for e in resolve_errors}
     for block in blocks.values():
+        if block.file in broken or any(d.file in broken for d in dependencies(block, blocks)):
+            continue
         try:
             infer(block, blocks)
         except SpecError as exc:

@@ -188,7 +188,9 @@ class Function:
     (``x.reshape(2, -1)``); a single tuple given there is taken as the whole
     value (``x.reshape((2, -1))``), as torch does. ``example`` holds bound
     argument dicts (tensors as ``Tensor``, defaults may be left out) that the
-    torch test runs.
+    torch test runs. ``keyword_only`` names parameters torch refuses by
+    position (``F.gelu(x, approximate='tanh')``); ``keyword_varargs`` is False
+    where torch refuses the varargs parameter by keyword (``x.view(shape=...)``).
     """
 
     name: str
@@ -196,7 +198,8 @@ class Function:
     shape: Callable[[Mapping[str, Any]], Any]
     example: tuple[dict[str, Any], ...] = ()
     varargs: str | None = None
-    keyword_varargs: bool = True  # False where torch rejects the varargs by keyword (view)
+    keyword_varargs: bool = True
+    keyword_only: frozenset[str] = frozenset()
 
 
 def _check_args(params: tuple[Param, ...], args: Mapping[str, Any], skip: str | None = None) -> None:
@@ -242,12 +245,13 @@ def _function(
     *example: dict[str, Any],
     varargs: str | None = None,
     keyword_varargs: bool = True,
+    keyword_only: tuple[str, ...] = (),
 ) -> Function:
     def shape(bound: Mapping[str, Any]) -> Any:
         _check_args(params, bound, skip=varargs)
         return rule(bound)
 
-    return Function(name, params, shape, tuple(example), varargs, keyword_varargs)
+    return Function(name, params, shape, tuple(example), varargs, keyword_varargs, frozenset(keyword_only))
 
 
 # ------------------------------------------------------------------ shape helpers
@@ -462,6 +466,7 @@ def _conv_transpose_shape(n: int) -> ShapeRule:
             if any(o >= si and o >= di for o, si, di in zip(op, s, d)):
                 _fail(f"expected output_padding smaller than stride or dilation, found output_padding {a['output_padding']} with stride {a['stride']} and dilation {a['dilation']}")
             out = tuple(lo + o for lo, o in zip(smallest, op))
+        # torch returns an empty tensor for a size of 0 and raises below; both are mistakes.
         if any(o < 1 for o in out):
             _fail(f"expected an output size of at least 1, found {out} from {x}")
         return Tensor(lead + (a["out_channels"],) + out)
@@ -1121,8 +1126,10 @@ def _norm_shape(b: Mapping[str, Any]) -> Tensor:
 
 def _reshape_shape(b: Mapping[str, Any]) -> Tensor:
     x, shape = b["self"], b["shape"]
-    if not _is_ints(shape):
-        _fail(f"expected the new shape as ints, found {_describe(shape)}")
+    # An empty shape is refused: x.reshape() raises, and once bound it cannot
+    # be told from x.reshape(()).
+    if not _is_ints(shape) or not shape:
+        _fail(f"expected the new shape as one or more ints, found {_describe(shape)}")
     return Tensor(_infer_size(tuple(shape), _numel(x.shape), f"shape for {x}"))
 
 
@@ -1137,9 +1144,10 @@ def _transpose_shape(b: Mapping[str, Any]) -> Tensor:
 
 def _permute_shape(b: Mapping[str, Any]) -> Tensor:
     x, dims = b["self"], b["dims"]
-    if not _is_ints(dims) or len(dims) != len(x.shape):
+    # As for reshape, x.permute() raises; a 0-d tensor has nothing to permute anyway.
+    if not _is_ints(dims) or not dims or len(dims) != len(x.shape):
         _fail(f"expected {len(x.shape)} dims (one per dimension of {x}), found {_describe(dims)}")
-    order = _dims(dims, len(x.shape), "dims") if dims else ()
+    order = _dims(dims, len(x.shape), "dims")
     return Tensor(tuple(x.shape[i] for i in order))
 
 
@@ -1168,7 +1176,10 @@ def _build_functions() -> dict[str, Function]:
     a, b = {"input": Tensor((2, 3))}, {"input": Tensor((4,))}
     entries = [
         _function("F.relu", (x, inplace), _elementwise, a),
-        _function("F.gelu", (x, Param("approximate", "str:none|tanh", "none")), _elementwise, a, {"input": Tensor((3,)), "approximate": "tanh"}),
+        _function(
+            "F.gelu", (x, Param("approximate", "str:none|tanh", "none")), _elementwise,
+            a, {"input": Tensor((3,)), "approximate": "tanh"}, keyword_only=("approximate",),
+        ),
         _function("F.silu", (x, inplace), _elementwise, a),
         _function("F.sigmoid", (x,), _elementwise, a),
         _function("F.tanh", (x,), _elementwise, a),
@@ -1228,7 +1239,7 @@ def _build_methods() -> dict[str, Function]:
         _function("log_softmax", (me, Param("dim", "int")), _softmax_shape, {"self": Tensor((2, 3)), "dim": 1}),
         _function("mm", (me, Param("mat2", "tensor")), _mm_shape, {"self": Tensor((2, 3)), "mat2": Tensor((3, 4))}),
         _function("matmul", (me, Param("other", "tensor")), _matmul_shape, {"self": Tensor((2, 3)), "other": Tensor((3,))}),
-        _function("reshape", (me, Param("shape", "ints")), _reshape_shape, {"self": Tensor((2, 3, 4)), "shape": (4, -1)}, {"self": Tensor((1,)), "shape": ()}, varargs="shape"),
+        _function("reshape", (me, Param("shape", "ints")), _reshape_shape, {"self": Tensor((2, 3, 4)), "shape": (4, -1)}, {"self": Tensor(()), "shape": (1, 1)}, varargs="shape"),
         # torch's view(*shape) rejects the keyword `shape` (it knows it as `size`).
         _function("view", (me, Param("shape", "ints")), _reshape_shape, {"self": Tensor((2, 3, 4)), "shape": (-1,)}, varargs="shape", keyword_varargs=False),
         _function("flatten", (me, Param("start_dim", "int", 0), Param("end_dim", "int", -1)), _flatten_shape, {"self": Tensor((2, 3, 4)), "start_dim": 1}),

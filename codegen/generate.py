@@ -114,17 +114,15 @@ def build(p: Plan, stems: list[str], jobs: int | None = None) -> None:
             errors.append(exc)
         except ErrorList as exc:
             errors.extend(exc.errors)
-    if errors:
-        raise ErrorList(errors)
     all_names: dict[str, str] = {}
     for source in p.sources.values():
         if source.name in all_names:
             errors.append(SpecError("E331", f"class {source.name!r} is also defined by {all_names[source.name]}", str(source.path), "name"))
         elif source.name:
             all_names[source.name] = str(source.path)
-    if errors:
-        raise ErrorList(errors)
-    blocks, errors = analyse.analyse(raws, set(all_names))
+    # Analyse what loaded even when something did not, so that one run reports every error.
+    blocks, analysis_errors = analyse.analyse(raws, set(all_names))
+    errors.extend(analysis_errors)
     if errors:
         raise ErrorList(errors)
     by_stem = {b.raw.stem: b for b in blocks.values()}

@@ -54,13 +54,16 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
-def _line_col(text: str, needle: str) -> str:
+def _key_lines(text: str, key: str) -> str:
+    """The lines where ``key`` appears as a key (json gives no positions to object hooks)."""
+    needle = json.dumps(key)
+    lines = []
     index = text.find(needle)
-    if index < 0:
-        return ""
-    line = text.count("\n", 0, index) + 1
-    col = index - text.rfind("\n", 0, index)
-    return f"line {line}, column {col}"
+    while index >= 0 and len(lines) < 10:
+        if text[index + len(needle):].lstrip().startswith(":"):
+            lines.append(str(text.count("\n", 0, index) + 1))
+        index = text.find(needle, index + 1)
+    return ", ".join(lines)
 
 
 def parse_json(path: Path, data: bytes) -> dict[str, Any]:
@@ -84,8 +87,8 @@ def parse_json(path: Path, data: bytes) -> dict[str, Any]:
         )
     except _DuplicateKey as exc:
         key = str(exc)
-        where = _line_col(text, json.dumps(key))
-        raise SpecError("E104", f"duplicate key {key!r}" + (f" (second one near {where})" if where else ""), file=name) from None
+        where = _key_lines(text, key)
+        raise SpecError("E104", f"duplicate key {key!r}" + (f" (as a key on lines {where})" if where else ""), file=name) from None
     except json.JSONDecodeError as exc:
         raise SpecError("E103", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", file=name) from None
     except (ValueError, RecursionError) as exc:
