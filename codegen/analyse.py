@@ -738,13 +738,21 @@ class ShapeChecker:
         assert isinstance(func, ast.Attribute)
         if isinstance(func.value, ast.Name) and func.value.id in ("F", "torch"):
             spec = catalogue.FUNCTIONS[f"{func.value.id}.{func.attr}"]
-            bound = _bind(spec.params, args, kwargs, spec.name, where, spec.varargs)
+            label = spec.name
         else:
             owner = self.eval(func.value, env, inst, path)
             if not isinstance(owner, Tensor):
                 raise SpecError("E401", f".{func.attr}() needs a tensor, found {_describe(owner)}", *where)
             spec = catalogue.METHODS[func.attr]
-            bound = _bind(spec.params, [owner] + args, kwargs, f"Tensor.{func.attr}", where, spec.varargs)
+            label = f"Tensor.{func.attr}"
+            args = [owner] + args
+        # What torch refuses to take by position, or by keyword, is refused here too.
+        by_position = [p.name for p in spec.params][: len(args)]
+        for name in sorted(spec.keyword_only & set(by_position)):
+            raise SpecError("E406", f"{label} takes {name!r} by keyword only", *where)
+        if spec.varargs and not spec.keyword_varargs and spec.varargs in kwargs:
+            raise SpecError("E406", f"{label} does not take {spec.varargs!r} by keyword", *where)
+        bound = _bind(spec.params, args, kwargs, label, where, spec.varargs)
         try:
             return spec.shape(bound)
         except ShapeError as exc:

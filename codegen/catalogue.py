@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NoReturn
 
 from .values import REQUIRED, Param, ShapeError, ShapeRule, Tensor
 
@@ -50,10 +50,12 @@ class _Omitted:
 
 
 OMITTED: Any = _Omitted()
-"""Default of a parameter that torch accepts only when left out.
+"""Default of a parameter whose absence torch treats unlike any value.
 
-``Tensor.squeeze(dim=None)`` raises in torch although ``squeeze()`` works, so
-``dim`` cannot default to None (that would let a spec write ``dim=None``).
+``Tensor.squeeze(dim=None)`` raises although ``squeeze()`` works, so ``dim``
+cannot default to None (that would let a spec write ``dim=None``); and
+``x.sum(keepdim=True)`` raises although ``x.sum(None, True)`` works, so the
+rule must know whether dim and keepdim were given.
 """
 
 
@@ -261,7 +263,7 @@ def _numel(shape: tuple[int, ...]) -> int:
     return math.prod(shape)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise ShapeError(message)
 
 
@@ -305,8 +307,12 @@ def matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
             f"expected the second operand's dim {-2 if len(b) > 1 else 0} to equal the first's last dim ({a[-1]}), "
             f"found {Tensor(a)} and {Tensor(b)}"
         )
-    batch = broadcast(left[:-2], right[:-2])
-    return batch + a[-2:-1] + b[len(b) - 1 : len(b)] if len(b) > 1 else batch + a[-2:-1]
+    out = broadcast(left[:-2], right[:-2])
+    if len(a) > 1:
+        out += (a[-2],)
+    if len(b) > 1:
+        out += (b[-1],)
+    return out
 
 
 def _tensor(value: Any, name: str) -> Tensor:
@@ -336,7 +342,6 @@ def _channels_first(x: Tensor, n: int, unbatched: bool = True) -> bool:
         return False
     also = f" or {n + 1} {single}" if unbatched else ""
     _fail(f"expected {n + 2} dimensions {batched}{also}, found {x}")
-    return False
 
 
 def _channels(x: Tensor, batched: bool, expected: int, what: str = "input channels") -> None:
@@ -409,7 +414,7 @@ def _conv_setup(a: Mapping[str, Any], x: Tensor, n: int) -> tuple[bool, tuple[in
 def _conv_shape(n: int) -> ShapeRule:
     def rule(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
         x = c["input"]
-        batched, k, s, d = _conv_setup(a, x, n)
+        _, k, s, d = _conv_setup(a, x, n)
         lead = x.shape[: len(x.shape) - n - 1]
         spatial = x.shape[len(x.shape) - n :]
         padding = a["padding"]
@@ -443,7 +448,7 @@ def _conv_shape(n: int) -> ShapeRule:
 def _conv_transpose_shape(n: int) -> ShapeRule:
     def rule(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
         x = c["input"]
-        batched, k, s, d = _conv_setup(a, x, n)
+        _, k, s, d = _conv_setup(a, x, n)
         p = _ntuple(a["padding"], n)
         _at_least(p, 0, "padding")
         lead = x.shape[: len(x.shape) - n - 1]
@@ -466,7 +471,8 @@ def _conv_transpose_shape(n: int) -> ShapeRule:
             if any(o >= si and o >= di for o, si, di in zip(op, s, d)):
                 _fail(f"expected output_padding smaller than stride or dilation, found output_padding {a['output_padding']} with stride {a['stride']} and dilation {a['dilation']}")
             out = tuple(lo + o for lo, o in zip(smallest, op))
-        # torch returns an empty tensor for a size of 0 and raises below; both are mistakes.
+        # torch raises for a negative size but returns an empty tensor for 0;
+        # an empty feature map is never meant, so both are refused.
         if any(o < 1 for o in out):
             _fail(f"expected an output size of at least 1, found {out} from {x}")
         return Tensor(lead + (a["out_channels"],) + out)
@@ -589,7 +595,7 @@ def _layer_norm_shape(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
     x = c["input"]
     normalized = _ntuple(a["normalized_shape"], 1)
     _at_least(normalized, 1, "normalized_shape")
-    if x.shape[len(x.shape) - len(normalized) :] != normalized or len(x.shape) < len(normalized):
+    if len(x.shape) < len(normalized) or x.shape[len(x.shape) - len(normalized) :] != normalized:
         _fail(f"expected the last dims to be {Tensor(normalized)} (*, {', '.join(map(str, normalized))}), found {x}")
     return x
 
@@ -673,9 +679,9 @@ def _unflatten_shape(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
     sizes = a["unflattened_size"]
     if not sizes:
         _fail("expected a non-empty unflattened_size, found ()")
-    dim = _dim(a["dim"], len(x.shape))
     if not x.shape:
         _fail(f"expected at least 1 dimension, found {x}")
+    dim = _dim(a["dim"], len(x.shape))
     new = _infer_size(tuple(sizes), x.shape[dim], f"unflattened_size for dim {a['dim']}")
     return Tensor(x.shape[:dim] + new + x.shape[dim + 1 :])
 
@@ -717,7 +723,6 @@ def _rnn_shape(kind: str) -> ShapeRule:
         if not 0 <= proj < hidden:
             _fail(f"expected proj_size in [0, hidden_size ({hidden})), found {proj}")
         x = c["input"]
-        batched = len(x.shape) == 3
         if len(x.shape) not in (2, 3):
             layout = "(N, L, H_in)" if a["batch_first"] else "(L, N, H_in)"
             _fail(f"expected 3 dimensions {layout} or 2 (L, H_in), found {x}")
@@ -725,12 +730,11 @@ def _rnn_shape(kind: str) -> ShapeRule:
             _fail(f"expected {a['input_size']} input features (last dim), found {x.shape[-1]} in {x}")
         directions = 2 if a["bidirectional"] else 1
         out_size = proj or hidden
+        batched = len(x.shape) == 3
+        # batch_first reorders input and output only; states are always (D * layers, N, H).
+        state: tuple[int, ...] = (directions * layers,)
         if batched:
-            length, batch = (x.shape[1], x.shape[0]) if a["batch_first"] else (x.shape[0], x.shape[1])
-            output = (batch, length) if a["batch_first"] else (length, batch)
-            state = (directions * layers, batch)
-        else:
-            output, state = (x.shape[0],), (directions * layers,)
+            state += (x.shape[0] if a["batch_first"] else x.shape[1],)
         h_n = Tensor(state + (out_size,))
         c_n = Tensor(state + (hidden,))
         hx = c["hx"]
@@ -746,7 +750,7 @@ def _rnn_shape(kind: str) -> ShapeRule:
             if hx is not None and _tensor(hx, "hx") != h_n:
                 _fail(f"expected hx of shape {h_n}, found {hx}")
             states = h_n
-        return Tensor(output + (directions * out_size,)), states
+        return Tensor(x.shape[:-1] + (directions * out_size,)), states
 
     return rule
 
@@ -1111,7 +1115,10 @@ def _reduce(shape: tuple[int, ...], dim: Any, keepdim: bool) -> tuple[int, ...]:
 
 
 def _reduce_shape(b: Mapping[str, Any]) -> Tensor:
-    return Tensor(_reduce(b["self"].shape, b["dim"], b["keepdim"]))
+    dim, keepdim = b["dim"], b["keepdim"]
+    if dim is OMITTED and keepdim is not OMITTED:
+        _fail(f"expected dim to be given with keepdim (torch has no sum/mean(keepdim=...) alone), found keepdim={keepdim} only")
+    return Tensor(_reduce(b["self"].shape, None if dim is OMITTED else dim, keepdim is True))
 
 
 def _norm_shape(b: Mapping[str, Any]) -> Tensor:
@@ -1225,12 +1232,20 @@ def _build_methods() -> dict[str, Function]:
     m = {"self": Tensor((2, 3))}
     dim = Param("dim", "int|ints?", None)
     keepdim = Param("keepdim", "bool", False)
+    # sum and mean refuse keepdim without dim; see OMITTED.
+    reduce_params = (me, Param("dim", "int|ints?", OMITTED), Param("keepdim", "bool", OMITTED))
     entries = [
         _function(name, (me,), _elementwise, m)
         for name in ("abs", "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "clone", "detach", "contiguous")
     ] + [
-        _function("sum", (me, dim, keepdim), _reduce_shape, m, {"self": Tensor((2, 3, 4)), "dim": (0, -1), "keepdim": True}, {"self": Tensor(())}),
-        _function("mean", (me, dim, keepdim), _reduce_shape, m, {"self": Tensor((2, 3, 4)), "dim": 1}, {"self": Tensor((2, 3)), "keepdim": True}),
+        _function(
+            "sum", reduce_params, _reduce_shape,
+            m, {"self": Tensor((2, 3, 4)), "dim": (0, -1), "keepdim": True}, {"self": Tensor(())}, {"self": Tensor((2, 3)), "dim": None, "keepdim": True},
+        ),
+        _function(
+            "mean", reduce_params, _reduce_shape,
+            m, {"self": Tensor((2, 3, 4)), "dim": 1}, {"self": Tensor((2, 3)), "dim": None, "keepdim": True}, {"self": Tensor((2, 3)), "dim": -1, "keepdim": False},
+        ),
         _function(
             "norm", (me, Param("p", "norm?", "fro"), dim, keepdim), _norm_shape,
             m, {"self": Tensor((2, 3, 4)), "p": 1, "dim": (0, 2)}, {"self": Tensor((2, 3)), "p": "nuc"}, {"self": Tensor((2, 3, 4)), "dim": -1, "keepdim": True},

@@ -7,17 +7,28 @@ file and the place in it as a JSON path, so a message reads
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass, field
-from typing import Iterable
+from collections.abc import Iterable
+
+# No dataclasses or typing here: the up-to-date path imports this module, and
+# must start in a few milliseconds.
 
 
-@dataclass
 class SpecError(Exception):
-    code: str
-    message: str
-    file: str = ""
-    path: str = ""
+    def __init__(self, code: str, message: str, file: str = "", path: str = "") -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+        self.file = file
+        self.path = path
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SpecError) and (self.code, self.message, self.file, self.path) == (
+            other.code, other.message, other.file, other.path)
+
+    __hash__ = Exception.__hash__
+
+    def __repr__(self) -> str:
+        return f"SpecError({self.code!r}, {self.message!r}, {self.file!r}, {self.path!r})"
 
     def __str__(self) -> str:
         where = self.file or "<spec>"
@@ -26,17 +37,20 @@ class SpecError(Exception):
         return f"{where}: {self.code} {self.message}"
 
 
-@dataclass
 class ErrorList(Exception):
     """All the errors of one run; raised once, after everything was checked."""
 
-    errors: list[SpecError] = field(default_factory=list)
+    def __init__(self, errors: list[SpecError]) -> None:
+        super().__init__(errors)
+        self.errors = errors
 
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
+    import difflib
+
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -9,43 +9,47 @@ so a failing spec leaves every file as it was.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import output
-from .model import Block
-from .load import MODULE_STEM
 from .errors import ErrorList, SpecError
+from .output import MODULE_STEM
 
 # Below this many files a process pool costs more to start than it saves.
-POOL_THRESHOLD = 24
+POOL_THRESHOLD = 4
 
 
-@dataclass
+# Plain classes, not dataclasses: this module is on the up-to-date path,
+# where importing dataclasses (and inspect, which it pulls in) would double
+# the start-up time.
+
+
 class Source:
-    path: Path
-    stem: str
-    data: bytes
-    name: str | None  # class name, if the JSON parses
-    uses: set[str] = field(default_factory=set)  # stems it references
+    def __init__(self, path: Path, stem: str, data: bytes, name: str | None) -> None:
+        self.path = path
+        self.stem = stem
+        self.data = data
+        self.name = name  # class name, if the JSON parses
+        self.uses: set[str] = set()  # stems it references
 
 
-@dataclass
 class Result:
-    stem: str
-    path: Path
-    status: str  # "unchanged", "missing", "stale", "edited", "foreign", "symlink", "extra", "extra-foreign"
-    new: bytes | None = None
-    old: bytes = b""
+    def __init__(self, stem: str, path: Path, status: str, new: bytes | None = None, old: bytes = b"") -> None:
+        self.stem = stem
+        self.path = path
+        # "unchanged", "missing", "stale", "edited", "foreign", "symlink", "extra", "extra-foreign"
+        self.status = status
+        self.new = new
+        self.old = old
 
 
-@dataclass
 class Plan:
-    spec_dir: Path
-    out_dir: Path
-    sources: dict[str, Source]
-    results: dict[str, Result]
-    fingerprints: dict[str, str]
+    def __init__(self, spec_dir: Path, out_dir: Path, sources: dict, results: dict, fingerprints: dict) -> None:
+        self.spec_dir = spec_dir
+        self.out_dir = out_dir
+        self.sources: dict[str, Source] = sources
+        self.results: dict[str, Result] = results
+        self.fingerprints: dict[str, str] = fingerprints
 
 
 def discover(target: Path) -> tuple[Path, list[Path]]:
@@ -62,15 +66,15 @@ def plan(target: Path, out_dir: Path) -> Plan:
     spec_dir, paths = discover(target)
     output.check_output_dir(out_dir, spec_dir)
     sources: dict[str, Source] = {}
+    docs = {}
     for path in paths:
         if path.is_symlink():
             raise SpecError("E501", "spec files may not be symlinks", file=str(path))
         data = path.read_bytes()
-        doc = output.quick_parse(data)
+        doc = docs[path.stem] = output.quick_parse(data)
         name = doc.get("name") if doc else None
         sources[path.stem] = Source(path, path.stem, data, name if isinstance(name, str) else None)
     by_name = {s.name: s.stem for s in sources.values() if s.name}
-    docs = {stem: output.quick_parse(s.data) for stem, s in sources.items()}
     for stem, source in sources.items():
         types = output.referenced_types(docs[stem]) if docs[stem] else set()
         source.uses = {by_name[t] for t in types if t in by_name and by_name[t] != stem}
@@ -186,7 +190,7 @@ def write(p: Plan, force: bool, prune: bool) -> tuple[int, int, int]:
     return written, unchanged, pruned
 
 
-def analyse_folder(spec_dir: Path) -> dict[str, Block]:
+def analyse_folder(spec_dir: Path) -> "dict[str, Block]":
     """Every spec in ``spec_dir``, checked and shape-inferred, keyed by stem (for tests and tools)."""
     from . import analyse, load
 

@@ -20,17 +20,18 @@ import importlib.util
 import json
 import os
 import re
-import tempfile
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
 
 from .errors import SpecError
+
+# This module is on the up-to-date path: only light imports here (no
+# dataclasses, typing or tempfile), so a run with nothing to do starts fast.
 
 GENERATOR_ROOT = Path(__file__).resolve().parent
 TEMPLATES = GENERATOR_ROOT.parent / "templates"
 HEADER_LINES = 3
+MODULE_STEM = re.compile(r"^[a-z_][a-z0-9_]*$")
 FINGERPRINT = re.compile(r"^# codegen-fingerprint: inputs=([0-9a-f]{32}) body=([0-9a-f]{32})$")
 
 
@@ -50,23 +51,20 @@ def generator_digest() -> bytes:
 
 
 def black_version() -> str:
-    # Read from the installed package without importing black (0.16 s).
+    """black's installed version, read from its dist-info name: importing black costs 0.16 s."""
     spec = importlib.util.find_spec("black")
     if spec is None or spec.origin is None:
         return "missing"
-    version_file = Path(spec.origin).with_name("_black_version.py")
-    try:
-        match = re.search(r"""version\s*=\s*["']([^"']+)""", version_file.read_text(encoding="utf-8"))
-    except OSError:
-        match = None
-    if match:
-        return match.group(1)
-    from importlib.metadata import version
+    site = Path(spec.origin).parent.parent
+    found = sorted(site.glob("black-*.dist-info"))
+    if len(found) == 1:
+        return found[0].name[len("black-") : -len(".dist-info")]
+    from importlib.metadata import version  # unusual layouts only
 
     return version("black")
 
 
-def inputs_fingerprint(spec_bytes: Iterable[bytes], spec_dir_name: str) -> str:
+def inputs_fingerprint(spec_bytes: "list[bytes]", spec_dir_name: str) -> str:
     h = hashlib.sha256(generator_digest())
     h.update(spec_dir_name.encode("utf-8", "backslashreplace") + b"\0")
     for data in spec_bytes:
@@ -89,13 +87,15 @@ def header(spec_dir_name: str, stem: str, fingerprint: str, body: str) -> str:
     )
 
 
-@dataclass(frozen=True)
 class Existing:
     """What is on disk at an output path."""
 
-    state: str  # "missing", "generated" (header and digest intact), "edited", "foreign", "symlink"
-    fingerprint: str = ""
-    data: bytes = b""
+    __slots__ = ("state", "fingerprint", "data")
+
+    def __init__(self, state: str, fingerprint: str = "", data: bytes = b"") -> None:
+        self.state = state  # "missing", "generated" (header and digest intact), "edited", "foreign", "symlink"
+        self.fingerprint = fingerprint
+        self.data = data
 
 
 def inspect_file(path: Path) -> Existing:
@@ -122,7 +122,7 @@ def inspect_file(path: Path) -> Existing:
 # ------------------------------------------------------------------ references between specs
 
 
-def referenced_types(doc: Any) -> set[str]:
+def referenced_types(doc: object) -> set[str]:
     """Every layer "type" in a parsed spec (a cheap walk, no validation)."""
     found: set[str] = set()
     stack = [doc]
@@ -173,6 +173,8 @@ def target_path(out_dir: Path, stem: str) -> Path:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write through a temporary file in the same folder, so no reader sees half a file."""
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -184,7 +186,7 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def quick_parse(data: bytes) -> dict[str, Any] | None:
+def quick_parse(data: bytes) -> "dict | None":
     """A spec's JSON without validation, for the up-to-date check; None if unparsable."""
     try:
         doc = json.loads(data)

@@ -558,8 +558,10 @@ def _run_torch(key: str, function: Function, values: dict[str, Any], positional:
     by_position = [p for p in params if p.name not in function.keyword_only]
     last = max((i for i, p in enumerate(by_position) if p.name in values), default=-1)
     for i, param in enumerate(params):
-        if positional and param in by_position[: last + 1]:
-            value = values.get(param.name, param.default)
+        value = values.get(param.name, param.default)
+        if value is OMITTED:
+            positional = False  # no value stands for it: pass the rest by keyword
+        elif positional and param in by_position[: last + 1]:
             args.extend(value) if param.name == function.varargs else args.append(value)
         elif param.name in values:
             kwargs[param.name] = values[param.name]
@@ -650,8 +652,6 @@ FUNCTION_REJECTED = [
     ("torch.flatten", {"input": T((2, 3, 4)), "start_dim": 2, "end_dim": 1}, "not after end_dim"),
     ("Tensor.reshape", {"self": T((2, 3)), "shape": (4, -1)}, "no size for -1"),
     ("Tensor.reshape", {"self": T((2, 3)), "shape": (-1, -1)}, "at most one -1"),
-    ("Tensor.reshape", {"self": T((1, 1)), "shape": ()}, "one or more ints"),
-    ("Tensor.permute", {"self": T(()), "dims": ()}, "expected 0 dims"),
     ("Tensor.view", {"self": T((2, 3)), "shape": (5,)}, "to hold 6 elements, found 5"),
     ("Tensor.view", {"self": T((2, 3)), "shape": (-1, 0)}, "no size for -1"),
     ("Tensor.permute", {"self": T((2, 3, 4)), "dims": (0, 1)}, "expected 3 dims"),
@@ -660,6 +660,8 @@ FUNCTION_REJECTED = [
     ("Tensor.unsqueeze", {"self": T((2, 3)), "dim": 3}, "expected dim in [-3, 2]"),
     ("Tensor.squeeze", {"self": T((2, 3)), "dim": 2}, "expected dim in [-2, 1]"),
     ("Tensor.sum", {"self": T((2, 3)), "dim": (0, 0)}, "distinct"),
+    ("Tensor.sum", {"self": T((2, 3)), "keepdim": True}, "expected dim to be given with keepdim"),
+    ("Tensor.mean", {"self": T((2, 3)), "keepdim": False}, "expected dim to be given with keepdim"),
     ("Tensor.mean", {"self": T((2, 3)), "dim": -3}, "expected dim in [-2, 1]"),
     ("Tensor.t", {"self": T((2, 3, 4))}, "at most 2 dimensions"),
     ("Tensor.norm", {"self": T((2, 3, 4)), "p": "nuc"}, "2 dims"),
@@ -673,11 +675,26 @@ def test_function_rejects_what_torch_rejects(key: str, example: dict, message: s
     table, name = (METHODS, key[len("Tensor.") :]) if key.startswith("Tensor.") else (FUNCTIONS, key)
     function = table[name]
     values = {n: _torch_value(n, v) for n, v in example.items()}
-    with pytest.raises(Exception):
-        _run_torch(key, function, values, positional=True)
+    for positional in (True, False):
+        with pytest.raises(Exception):
+            _run_torch(key, function, values, positional=positional)
     with pytest.raises(ShapeError) as info:
         function.shape(_full(function.params, example))
     assert message in str(info.value) and str(info.value).startswith("expected ")
+
+
+def test_empty_varargs_are_refused() -> None:
+    # torch refuses x.reshape() and x.permute() but takes x.reshape(()); once
+    # bound the two look alike, so both are refused (deliberately stricter).
+    x = torch.randn(1, 1)
+    with pytest.raises(TypeError):
+        x.reshape()
+    with pytest.raises(TypeError):
+        x.permute()
+    with pytest.raises(ShapeError, match="expected the new shape as one or more ints, found ()"):
+        METHODS["reshape"].shape({"self": T((1, 1)), "shape": ()})
+    with pytest.raises(ShapeError, match=r"expected 0 dims \(one per dimension of \(\)\), found \(\)"):
+        METHODS["permute"].shape({"self": T(()), "dims": ()})
 
 
 def test_function_checks_argument_kinds() -> None:
@@ -686,10 +703,61 @@ def test_function_checks_argument_kinds() -> None:
         METHODS["sum"].shape({"self": T((2, 3)), "dim": T((1,)), "keepdim": False})
     with pytest.raises(ShapeError, match="expected tensors to be a tuple of tensors"):
         FUNCTIONS["torch.cat"].shape({"tensors": (T((2,)), 3), "dim": 0})
-    with pytest.raises(ShapeError, match="expected the new shape as ints"):
+    with pytest.raises(ShapeError, match="expected the new shape as one or more ints"):
         METHODS["reshape"].shape({"self": T((2, 3)), "shape": (T((1,)),)})
     with pytest.raises(ShapeError, match="expected 2 dims"):
         METHODS["permute"].shape({"self": T((2, 3)), "dims": (0, 1.0)})
+
+
+def _random_call(rng: random.Random) -> tuple[str, dict[str, Any]]:
+    shape = tuple(rng.randint(1, 3) for _ in range(rng.randint(0, 4)))
+    some_dim = lambda: rng.randint(-len(shape) - 1, len(shape))  # noqa: E731  (sometimes out of range)
+    dims = lambda: tuple(some_dim() for _ in range(rng.randint(1, 3)))  # noqa: E731
+    name = rng.choice(["sum", "mean", "norm", "squeeze", "unsqueeze", "transpose", "flatten", "softmax", "t", "permute", "reshape"])
+    args: dict[str, Any] = {"self": T(shape)}
+    if name in ("sum", "mean", "norm"):
+        if rng.random() < 0.7:
+            args["dim"] = rng.choice([None, some_dim(), dims()])
+            if rng.random() < 0.5:
+                args["keepdim"] = rng.random() < 0.5
+        if name == "norm" and rng.random() < 0.6:
+            args["p"] = rng.choice(["fro", "nuc", 1, 2.5, None])
+    elif name in ("squeeze", "unsqueeze", "softmax"):
+        if name != "squeeze" or rng.random() < 0.7:
+            args["dim"] = some_dim() if name != "squeeze" or rng.random() < 0.5 else dims()
+    elif name == "transpose":
+        args["dim0"], args["dim1"] = some_dim(), some_dim()
+    elif name == "flatten":
+        args["start_dim"], args["end_dim"] = some_dim(), some_dim()
+    elif name == "permute":
+        order = list(range(len(shape)))
+        rng.shuffle(order)
+        args["dims"] = tuple(order) if rng.random() < 0.7 and order else dims()
+    elif name == "reshape":
+        total = math.prod(shape)
+        args["shape"] = rng.choice([(total,), (-1,), (total, -1), (1, -1, 1), (2, -1), (-1, -1)])
+    return name, args
+
+
+def test_method_sweep() -> None:
+    rng = random.Random(13)
+    outcomes = {"ok": 0, "rejected": 0}
+    for _ in range(600):
+        name, example = _random_call(rng)
+        function = METHODS[name]
+        values = {n: _torch_value(n, v) for n, v in example.items()}
+        where = f"Tensor.{name} with {example}"
+        try:
+            expected = _as_shapes(_run_torch("Tensor." + name, function, values, positional=function.varargs is not None))
+        except (RuntimeError, IndexError, TypeError) as exc:
+            with pytest.raises(ShapeError):
+                print(where, "torch:", exc)
+                function.shape(_full(function.params, example))
+            outcomes["rejected"] += 1
+        else:
+            assert function.shape(_full(function.params, example)) == expected, where
+            outcomes["ok"] += 1
+    assert min(outcomes.values()) > 50, outcomes
 
 
 # ------------------------------------------------------------------ broadcasting and matmul
