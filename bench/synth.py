@@ -70,14 +70,15 @@ def _mlp(i: int, variant: int) -> dict[str, Any]:
     names = [f"fc{k + 1}" for k in range(len(dims) - 1)]
     norm = rng.random() < 0.3
     dropout = rng.random() < 0.4
+    p = rng.choice([0.1, 0.2, 0.5])
     for k, name in enumerate(names):
         layers[name] = {"type": "Linear", "args": {"in_features": dims[k], "out_features": dims[k + 1]}}
         if k == 0:
             layers[name]["doc"] = f"input projection to {dims[1]} units"
-    if norm:
-        layers["norm"] = {"type": "LayerNorm", "args": {"normalized_shape": dims[1]}}
-    if dropout:
-        layers["drop"] = {"type": "Dropout", "args": {"p": rng.choice([0.1, 0.2, 0.5])}}
+            if norm:
+                layers["norm"] = {"type": "LayerNorm", "args": {"normalized_shape": dims[1]}}
+            if dropout:
+                layers["drop"] = {"type": "Dropout", "args": {"p": p}}
     value = "X"
     for k, name in enumerate(names[:-1]):
         value = f"self.{name}(H)" if k else f"self.{name}(X)"
@@ -102,22 +103,19 @@ def _cnn(i: int, variant: int) -> dict[str, Any]:
     rng = random.Random(f"cnn-{i}")
     channels = rng.choice([1, 3])
     c1, c2 = rng.choice([8, 16, 32]) + 8 * variant, rng.choice([16, 32, 64])
+    norm = rng.random() < 0.5
     size = rng.choice([16, 28, 32])
     act = rng.choice(["ReLU", "SiLU", "GELU"])
     pool = rng.choice(["MaxPool2d", "AvgPool2d"])
     classes = rng.choice([10, 100])
-    layers = [
-        {"type": "Conv2d", "args": {"in_channels": channels, "out_channels": c1, "kernel_size": 3, "padding": 1}},
-        {"type": "BatchNorm2d", "args": {"num_features": c1}},
-        {"type": act},
-        {"type": pool, "args": {"kernel_size": 2, "stride": 2}},
-        {"type": "Conv2d", "args": {"in_channels": c1, "out_channels": c2, "kernel_size": 3, "padding": 1}},
-        {"type": "BatchNorm2d", "args": {"num_features": c2}},
-        {"type": act},
-        {"type": pool, "args": {"kernel_size": 2, "stride": 2}},
-        {"type": "Flatten"},
-        {"type": "Linear", "args": {"out_features": classes}},
-    ]
+    layers: list[dict[str, Any]] = []
+    for cin, cout in ((channels, c1), (c1, c2)):
+        layers.append({"type": "Conv2d", "args": {"in_channels": cin, "out_channels": cout, "kernel_size": 3, "padding": 1}})
+        if norm:
+            layers.append({"type": "BatchNorm2d", "args": {"num_features": cout}})
+        layers.append({"type": act})
+        layers.append({"type": pool, "args": {"kernel_size": 2, "stride": 2}})
+    layers += [{"type": "Flatten"}, {"type": "Linear", "args": {"out_features": classes}}]
     return {
         "$schema": SCHEMA,
         "name": class_name(i),
@@ -132,7 +130,7 @@ def _block(i: int, variant: int) -> dict[str, Any]:
     rng = random.Random(f"block-{i}")
     hidden = rng.choice(SIZES) + 8 * variant
     act = rng.choice(["ReLU", "GELU", "SiLU", "Tanh"])
-    in_features, out_features, num_layers = rng.choice(SIZES), rng.choice([1, 10, 64]), rng.choice([2, 3, 4])
+    in_features, out_features, num_layers = rng.choice(SIZES), rng.choice([1, 10, 64]), rng.choice([1, 2, 3])
     return {
         "$schema": SCHEMA,
         "name": class_name(i),

@@ -195,10 +195,8 @@ class _ForwardRenderer:
         if isinstance(stmt, While):
             self.counters += 1
             counter = "steps" if self.counters == 1 else f"steps{self.counters}"
-            message = repr(
-                f"{self.block.name}: the loop did not end within {stmt.max_iterations} iterations; "
-                "is the input finite?"
-            )
+            # Short enough for one line: the bound trips only on non-finite input.
+            message = repr(f"{self.block.name}: loop exceeded {stmt.max_iterations} iterations")
             return {
                 "kind": "while",
                 "test": ast.unparse(stmt.test),

@@ -1,0 +1,91 @@
+"""Generated files read like the book: measured in code lines against the book's own code.
+
+Code lines: non-blank lines that are not comments, docstrings, imports or the
+header. The book's code (tests/reference/) is formatted with the same black
+mode before counting. Target: at most 1.3 times the book's lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+
+import pytest
+
+from codegen.render import format_source
+
+from .conftest import GENERATED
+from .reference import d2l, seed
+
+# stem -> the book's code for the same blocks
+BOOK = {
+    "mlp": [seed.MLP],
+    "my_sequential": [seed.MySequential],
+    "fixed_hidden_mlp": [seed.FixedHiddenMLP],
+    "nest_mlp": [d2l.NestMLP],
+    "chimera": [d2l.NestMLP, seed.FixedHiddenMLP, d2l.chimera],
+    "shared_mlp": [d2l.shared_mlp],
+    "centered_layer": [d2l.CenteredLayer],
+    "my_linear": [d2l.MyLinear],
+    "lenet": [d2l.lenet],
+    "alexnet": [d2l.alexnet],
+    "vgg11": [d2l.vgg_block, d2l.vgg, d2l.vgg11],
+    "nin": [d2l.nin_block, d2l.nin],
+    "googlenet": [d2l.Inception, d2l.googlenet],
+    "resnet18": [d2l.Residual, d2l.resnet_block, d2l.resnet18],
+    "densenet": [d2l.conv_block, d2l.DenseBlock, d2l.transition_block, d2l.densenet],
+}
+LIMIT = 1.3
+
+
+def code_lines(source: str) -> int:
+    tree = ast.parse(source)
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            skip.update(range(node.lineno, node.end_lineno + 1))
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            skip.update(range(body[0].lineno, body[0].end_lineno + 1))
+    count = 0
+    for number, line in enumerate(source.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#") and number not in skip:
+            count += 1
+    return count
+
+
+def book_lines(stem: str) -> int:
+    source = "\n\n".join(inspect.getsource(obj) for obj in BOOK[stem])
+    return code_lines(format_source(source))
+
+
+# Over the limit, measured and explained in the issue notes (strict: an improvement fails these,
+# so the mark is removed as soon as it is no longer true):
+OVER = {
+    "fixed_hidden_mlp": "the iteration bound on the while loop adds 4 lines the book does not have",
+    "chimera": "includes FixedHiddenMLP, with its loop bound",
+    "vgg11": "black wraps the repeated Conv2d call of VGGBlock's loop over 8 lines",
+    "nin": "a typed 5-argument signature and a forward per block class, against the book's helper function",
+}
+
+
+@pytest.mark.parametrize(
+    "stem",
+    [pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=OVER[s])) if s in OVER else s for s in sorted(BOOK)],
+)
+def test_generated_code_is_as_short_as_the_books(stem):
+    ours = code_lines((GENERATED / f"{stem}.py").read_text(encoding="utf-8"))
+    book = book_lines(stem)
+    assert ours <= LIMIT * book, f"{stem}: {ours} code lines, the book {book} ({ours / book:.2f}x)"
+
+
+def test_code_line_counter():
+    source = '"""doc"""\nimport torch\n\n\nclass A:\n    """Doc\n    more."""\n\n    # note\n    x = 1\n'
+    assert code_lines(source) == 2
+
+
+if __name__ == "__main__":
+    for stem in sorted(BOOK):
+        ours = code_lines((GENERATED / f"{stem}.py").read_text(encoding="utf-8"))
+        print(f"{stem:18s} ours {ours:4d}  book {book_lines(stem):4d}  ratio {ours / book_lines(stem):.2f}")
