@@ -76,18 +76,19 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
 
     members: dict[str, str] = {}  # member name -> where it is declared
 
-    def member(name: str, path: str) -> None:
+    def member(name: str, path: str) -> bool:
         expressions.check_identifier(name, "member", path)
         if name in members:
             raise SpecError("E311", f"member {name!r} is already declared at {members[name]}", path=path)
         members[name] = path
+        return True
 
     init_scope = Scope("init", frozenset(arg_names))
     tensors: dict[str, list[TensorDef]] = {"parameters": [], "buffers": []}
     for section in ("parameters", "buffers"):
         for tname, tdoc in doc.get(section, {}).items():
             path = f"{section}.{tname}"
-            if errors.run(lambda: member(tname, path), default=False) is None:
+            if errors.run(lambda: member(tname, path), default=False):
                 shape = [
                     errors.run(lambda v=v, i=i: _init_expr(v, init_scope, f"{path}.shape[{i}]"))
                     for i, v in enumerate(tdoc["shape"])

@@ -52,6 +52,7 @@ RESERVED = frozenset(
 
 INIT_FUNCTIONS = {"range": (1, 3), "len": (1, 1), "min": (2, 8), "max": (2, 8)}
 MAX_INT = 2**31
+MAX_DEPTH = 50  # syntax tree levels of one expression; the specs use at most 7
 
 _BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.MatMult)
 _CMPOPS = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot)
@@ -74,6 +75,15 @@ def parse(text: str, path: str) -> ast.expr:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise SpecError("E301", f"not a valid expression: {text!r} ({exc.msg})", path=path) from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # a lone surrogate, a parser stack overflow
+        raise SpecError("E301", f"not a valid expression: {text!r} ({type(exc).__name__})", path=path) from None
+    # Every later stage (checker, evaluator, analyser, unparse, black) recurses over the tree.
+    stack = [(tree.body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise SpecError("E301", f"expression nested more than {MAX_DEPTH} levels deep", path=path)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
     return tree.body
 
 

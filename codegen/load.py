@@ -9,6 +9,7 @@ keys, non-finite numbers, and error messages that name the place.
 from __future__ import annotations
 
 import json
+import keyword
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -111,9 +112,65 @@ def _depth(value: Any, level: int = 0) -> int:
 @lru_cache(maxsize=1)
 def _full_validator() -> Any:
     import jsonschema  # only to explain a failure: it reports every error, with paths
+    from jsonschema.exceptions import ValidationError
 
+    def pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+        # As the compiled validator does: "$" ends the string ("x\n" is not a name).
+        anchored = pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern
+        if validator.is_type(instance, "string") and not re.search(anchored, instance):
+            yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+    # A JSON integer is written without a fraction: 2.0 is not a shape dimension.
+    strict = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": pattern}, type_checker=strict)
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return jsonschema.Draft202012Validator(schema)
+    return cls(schema)
+
+
+def _has_integral_float(doc: Any) -> bool:
+    """Does ``doc`` hold a float such as 2.0, which the compiled schema takes for an integer?"""
+    stack = [doc]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, float) and value.is_integer():
+            return True
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
+def _mismatch(errors: list[Any]) -> int:
+    """How plainly a oneOf branch does not describe the value: wrong type, foreign keys, missing keys."""
+    score = 0
+    for error in errors:
+        if error.relative_path:  # inside the value: the branch fits, a detail is wrong
+            continue
+        if error.validator == "type":
+            score += 1000
+        elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            score += len(set(error.instance) - set(error.schema.get("properties", {})))
+        elif error.validator == "required":
+            score += 1
+    return score
+
+
+def _leaf(error: Any) -> Any:
+    """The error to report; through a oneOf, the one of the branch the value was evidently meant for."""
+    from jsonschema.exceptions import best_match, relevance
+
+    while error.context:
+        branches: dict[Any, list[Any]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        scored = sorted((_mismatch(errors), index) for index, errors in branches.items())
+        if len(scored) > 1 and scored[0][0] == scored[1][0]:
+            return best_match(error.context)  # no branch stands out
+        error = max(branches[scored[0][1]], key=relevance)
+    return error
 
 
 _CODES = {
@@ -133,20 +190,19 @@ def validate(doc: Any, file: str) -> list[SpecError]:
     """
     from . import _schema_validator as compiled
 
+    first = None
     try:
         compiled.validate(doc)
-        return []
+        if not _has_integral_float(doc):
+            return []
     except compiled.JsonSchemaValueException as exc:
         first = exc
-    from jsonschema.exceptions import best_match
 
     errors: list[SpecError] = []
     for error in sorted(_full_validator().iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
-        # oneOf failures are reported through their closest branch.
-        error = best_match([error]) if not error.context else best_match(error.context)
-        errors.append(_describe(error, file))
-    if not errors:  # the compiled schema is stricter in one place: "$" does not match before "\n"
-        path = json_path(first.path[1:]) if first.path else ""
+        errors.append(_describe(_leaf(error), file))
+    if not errors and first is not None:  # the two validators disagree: report the compiled one's error
+        path = json_path(int(p) if p.isdigit() else p for p in first.path[1:]) if first.path else ""
         errors.append(SpecError(_CODES.get(first.rule or "", "E200"), first.message.replace("data.", "", 1), file, path))
     return errors
 
@@ -167,7 +223,15 @@ def _describe(error: Any, file: str) -> SpecError:
         found = json.dumps(error.instance, ensure_ascii=True)
         if len(found) > 60:
             found = found[:57] + "..."
-        message = f"{error.message if len(error.message) < 160 else error.message[:157] + '...'} (found {found})"
+        message = error.message
+        shown = repr(error.instance)
+        if len(shown) > 60 and message.startswith(shown):  # "'aaaa...' is too long": keep what is wrong
+            message = shown[:57] + "..." + message[len(shown):]
+        if len(message) >= 160:
+            message = message[:157] + "..."
+        if error.validator in ("maxLength", "minLength", "maxItems", "minItems"):
+            message += f" ({error.validator} {error.validator_value})"
+        message = f"{message} (found {found})"
     return SpecError(code, message, file=file, path=path)
 
 
@@ -177,8 +241,8 @@ def load(path: Path) -> RawSpec:
 
     name = str(path)
     stem = path.stem
-    if path.suffix != ".json" or not MODULE_STEM.match(stem):
-        raise SpecError("E332", f"file name {path.name!r} must be <module_name>.json, lower case, [a-z0-9_]", file=name)
+    if path.suffix != ".json" or not MODULE_STEM.match(stem) or keyword.iskeyword(stem):
+        raise SpecError("E332", f"file name {path.name!r} must be <module_name>.json, lower case, [a-z0-9_], not a Python keyword", file=name)
     try:
         data = path.read_bytes()
     except OSError as exc:

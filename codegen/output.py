@@ -168,6 +168,9 @@ def target_path(out_dir: Path, stem: str) -> Path:
     path = out_dir / f"{stem}.py"
     if path.resolve().parent != out_dir.resolve():
         raise SpecError("E501", f"{path} would resolve outside the output folder", file=str(path))
+    if not path.is_symlink() and path.exists() and not path.is_file():
+        # A folder (or a device, a socket) where the file goes: never replaced, not even with --force.
+        raise SpecError("E504", f"{path} exists and is not a regular file; refusing to replace it", file=str(path))
     return path
 
 

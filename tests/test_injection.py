@@ -1,0 +1,247 @@
+"""Injection through every string field of every spec.
+
+For each spec in specs/ and each string value in it (found by walking the
+JSON), four payloads are injected, replacing the string and appended to it:
+
+    '\"\"\"\\nimport os\\n\"\"\"'   '\\rimport os'   "'); import os; ('"   '{{ 7*7 }}'
+
+Each run (the generator in process, on a folder holding the spec and the
+specs it uses, with their up-to-date outputs) must end in either
+
+* a clean error: exit 2, no E900 (the AST gate is the last line of defence,
+  not the first), no traceback, the spec named, and no file changed; or
+* exit 0 with output whose syntax tree holds no ``import os``, no name
+  ``os``, no call the original output did not make, and no ``49`` that was
+  not there before; and where the field is prose (a doc), the docstring or
+  comment holds the injected text verbatim: it was carried as data.
+
+The sweeps (about 3,400 runs) are computed per spec in two worker
+processes; the tests then judge each (spec, payload, mode) from the results.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import copy
+import io
+import json
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import tokenize
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+GENERATED = ROOT / "generated"
+STEMS = sorted(p.stem for p in SPECS.glob("*.json"))
+PAYLOADS = {
+    "triple_quotes": '"""\nimport os\n"""',
+    "carriage_return": "\rimport os",
+    "quote_escape": "'); import os; ('",
+    "template": "{{ 7*7 }}",
+}
+MODES = ("replace", "append")
+ALLOWED_IMPORTS = {"import torch", "from torch import nn", "from torch.nn import functional as F"}
+
+
+# ---------------------------------------------------------------------------- the sweep (runs in workers)
+
+
+def string_fields(doc: Any, path: tuple = ()) -> list[tuple]:
+    """The path of every string value in ``doc``."""
+    if isinstance(doc, dict):
+        return [p for key, value in doc.items() for p in string_fields(value, path + (key,))]
+    if isinstance(doc, list):
+        return [p for index, value in enumerate(doc) for p in string_fields(value, path + (index,))]
+    return [path] if isinstance(doc, str) else []
+
+
+def tree_state(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def sweep(stem: str, base: str) -> list[dict]:
+    """Inject every payload into every string field of specs/<stem>.json, one generator run each."""
+    from codegen import analyse, generate
+    from codegen.__main__ import main
+
+    base_dir = Path(base)
+    blocks = generate.analyse_folder(base_dir / "specs")
+    by_name = {b.name: b for b in blocks.values()}
+    chain = [b.raw.stem for b in analyse.dependencies(blocks[stem], by_name)]
+    work = Path(tempfile.mkdtemp(prefix=f"inject-{stem}-"))
+    try:
+        (work / "specs").mkdir()
+        (work / "out").mkdir()
+        for used in chain:  # the spec and the specs it uses, with their up-to-date outputs
+            shutil.copy(base_dir / "specs" / f"{used}.json", work / "specs")
+            shutil.copy(base_dir / "out" / f"{used}.py", work / "out")
+        spec = work / "specs" / f"{stem}.json"
+        original = json.loads(spec.read_text(encoding="utf-8"))
+        records = []
+        for path in string_fields(original):
+            for payload_id, payload in PAYLOADS.items():
+                for mode in MODES:
+                    doc = copy.deepcopy(original)
+                    holder = doc
+                    for key in path[:-1]:
+                        holder = holder[key]
+                    value = payload if mode == "replace" else holder[path[-1]] + payload
+                    holder[path[-1]] = value
+                    spec.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+                    before = tree_state(work)
+                    out, err = io.StringIO(), io.StringIO()
+                    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                        code = main([str(work / "specs"), "-o", str(work / "out"), "-j", "1"])
+                    after = tree_state(work)
+                    records.append({
+                        "path": path,
+                        "payload": payload_id,
+                        "mode": mode,
+                        "value": value,
+                        "name": doc.get("name"),
+                        "code": code,
+                        "stderr": err.getvalue(),
+                        "unchanged": before == after,
+                        "source": (work / "out" / f"{stem}.py").read_text(encoding="utf-8") if code == 0 else None,
+                    })
+        return records
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def injection_baseline(tmp_path_factory) -> Path:
+    """specs/ and out/: a copy of generated/, brought up to date by the generator as it is now."""
+    base = tmp_path_factory.mktemp("injection_baseline")
+    shutil.copytree(SPECS, base / "specs")
+    shutil.copytree(GENERATED, base / "out")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-m", "codegen", "specs/", "-o", "out"], cwd=base, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return base
+
+
+@pytest.fixture(scope="session")
+def sweeps(request, injection_baseline) -> dict[str, list[dict]]:
+    """The sweep of every selected spec, largest first, in worker processes."""
+    wanted = {
+        item.callspec.params["stem"]
+        for item in request.session.items
+        if getattr(item, "originalname", "") in ("test_injection", "test_sweep_covers_every_string_field")
+    }
+    order = sorted(wanted, key=lambda s: -(SPECS / f"{s}.json").stat().st_size)
+    if not order:
+        return {}
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing of pytest's or torch's state
+    workers = max(1, min(len(order), os.cpu_count() or 1))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return dict(zip(order, pool.map(sweep, order, [str(injection_baseline)] * len(order))))
+
+
+# ---------------------------------------------------------------------------- judging
+
+
+def body(source: str) -> str:
+    return source.split("\n", 3)[3]  # below the three header lines
+
+
+def calls(tree: ast.AST) -> set[str]:
+    return {ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+
+
+def class_doc(tree: ast.Module, name: str) -> str:
+    """The class docstring's value with the indentation removed (tabs and all else kept)."""
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+    raw = ast.get_docstring(cls, clean=False) or ""
+    return "\n".join(line[4:] if line.startswith("    ") else line for line in raw.split("\n"))
+
+
+def comments(source: str) -> list[str]:
+    return [t.string for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.COMMENT]
+
+
+def problems_of(record: dict, stem: str, reference: str) -> list[str]:
+    """What is wrong with one run; [] if it is fine."""
+    where = f"{'.'.join(map(str, record['path']))} = {record['value']!r}"
+    code, stderr = record["code"], record["stderr"]
+    if code not in (0, 2):
+        return [f"{where}: exit {code}: {stderr.strip()}"]
+    if "E900" in stderr or "Traceback" in stderr:
+        return [f"{where}: {stderr.strip()}"]
+    if code == 2:
+        found = []
+        if not record["unchanged"]:
+            found.append(f"{where}: a failing run changed files")
+        if f"{stem}.json" not in stderr or not all(line.startswith("error: ") for line in stderr.splitlines()):
+            found.append(f"{where}: unclear error: {stderr.strip()}")
+        return found
+
+    source = record["source"]
+    found = []
+    tree = ast.parse(source)
+    imports = {ast.unparse(n) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))}
+    if not imports <= ALLOWED_IMPORTS:
+        found.append(f"{where}: imports {imports - ALLOWED_IMPORTS}")
+    if any(isinstance(n, ast.Name) and n.id == "os" for n in ast.walk(tree)):
+        found.append(f"{where}: the name os is used")
+    new_calls = calls(tree) - calls(ast.parse(reference))
+    if new_calls:
+        found.append(f"{where}: new calls {new_calls}")
+    if any(isinstance(n, ast.Constant) and n.value == 49 and type(n.value) is int for n in ast.walk(tree)) or body(
+        source
+    ).count("49") > body(reference).count("49"):
+        found.append(f"{where}: 49 appeared: a template was evaluated")
+
+    path, value = record["path"], record["value"]
+    if path[-1] == "doc":
+        if path == ("doc",):
+            expected = "\n".join(line.rstrip() for line in value.strip().split("\n"))
+            if expected not in class_doc(tree, record["name"]):
+                found.append(f"{where}: the class docstring does not hold the text")
+        elif path[0] == "args":
+            if f"{path[1]}: {' '.join(value.split())}" not in class_doc(tree, record["name"]):
+                found.append(f"{where}: the Args section does not hold the text")
+        elif "# " + " ".join(value.split()) not in comments(source):
+            found.append(f"{where}: no comment holds the text: {comments(source)}")
+    elif path == ("$schema",) and body(source) != body(reference):
+        found.append(f"{where}: $schema changed the code")
+    return found
+
+
+# ---------------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_sweep_covers_every_string_field(stem, sweeps):
+    fields = string_fields(json.loads((SPECS / f"{stem}.json").read_text(encoding="utf-8")))
+    records = sweeps[stem]
+    assert len(records) == len(fields) * len(PAYLOADS) * len(MODES)
+    assert {r["path"] for r in records} == set(fields)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("payload", list(PAYLOADS))
+@pytest.mark.parametrize("stem", STEMS)
+def test_injection(stem, payload, mode, sweeps, injection_baseline):
+    reference = (injection_baseline / "out" / f"{stem}.py").read_text(encoding="utf-8")
+    records = [r for r in sweeps[stem] if r["payload"] == payload and r["mode"] == mode]
+    assert records
+    problems = [p for record in records for p in problems_of(record, stem, reference)]
+    assert not problems, "\n".join(problems)
+    # Prose fields were accepted and carried; everything else was refused or, at least, harmless.
+    docs = [r for r in records if r["path"][-1] == "doc"]
+    assert docs == [] or all(r["code"] == 0 for r in docs), [r["stderr"] for r in docs if r["code"]]
