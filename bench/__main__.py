@@ -22,6 +22,7 @@ the working tree while it runs cannot mix two versions into one figure.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import platform
 import shutil
@@ -404,12 +405,21 @@ def table(rows: list[Row]) -> str:
 
 
 def git_state() -> str:
+    """The commit, and whether codegen/ or templates/ differ from it (taken with the snapshot)."""
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "codegen", "templates"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     except OSError:
-        return "unknown"
-    return f"{rev}{' + uncommitted changes to codegen/ or templates/' if dirty else ''}"
+        return "unknown commit"
+    return f"{rev or 'unknown commit'}{' + uncommitted changes' if dirty else ''}"
+
+
+def snapshot_digest(root: Path) -> str:
+    """A digest of the snapshot's codegen/*.py, schema and templates, to tell runs of different code apart."""
+    h = hashlib.sha256()
+    for path in sorted(root.glob("codegen/*.py")) + sorted(root.glob("codegen/*.json")) + sorted(root.glob("templates/*")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -425,7 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     scale = args.scale or (200 if args.quick else 1000)
     wanted = set(args.rows.split(","))
     started = time.perf_counter()
+    state = git_state()
     ws = Workspace(args.keep)
+    state += f", snapshot {snapshot_digest(ws.root)} taken {time.strftime('%Y-%m-%d %H:%M %Z')}"
     rows: list[Row] = []
     try:
         if "1" in wanted:
@@ -445,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         ws.close()
     elapsed = time.perf_counter() - started
-    print(f"codegen benchmarks ({'--quick' if args.quick else 'full run'}, {elapsed:.0f} s; codegen at {git_state()}; "
+    print(f"codegen benchmarks ({'--quick' if args.quick else 'full run'}, {elapsed:.0f} s; codegen at {state}; "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}):\n")
     print(table(rows))
     failed = [r.key for r in rows if r.result() == "**FAIL**"]

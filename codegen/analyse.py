@@ -34,6 +34,10 @@ from .values import REQUIRED, ShapeError, Tensor
 CONTAINERS = ("Sequential", "ModuleList")
 DEFAULT_MAX_ITERATIONS = 10_000
 MAX_PARAMETERS = 2_000_000_000
+# Bounds on the work of one example's shape inference, so that no spec can make
+# generation hang (nested loops, blocks that call blocks that call blocks...).
+MAX_LAYERS = 20_000
+MAX_STEPS = 200_000
 
 
 class _Collector:
@@ -456,10 +460,24 @@ class ShapeChecker:
 
     def __init__(self, blocks: dict[str, Block]) -> None:
         self.blocks = blocks
+        self.layers = 0
+        self.steps = 0
+
+    def _tick(self, file: str, path: str) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise SpecError("E408", f"shape inference of the example takes over {MAX_STEPS:,} steps; make the example smaller", file, path)
 
     # -------------------------------------------------------------- build
 
     def build_block(self, block: Block, values: dict[str, Any], path: str) -> Instance:
+        try:
+            return self._build_block(block, values, path)
+        except SpecError as exc:
+            exc.file = exc.file or block.file  # an error inside a used block is that block's
+            raise
+
+    def _build_block(self, block: Block, values: dict[str, Any], path: str) -> Instance:
         inst = Instance("block", block.name, path, block.file)
         inst.block = block
         env = {a.name: values.get(a.name, a.default) for a in block.args}
@@ -475,7 +493,12 @@ class ShapeChecker:
                 if section == "parameters":
                     inst.parameter_names.append(t.name)
         for name, layer in block.layers.items():
-            if layer.condition is not None and not expressions.evaluate(layer.condition, env, f"{layer.path}.if"):
+            condition = True
+            if layer.condition is not None:
+                condition = expressions.evaluate(layer.condition, env, f"{layer.path}.if")
+                if not isinstance(condition, bool):
+                    raise SpecError("E323", f"a layer's 'if' must be a bool, found {condition!r}", block.file, f"{layer.path}.if")
+            if not condition:
                 inst.children[name] = Instance("none", layer.type, layer.path, block.file)
             else:
                 inst.children[name] = self.build_layer(layer, env, block)
@@ -485,6 +508,9 @@ class ShapeChecker:
         return inst
 
     def build_layer(self, layer: LayerDef, env: dict[str, Any], owner: Block) -> Instance:
+        self.layers += 1
+        if self.layers > MAX_LAYERS:
+            raise SpecError("E324", f"the example builds over {MAX_LAYERS:,} layers", owner.file, layer.path)
         inst = Instance(layer.kind, layer.type, layer.path, owner.file)
         inst.definition = layer
         values = {k: expressions.evaluate(v, env, f"{layer.path}.args.{k}") for k, v in layer.args.items()}
@@ -540,6 +566,7 @@ class ShapeChecker:
 
     def call(self, inst: Instance, args: list[Any], kwargs: dict[str, Any], where: tuple[str, str]) -> Any:
         file, path = where
+        self._tick(file, path)
         if inst.kind == "none":
             raise SpecError("E406", f"layer at {inst.path} is None in this configuration; test it with 'is not None' first", file, path)
         if inst.kind == "container":
@@ -598,6 +625,7 @@ class ShapeChecker:
 
     def _statement(self, stmt: Statement, env: dict[str, Any], inst: Instance) -> tuple[bool, Any]:
         file = inst.file
+        self._tick(file, stmt.path)
         if isinstance(stmt, Assign):
             value = self.eval(stmt.value, env, inst, stmt.path)
             if stmt.op != "=":
@@ -940,13 +968,17 @@ def analyse(raws: list[RawSpec], all_names: set[str]) -> tuple[dict[str, Block],
     blocks = {name: block for name, block in blocks.items() if usable(name)}
     resolve_errors = resolve(blocks)
     errors.extend(resolve_errors)
-    broken = {e.file for e in resolve_errors}
-    for block in blocks.values():
-        if block.file in broken or any(d.file in broken for d in dependencies(block, blocks)):
-            continue
+    failed = {e.file for e in resolve_errors}
+    ordered: list[Block] = []
+    for block in sorted(blocks.values(), key=lambda b: b.name):
+        ordered += [b for b in dependencies(block, blocks) if b not in ordered]
+    for block in ordered:
+        if block.file in failed or any(d.file in failed for d in dependencies(block, blocks)):
+            continue  # its own errors are reported once, against its own file
         try:
             infer(block, blocks)
         except SpecError as exc:
             exc.file = exc.file or block.file
             errors.append(exc)
+            failed.add(block.file)
     return blocks, errors

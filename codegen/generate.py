@@ -53,23 +53,29 @@ class Plan:
 
 
 def discover(target: Path) -> tuple[Path, list[Path]]:
-    """The spec folder and its spec files; ``target`` may be one file."""
-    if target.is_file():
-        return target.parent, [target]
-    if not target.is_dir():
+    """The spec folder and its spec files; ``target`` may be one file of the folder.
+
+    A single file still sees the specs beside it, since it may use them.
+    """
+    folder = target.parent if target.is_file() else target
+    if not folder.is_dir() or (target.suffix == ".json" and not target.exists()):
         raise SpecError("E100", "no such spec file or folder", file=str(target))
-    specs = sorted(p for p in target.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
-    return target, specs
+    specs = sorted(p for p in folder.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
+    for path in specs:
+        if path.is_symlink():
+            raise SpecError("E501", "spec files may not be symlinks", file=str(path))
+        if not path.is_file():
+            raise SpecError("E100", "not a regular file", file=str(path))
+    return folder, specs
 
 
 def plan(target: Path, out_dir: Path) -> Plan:
     spec_dir, paths = discover(target)
     output.check_output_dir(out_dir, spec_dir)
+    selected = {target.stem} if target.is_file() else None  # generate only this one
     sources: dict[str, Source] = {}
     docs = {}
     for path in paths:
-        if path.is_symlink():
-            raise SpecError("E501", "spec files may not be symlinks", file=str(path))
         data = path.read_bytes()
         doc = docs[path.stem] = output.quick_parse(data)
         name = doc.get("name") if doc else None
@@ -82,6 +88,8 @@ def plan(target: Path, out_dir: Path) -> Plan:
     results = {}
     uses = {stem: s.uses for stem, s in sources.items()}
     for stem, source in sources.items():
+        if selected is not None and stem not in selected:
+            continue
         chain = output.closure(stem, uses)
         fingerprints[stem] = output.inputs_fingerprint([sources[s].data for s in chain], spec_dir.name)
         if not MODULE_STEM.match(stem):
@@ -94,7 +102,7 @@ def plan(target: Path, out_dir: Path) -> Plan:
             status = "unchanged" if existing.fingerprint == fingerprints[stem] else "stale"
         results[stem] = Result(stem, path, status, old=existing.data)
     # Files we generated earlier whose spec is gone.
-    if out_dir.is_dir() and target.is_dir():
+    if out_dir.is_dir() and selected is None:
         for path in sorted(out_dir.glob("*.py")):
             if path.stem not in sources:
                 existing = output.inspect_file(path)
