@@ -38,6 +38,7 @@ MAX_PARAMETERS = 2_000_000_000
 # generation hang (nested loops, blocks that call blocks that call blocks...).
 MAX_LAYERS = 20_000
 MAX_STEPS = 200_000
+MAX_TABLE_CHILDREN = 64  # a longer container gets one row in the docstring table, not one per child
 
 
 class _Collector:
@@ -922,7 +923,7 @@ def table_rows(inst: Instance) -> list[TableRow]:
     for name, child in inst.children.items():
         if child.kind == "none":
             continue
-        if child.kind == "container":
+        if child.kind == "container" and len(child.children) <= MAX_TABLE_CHILDREN:
             for sub, grandchild in child.children.items():
                 rows.append(TableRow(f"{name}.{sub}", _outputs(grandchild), grandchild.parameter_count()))
         else:

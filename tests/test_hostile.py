@@ -955,14 +955,9 @@ def mutate(data: st.DataObject, doc: Any) -> str:
 
 
 def shape_text(value: Any) -> str:
-    import torch
+    from .test_blocks import shape_text as text
 
-    if isinstance(value, torch.Tensor):
-        dims = tuple(value.shape)
-        return "(" + ", ".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")"
-    if isinstance(value, (tuple, list)):
-        return "(" + ", ".join(shape_text(v) for v in value) + ")"
-    return repr(value)
+    return text(value)
 
 
 def biggest_numel(block: Any) -> int:
