@@ -66,7 +66,7 @@ def forward_backward(generated: Path, quick: bool) -> list[Row]:
     torch.set_num_threads(1)
     cases, copy_weights = _cases(generated)
     budget = QUICK_BUDGET if quick else BUDGET
-    log(f"4. forward + backward of {len(cases)} generated blocks against their references, about {budget:.0f} s each, one thread")
+    log(f"4. forward + backward of {len(cases)} generated blocks against their references, about {budget:g} s each, one thread")
     rows: list[Row] = []
     skipped: list[str] = []
     control: Row | None = None
@@ -161,7 +161,7 @@ def _ms(t: float) -> str:
 def import_cost(generated: Path, cwd: Path, quick: bool) -> Row:
     names = sorted(p.stem for p in generated.glob("*.py"))
     rounds = 1 if quick else 5
-    log(f"4i. import cost of {len(names)} generated modules beyond `import torch`, {rounds} fresh interpreters")
+    log(f"4i. import cost of {len(names)} generated modules beyond `import torch`, {rounds} fresh interpreter(s)")
 
     def probe(seed: int) -> dict:
         proc = subprocess.run([sys.executable, "-c", IMPORT_PROBE, str(seed), *names], cwd=cwd, capture_output=True, text=True, env=ENV)

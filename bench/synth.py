@@ -1,7 +1,7 @@
 """Synthetic specs for the scale benchmark: ``python -m bench.synth N DIR``.
 
 Writes N varied, realistic specs (each generating a module of about 35
-lines) into DIR/specs-like folder DIR:
+lines) into the folder DIR:
 
 * ``mlp_NNNN``   (40 %) MLPs of 2-4 linear layers, different sizes and
   activations, some with dropout or layer norm, forward written out;
@@ -13,7 +13,7 @@ lines) into DIR/specs-like folder DIR:
 * ``stack_NNNN`` ( 5 %) a block that uses an earlier synthetic MLP by name.
 
 Everything is deterministic (seeded by the spec's index), so the same N
-gives the same bytes on every machine. ``spec(i, n, variant)`` returns one
+gives the same bytes on every machine. ``spec(i, variant)`` returns one
 spec's JSON document; a different ``variant`` changes only a hidden size,
 which is what the incremental benchmark toggles.
 """
@@ -251,7 +251,11 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m bench.synth N DIR", file=sys.stderr)
         return 2
-    paths = write(int(argv[0]), Path(argv[1]))
+    try:
+        paths = write(int(argv[0]), Path(argv[1]))
+    except ValueError as exc:
+        print(f"bench.synth: {exc}", file=sys.stderr)
+        return 2
     print(f"wrote {len(paths)} specs to {argv[1]}")
     return 0
 

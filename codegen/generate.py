@@ -114,55 +114,79 @@ def plan(target: Path, out_dir: Path) -> Plan:
 
 def build(p: Plan, stems: list[str], jobs: int | None = None) -> None:
     """Load, validate, analyse, render, format and gate ``stems``; fill ``Result.new``."""
-    from . import analyse, gate, load, render
+    # Formatting processes start first: they import black (0.1 s) while this
+    # process validates and analyses, and format each file as soon as it is rendered.
+    with Formatter(len(stems), jobs) as formatter:
+        from . import analyse, gate, load, render
 
-    needed = sorted({s for stem in stems for s in output.closure(stem, {k: v.uses for k, v in p.sources.items()})})
-    errors: list[SpecError] = []
-    raws = []
-    for stem in needed:
-        try:
-            raws.append(load.load(p.sources[stem].path))
-        except SpecError as exc:
-            errors.append(exc)
-        except ErrorList as exc:
-            errors.extend(exc.errors)
-    all_names: dict[str, str] = {}
-    for source in p.sources.values():
-        if source.name in all_names:
-            errors.append(SpecError("E331", f"class {source.name!r} is also defined by {all_names[source.name]}", str(source.path), "name"))
-        elif source.name:
-            all_names[source.name] = str(source.path)
-    # Analyse what loaded even when something did not, so that one run reports every error.
-    blocks, analysis_errors = analyse.analyse(raws, set(all_names))
-    errors.extend(analysis_errors)
-    if errors:
-        raise ErrorList(errors)
-    by_stem = {b.raw.stem: b for b in blocks.values()}
-    sources = {}
-    for stem in stems:
-        chain = analyse.dependencies(by_stem[stem], blocks)
-        sources[stem] = (render.render(chain, blocks), chain)
-    formatted = _format_all([src for src, _ in sources.values()], jobs)
-    for (stem, (_, chain)), body in zip(sources.items(), formatted):
-        gate.check(body, chain, str(p.sources[stem].path))
-        text = output.header(p.spec_dir.name, stem, p.fingerprints[stem], body) + body
-        p.results[stem].new = text.encode("utf-8")
+        needed = sorted({s for stem in stems for s in output.closure(stem, {k: v.uses for k, v in p.sources.items()})})
+        errors: list[SpecError] = []
+        raws = []
+        for stem in needed:
+            try:
+                raws.append(load.load(p.sources[stem].path))
+            except SpecError as exc:
+                errors.append(exc)
+            except ErrorList as exc:
+                errors.extend(exc.errors)
+        all_names: dict[str, str] = {}
+        for source in p.sources.values():
+            if source.name in all_names:
+                errors.append(SpecError("E331", f"class {source.name!r} is also defined by {all_names[source.name]}", str(source.path), "name"))
+            elif source.name:
+                all_names[source.name] = str(source.path)
+        # Analyse what loaded even when something did not, so that one run reports every error.
+        blocks, analysis_errors = analyse.analyse(raws, set(all_names))
+        errors.extend(analysis_errors)
+        if errors:
+            raise ErrorList(errors)
+        by_stem = {b.raw.stem: b for b in blocks.values()}
+        pending = []
+        for stem in stems:
+            chain = analyse.dependencies(by_stem[stem], blocks)
+            pending.append((stem, chain, formatter.submit(render.render(chain, blocks))))
+        for stem, chain, body in pending:
+            body = formatter.result(body)
+            gate.check(body, chain, str(p.sources[stem].path))
+            text = output.header(p.spec_dir.name, stem, p.fingerprints[stem], body) + body
+            p.results[stem].new = text.encode("utf-8")
 
 
-def _format_all(sources: list[str], jobs: int | None) -> list[str]:
-    from . import render
+class Formatter:
+    """black, in a pool of forked processes when there is enough to format, else in-process."""
 
-    workers = jobs or os.cpu_count() or 1
-    if len(sources) < POOL_THRESHOLD or workers < 2:
-        return [render.format_source(s) for s in sources]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    def __init__(self, files: int, jobs: int | None) -> None:
+        workers = min(jobs or os.cpu_count() or 1, files)
+        self.pool = None
+        if workers >= 2 and files >= POOL_THRESHOLD:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
 
-    import black  # noqa: F401  imported before fork, so workers start with it
+            context = multiprocessing.get_context("fork")
+            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_import_black)
+            for _ in range(workers):  # start every worker now, not at the first real task
+                self.pool.submit(int)
 
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(render.format_source, sources, chunksize=max(1, len(sources) // (workers * 4))))
+    def submit(self, source: str):
+        from . import render
+
+        return self.pool.submit(render.format_source, source) if self.pool else source
+
+    def result(self, pending) -> str:
+        from . import render
+
+        return pending.result() if self.pool else render.format_source(pending)
+
+    def __enter__(self) -> "Formatter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+def _import_black() -> None:
+    import black  # noqa: F401
 
 
 def write(p: Plan, force: bool, prune: bool) -> tuple[int, int, int]:
