@@ -970,10 +970,11 @@ def analyse(raws: list[RawSpec], all_names: set[str]) -> tuple[dict[str, Block],
     resolve_errors = resolve(blocks)
     errors.extend(resolve_errors)
     failed = {e.file for e in resolve_errors}
-    ordered: list[Block] = []
+    ordered: dict[str, Block] = {}  # each block after the blocks it uses
     for block in sorted(blocks.values(), key=lambda b: b.name):
-        ordered += [b for b in dependencies(block, blocks) if b not in ordered]
-    for block in ordered:
+        for dep in dependencies(block, blocks):
+            ordered.setdefault(dep.name, dep)
+    for block in ordered.values():
         if block.file in failed or any(d.file in failed for d in dependencies(block, blocks)):
             continue  # its own errors are reported once, against its own file
         try:

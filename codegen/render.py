@@ -71,6 +71,14 @@ def docstring_literal(text: str) -> str:
     return f'"""{body}\n"""' if multi else f'"""{body}"""'
 
 
+def string_literal(text: str) -> str:
+    """``repr``, with the double quotes black would choose, so black has less to change."""
+    literal = repr(text)
+    if literal.startswith("'") and '"' not in text:
+        return '"' + literal[1:-1] + '"'
+    return literal
+
+
 def comment(text: str) -> str:
     """A ``# ...`` comment, on one line whatever ``text`` contains."""
     if not text:
@@ -122,11 +130,51 @@ def _literal(value: Any) -> str:
 # ------------------------------------------------------------------ __init__
 
 
-def layer_source(layer: LayerDef, blocks: dict[str, Block]) -> str:
+LINE = 88  # black's line length, in black_mode()
+
+
+class Call:
+    """A call to lay out: ``func(args)``, where an argument may be a nested Call.
+
+    ``str()`` gives the one-line form. ``layout`` splits it the way black
+    would, so that black finds little left to do: black is most of a cold
+    run's cost, and splitting long lines is most of black's.
+    """
+
+    def __init__(self, func: str, args: list["str | Call"], brackets: str = "()") -> None:
+        self.func = func
+        self.args = args
+        self.brackets = brackets
+
+    def __str__(self) -> str:
+        return f"{self.func}{self.brackets[0]}{', '.join(map(str, self.args))}{self.brackets[1]}"
+
+    def layout(self, indent: int, head: int = 0, tail: int = 0) -> str:
+        """This call at ``indent`` spaces, after ``head`` characters and before ``tail`` ones."""
+        flat = str(self)
+        if indent + head + len(flat) + tail <= LINE or not self.args:
+            return flat
+        inner = " " * (indent + 4)
+        hugged = ", ".join(map(str, self.args))
+        open_, close = self.func + self.brackets[0], self.brackets[1]
+        if len(inner) + len(hugged) <= LINE:
+            return f"{open_}\n{inner}{hugged}\n{' ' * indent}{close}"
+        # One argument: black splits inside it and adds no trailing comma.
+        comma = "," if len(self.args) > 1 else ""
+        lines = [
+            inner + (a.layout(indent + 4, tail=len(comma)) if isinstance(a, Call) else a) + comma
+            for a in self.args
+        ]
+        return open_ + "\n" + "\n".join(lines) + f"\n{' ' * indent}{close}"
+
+
+def layer_source(layer: LayerDef, blocks: dict[str, Block]) -> Call:
     """``nn.Conv2d(1, 6, kernel_size=5, padding=2)``: the book's calling style."""
     if layer.kind == "container":
-        children = ", ".join(layer_source(c, blocks) for c in layer.children if isinstance(c, LayerDef))
-        return f"nn.{layer.type}({children})" if layer.type == "Sequential" else f"nn.ModuleList([{children}])"
+        children: list[str | Call] = [layer_source(c, blocks) for c in layer.children if isinstance(c, LayerDef)]
+        if layer.type == "Sequential":
+            return Call("nn.Sequential", children)
+        return Call("nn.ModuleList", [Call("", children, "[]")])
     values = {name: ast.unparse(tree) for name, tree in layer.args.items()}
     values.update({name: repr(v) for name, v in layer.inferred.items() if name not in values})
     if layer.kind == "layer":
@@ -139,7 +187,7 @@ def layer_source(layer: LayerDef, blocks: dict[str, Block]) -> str:
         order = [a.name for a in target.args]
         positional = [a.name for a in target.args if a.default is REQUIRED]
         prefix = ""
-    args: list[str] = []
+    args: list[str | Call] = []
     writing_positionally = True
     for name in order:
         if name not in values:
@@ -150,7 +198,18 @@ def layer_source(layer: LayerDef, blocks: dict[str, Block]) -> str:
         else:
             writing_positionally = False
             args.append(f"{name}={values[name]}")
-    return f"{prefix}{layer.type}({', '.join(args)})"
+    return Call(f"{prefix}{layer.type}", args)
+
+
+def signature(params: list[str], indent: int, head: str, tail: str) -> str:
+    """The text between ``(`` and ``)`` of a def, split as black splits it."""
+    flat = ", ".join(params)
+    if indent + len(head) + len(flat) + len(tail) <= LINE:
+        return flat
+    inner = " " * (indent + 4)
+    if len(inner) + len(flat) <= LINE:
+        return f"\n{inner}{flat}\n{' ' * indent}"
+    return "\n" + "".join(f"{inner}{p},\n" for p in params) + " " * indent
 
 
 def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[str, Any]:
@@ -162,15 +221,21 @@ def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[st
                 item["loops"].append({
                     "var": child.var,
                     "iterable": ast.unparse(child.iterable),
-                    "calls": [layer_source(l, blocks) for l in child.layers],
+                    "appends": [Call("layers.append", [layer_source(l, blocks)]).layout(12) for l in child.layers],
                 })
             else:
-                item["loops"].append({"var": None, "calls": [layer_source(child, blocks)]})
+                item["loops"].append({"var": None, "appends": [Call("layers.append", [layer_source(child, blocks)]).layout(8)]})
         return item
-    value = layer_source(layer, blocks)
+    call = layer_source(layer, blocks)
+    head = len(f"self.{name} = ")
     if layer.condition is not None:
-        value = f"{value} if {ast.unparse(layer.condition)} else None"
-    item["value"] = value
+        value = f"{call} if {ast.unparse(layer.condition)} else None"
+        if 8 + head + len(value) > LINE:  # black's form: the three parts in parentheses
+            inner = " " * 12
+            value = f"(\n{inner}{call.layout(12)}\n{inner}if {ast.unparse(layer.condition)}\n{inner}else None\n{' ' * 8})"
+        item["value"] = value
+    else:
+        item["value"] = call.layout(8, head=head)
     return item
 
 
@@ -196,7 +261,7 @@ class _ForwardRenderer:
             self.counters += 1
             counter = "steps" if self.counters == 1 else f"steps{self.counters}"
             # Short enough for one line: the bound trips only on non-finite input.
-            message = repr(f"{self.block.name}: loop exceeded {stmt.max_iterations} iterations")
+            message = string_literal(f"{self.block.name}: loop exceeded {stmt.max_iterations} iterations")
             return {
                 "kind": "while",
                 "test": ast.unparse(stmt.test),
@@ -230,8 +295,12 @@ def _uses_functional(block: Block) -> bool:
     return walk(block.body)
 
 
+def signature_text(params: list[str]) -> str:
+    return signature(params, 4, "def __init__(", ") -> None:")
+
+
 def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
-    signature: list[str] = []
+    signature: list[str] = ["self"]
     for arg in block.args:
         if arg.variadic:
             signature.append(f"*{arg.name}: nn.Module")
@@ -246,14 +315,14 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
             tensors.append({
                 "buffer": buffer,
                 "name": t.name,
-                "name_literal": repr(t.name),
+                "name_literal": string_literal(t.name),
                 "value": f"torch.{t.init}({shape})",
                 "comment": comment(t.doc),
             })
     return {
         "name": block.name,
         "docstring": class_docstring(block),
-        "signature": signature,
+        "signature": signature_text(signature),
         "tensors": tensors,
         "variadic": block.variadic.name if block.variadic else None,
         "layers": [_layer_item(name, layer, blocks) for name, layer in block.layers.items()],
@@ -299,7 +368,7 @@ def example_constructor(block: Block, blocks: dict[str, Block]) -> str:
             analyse._layer(doc, f"example.args.{block.variadic.name}[{i}]", scope, set(blocks))
             for i, doc in enumerate(given.get(block.variadic.name, []))
         ]
-        return f"{block.name}({', '.join(layer_source(l, blocks) for l in layers)})"
+        return f"{block.name}({', '.join(str(layer_source(l, blocks)) for l in layers)})"
     args = []
     for arg in block.args:
         if arg.name not in given:

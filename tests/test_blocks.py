@@ -117,3 +117,17 @@ def test_generated_file_is_standalone(stem):
     assert imported <= {"torch"}, imported
     assert "codegen" not in source.split("\n", 3)[3]
     assert re.search(r"def forward\(self(, \w+: torch\.Tensor)+\) -> ", source)
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_renderer_emits_blacks_layout(stem):
+    """black only confirms the renderer's layout: that is what keeps a cold run near black's own cost.
+
+    (Correctness never depends on this: black's output is what is written.)
+    """
+    from codegen import analyse
+
+    blocks = {b.name: b for b in analysed().values()}
+    block = analysed()[stem]
+    source = render.render(analyse.dependencies(block, blocks), blocks)
+    assert render.format_source(source) == source
