@@ -20,6 +20,7 @@ import importlib.util
 import json
 import os
 import re
+import stat
 from functools import lru_cache
 from pathlib import Path
 
@@ -165,10 +166,23 @@ def check_output_dir(out_dir: Path, spec_dir: Path) -> None:
 
 
 def target_path(out_dir: Path, stem: str) -> Path:
+    """``<out_dir>/<stem>.py``, refusing a symlink or a non-file in its place.
+
+    ``stem`` matches MODULE_STEM (no separators, no dots), so the path cannot
+    leave the folder; only a symlink could redirect it, and one lstat tells.
+    """
+    if not MODULE_STEM.match(stem):
+        raise SpecError("E332", f"{stem!r} is not a module name", file=str(out_dir))
     path = out_dir / f"{stem}.py"
-    if path.resolve().parent != out_dir.resolve():
-        raise SpecError("E501", f"{path} would resolve outside the output folder", file=str(path))
-    if not path.is_symlink() and path.exists() and not path.is_file():
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
+    if stat.S_ISLNK(mode):
+        if path.resolve().parent != out_dir.resolve():
+            raise SpecError("E501", f"{path} would resolve outside the output folder; refusing to write through it", file=str(path))
+        raise SpecError("E501", f"{path} is a symlink; refusing to write through it", file=str(path))
+    if not stat.S_ISREG(mode):
         # A folder (or a device, a socket) where the file goes: never replaced, not even with --force.
         raise SpecError("E504", f"{path} exists and is not a regular file; refusing to replace it", file=str(path))
     return path
