@@ -25,7 +25,12 @@ DRIFT = {
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m codegen", description="Generate standalone PyTorch nn.Module files from JSON block specs.")
+    # A fixed help width: the default asks the terminal its size (importing shutil) on every run.
+    p = argparse.ArgumentParser(
+        prog="python -m codegen",
+        description="Generate standalone PyTorch nn.Module files from JSON block specs.",
+        formatter_class=lambda prog: argparse.HelpFormatter(prog, width=88),
+    )
     p.add_argument("specs", type=Path, help="a folder of <stem>.json specs, or one spec file")
     p.add_argument("-o", "--output", type=Path, default=Path("generated"), help="output folder (default: generated/)")
     mode = p.add_mutually_exclusive_group()

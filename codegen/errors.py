@@ -27,6 +27,9 @@ class SpecError(Exception):
 
     __hash__ = Exception.__hash__
 
+    def __reduce__(self):  # keep file and path across worker processes
+        return (SpecError, (self.code, self.message, self.file, self.path))
+
     def __repr__(self) -> str:
         return f"SpecError({self.code!r}, {self.message!r}, {self.file!r}, {self.path!r})"
 
@@ -43,6 +46,9 @@ class ErrorList(Exception):
     def __init__(self, errors: list[SpecError]) -> None:
         super().__init__(errors)
         self.errors = errors
+
+    def __reduce__(self):
+        return (ErrorList, (self.errors,))
 
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)

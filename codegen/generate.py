@@ -113,80 +113,90 @@ def plan(target: Path, out_dir: Path) -> Plan:
 
 
 def build(p: Plan, stems: list[str], jobs: int | None = None) -> None:
-    """Load, validate, analyse, render, format and gate ``stems``; fill ``Result.new``."""
-    # Formatting processes start first: they import black (0.1 s) while this
-    # process validates and analyses, and format each file as soon as it is rendered.
-    with Formatter(len(stems), jobs) as formatter:
-        from . import analyse, gate, load, render
+    """Load, validate, analyse, render, format and gate ``stems``; fill ``Result.new``.
 
-        needed = sorted({s for stem in stems for s in output.closure(stem, {k: v.uses for k, v in p.sources.items()})})
-        errors: list[SpecError] = []
-        raws = []
-        for stem in needed:
-            try:
-                raws.append(load.load(p.sources[stem].path))
-            except SpecError as exc:
-                errors.append(exc)
-            except ErrorList as exc:
-                errors.extend(exc.errors)
-        all_names: dict[str, str] = {}
-        for source in p.sources.values():
-            if source.name in all_names:
-                errors.append(SpecError("E331", f"class {source.name!r} is also defined by {all_names[source.name]}", str(source.path), "name"))
-            elif source.name:
-                all_names[source.name] = str(source.path)
-        # Analyse what loaded even when something did not, so that one run reports every error.
-        blocks, analysis_errors = analyse.analyse(raws, set(all_names))
-        errors.extend(analysis_errors)
-        if errors:
-            raise ErrorList(errors)
-        by_stem = {b.raw.stem: b for b in blocks.values()}
-        pending = []
-        for stem in stems:
-            chain = analyse.dependencies(by_stem[stem], blocks)
-            pending.append((stem, chain, formatter.submit(render.render(chain, blocks))))
-        for stem, chain, body in pending:
-            body = formatter.result(body)
-            gate.check(body, chain, str(p.sources[stem].path))
-            text = output.header(p.spec_dir.name, stem, p.fingerprints[stem], body) + body
-            p.results[stem].new = text.encode("utf-8")
-
-
-class Formatter:
-    """black, in a pool of forked processes when there is enough to format, else in-process."""
-
-    def __init__(self, files: int, jobs: int | None) -> None:
-        workers = min(jobs or os.cpu_count() or 1, files)
-        self.pool = None
-        if workers >= 2 and files >= POOL_THRESHOLD:
+    With enough files, the whole pipeline runs in forked worker processes, a
+    chunk of specs each (black alone would leave this process the bottleneck
+    at a thousand specs); this process only plans and, at the end, writes.
+    Nothing is written unless every chunk succeeded.
+    """
+    errors: list[SpecError] = []
+    all_names: dict[str, str] = {}
+    for source in p.sources.values():
+        if source.name in all_names:
+            errors.append(SpecError("E331", f"class {source.name!r} is also defined by {all_names[source.name]}", str(source.path), "name"))
+        elif source.name:
+            all_names[source.name] = str(source.path)
+    workers = min(jobs or os.cpu_count() or 1, len(stems))
+    size = max(1, min(32, -(-len(stems) // (workers * 4))))
+    chunks = [stems[i : i + size] for i in range(0, len(stems), size)]
+    global _PLAN
+    _PLAN = (p, set(all_names))  # forked workers see it without pickling every spec
+    try:
+        if workers >= 2 and len(stems) >= POOL_THRESHOLD:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
             context = multiprocessing.get_context("fork")
-            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_import_black)
-            for _ in range(workers):  # start every worker now, not at the first real task
-                self.pool.submit(int)
-
-    def submit(self, source: str):
-        from . import render
-
-        return self.pool.submit(render.format_source, source) if self.pool else source
-
-    def result(self, pending) -> str:
-        from . import render
-
-        return pending.result() if self.pool else render.format_source(pending)
-
-    def __enter__(self) -> "Formatter":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_prepare) as pool:
+                outcomes = list(pool.map(_build_chunk, chunks))
+        else:
+            outcomes = [_build_chunk(chunk) for chunk in chunks]
+    finally:
+        _PLAN = None
+    seen = set()
+    for files, chunk_errors in outcomes:
+        for stem, data in files:
+            p.results[stem].new = data
+        for error in map(lambda e: SpecError(*e), chunk_errors):
+            key = (error.code, error.message, error.file, error.path)
+            if key not in seen:  # a broken spec used by specs of several chunks is reported once
+                seen.add(key)
+                errors.append(error)
+    if errors:
+        raise ErrorList(errors)
 
 
-def _import_black() -> None:
+_PLAN: "tuple[Plan, set[str]] | None" = None
+
+
+def _prepare() -> None:
+    """Worker start-up: the imports every chunk needs."""
     import black  # noqa: F401
+
+    from . import analyse, gate, load, render  # noqa: F401
+
+
+def _build_chunk(stems: list[str]) -> tuple[list[tuple[str, bytes]], list[tuple[str, str, str, str]]]:
+    """The pipeline for some stems and the specs they use: (files, errors as plain tuples)."""
+    from . import analyse, gate, load, render
+
+    assert _PLAN is not None
+    p, all_names = _PLAN
+    uses = {k: v.uses for k, v in p.sources.items()}
+    needed = sorted({s for stem in stems for s in output.closure(stem, uses)})
+    errors: list[SpecError] = []
+    raws = []
+    for stem in needed:
+        try:
+            raws.append(load.load(p.sources[stem].path))
+        except SpecError as exc:
+            errors.append(exc)
+        except ErrorList as exc:
+            errors.extend(exc.errors)
+    # Analyse what loaded even when something did not, so that one run reports every error.
+    blocks, analysis_errors = analyse.analyse(raws, all_names)
+    errors.extend(analysis_errors)
+    files = []
+    if not errors:
+        by_stem = {b.raw.stem: b for b in blocks.values()}
+        for stem in stems:
+            chain = analyse.dependencies(by_stem[stem], blocks)
+            body = render.format_source(render.render(chain, blocks))
+            gate.check(body, chain, str(p.sources[stem].path))
+            text = output.header(p.spec_dir.name, stem, p.fingerprints[stem], body) + body
+            files.append((stem, text.encode("utf-8")))
+    return files, [(e.code, e.message, e.file, e.path) for e in errors]
 
 
 def write(p: Plan, force: bool, prune: bool) -> tuple[int, int, int]:

@@ -11,6 +11,7 @@ a string or a line.
 from __future__ import annotations
 
 import ast
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ def environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,  # templates do not change during a run: no stat per render
     )
     env.filters["trim_end"] = str.rstrip
     return env
@@ -52,6 +54,9 @@ def _escape_char(char: str) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
+_PLAIN = re.compile(r"[ -\[\]-~\n]*")  # printable ASCII and newlines, without a backslash
+
+
 def docstring_literal(text: str) -> str:
     """A triple-quoted literal whose value is ``text``, whatever it contains.
 
@@ -61,12 +66,14 @@ def docstring_literal(text: str) -> str:
     """
     lines = [line.rstrip() for line in text.strip().split("\n")]
     body = "\n".join(lines)
-    body = "".join(_escape_char(c) for c in body)
+    if not _PLAIN.fullmatch(body):  # most docs need no escaping at all
+        body = "".join(_escape_char(c) for c in body)
     # Escape a quote only where it could help form '"""' or touch the closing quotes.
-    body = "".join(
-        '\\"' if c == '"' and (i + 1 == len(body) or body[i + 1] == '"') else c
-        for i, c in enumerate(body)
-    )
+    if '""' in body or body.endswith('"'):
+        body = "".join(
+            '\\"' if c == '"' and (i + 1 == len(body) or body[i + 1] == '"') else c
+            for i, c in enumerate(body)
+        )
     multi = "\n" in body
     return f'"""{body}\n"""' if multi else f'"""{body}"""'
 
@@ -344,7 +351,9 @@ def render(chain: list[Block], blocks: dict[str, Block]) -> str:
 # ------------------------------------------------------------------ format
 
 
+@lru_cache(maxsize=1)
 def black_mode() -> Any:
+    """One Mode object for the run: black caches by mode, and equal-but-new modes miss."""
     import black
 
     # Fixed, so that the user's black configuration never changes our bytes.
