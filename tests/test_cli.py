@@ -133,3 +133,16 @@ def test_up_to_date_path_imports_no_heavy_module(fresh):
         assert "0 generated" in result.stdout or "0 out of date" in result.stdout
         imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
         assert not imported & heavy, imported & heavy
+
+
+def test_readme_example_is_what_the_generator_writes(tmp_path):
+    """The README shows a spec and its output: generate the spec and compare."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    spec = readme.split("```json\n", 1)[1].split("```", 1)[0]
+    shown = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "mlp.json").write_text(spec, encoding="utf-8")
+    result = codegen("specs/", "-o", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = (tmp_path / "out" / "mlp.py").read_text(encoding="utf-8")
+    assert shown in written
