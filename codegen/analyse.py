@@ -226,7 +226,7 @@ def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], 
                 layer.children.append(errors.run(lambda: _layer(child, child_path, scope, block_names)))
     else:
         if "layers" in doc:
-            errors.errors.append(SpecError("E201", f"only Sequential and ModuleList take 'layers'", path=f"{path}.layers"))
+            errors.errors.append(SpecError("E201", "only Sequential and ModuleList take 'layers'", path=f"{path}.layers"))
         if type_name in catalogue.LAYERS:
             layer.kind = "layer"
             known = {p.name for p in catalogue.LAYERS[type_name].params}

@@ -15,6 +15,9 @@ from . import output
 from .errors import ErrorList, SpecError
 from .output import MODULE_STEM
 
+if False:  # for type checkers only: importing model here would slow the up-to-date path
+    from .model import Block
+
 # Below this many files a process pool costs more to start than it saves.
 POOL_THRESHOLD = 4
 

@@ -333,7 +333,7 @@ REJECTED = [
     ("Conv2d", {"in_channels": 1, "out_channels": 6, "kernel_size": 3, "dilation": 3, "padding": 1}, [(1, 4, 4)], {}, "at least 7"),
     ("Conv2d", {"in_channels": 1, "out_channels": 6, "kernel_size": 3, "padding": "same", "stride": 2}, [(1, 1, 5, 5)], {}, "padding='same'"),
     ("Conv2d", {"in_channels": 3, "out_channels": 6, "kernel_size": 3, "groups": 2}, [(1, 3, 5, 5)], {}, "divisible by groups"),
-    ("Conv2d", {"in_channels": 2, "out_channels": 6, "kernel_size": 3, "groups": 2, "out_channels": 5}, [(1, 2, 5, 5)], {}, "divisible by groups"),
+    ("Conv2d", {"in_channels": 2, "out_channels": 5, "kernel_size": 3, "groups": 2}, [(1, 2, 5, 5)], {}, "divisible by groups"),
     ("Conv2d", {"in_channels": 1, "out_channels": 1, "kernel_size": 1, "padding": 2, "padding_mode": "reflect"}, [(1, 1, 2, 5)], {}, "reflect"),
     ("Conv2d", {"in_channels": 1, "out_channels": 1, "kernel_size": 1, "padding": 3, "padding_mode": "circular"}, [(1, 1, 2, 5)], {}, "circular"),
     ("Conv1d", {"in_channels": 1, "out_channels": 1, "kernel_size": 3, "stride": 0}, [(1, 1, 5)], {}, "stride"),
