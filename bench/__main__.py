@@ -237,6 +237,9 @@ def imported_modules(cmd: list[str], cwd: Path) -> set[str]:
     return names
 
 
+STDLIB_FLOOR = "import argparse, pathlib, json, re"
+
+
 def row_up_to_date(ws: Workspace, repeats: int) -> list[Row]:
     log(f"2. up-to-date run and --check against `python -c pass`, {repeats} rounds")
     run(ws.codegen("specs", "generated"), ws.root)
@@ -248,6 +251,8 @@ def row_up_to_date(ws: Workspace, repeats: int) -> list[Row]:
             "run": timed(generate, ws.root, f"0 generated, {n} unchanged"),
             "check": timed(check, ws.root, f"0 out of date, {n} up to date"),
             "pass": timed([PY, "-c", "pass"], ws.root),
+            # What any CLI of ours pays before doing anything: the standard library it needs.
+            "stdlib": timed([PY, "-c", STDLIB_FLOOR], ws.root),
         },
         repeats,
     )
@@ -276,6 +281,19 @@ def row_up_to_date(ws: Workspace, repeats: int) -> list[Row]:
                 failed="" if lazy else "imports a heavy module",
             )
         )
+    ratio, ci = paired(times["stdlib"], times["pass"])
+    rows.append(
+        Row(
+            "2c",
+            f"control: `python -c \"{STDLIB_FLOOR}\"` (argparse, pathlib, json, re: what the CLI imports before any work)",
+            seconds(statistics.median(times["stdlib"])),
+            f"{seconds(statistics.median(times['pass']))} (`python -c pass`)",
+            ratio,
+            "— (info)",
+            None,
+            ci,
+        )
+    )
     rows[-1].notes.append(f"Imports: {verdict}.")
     return rows
 
