@@ -73,28 +73,15 @@ def discover(target: Path) -> tuple[Path, list[Path]]:
 
 
 def plan(target: Path, out_dir: Path) -> Plan:
+    """What is up to date, from bytes and headers alone (no JSON parsing, no heavy imports)."""
     spec_dir, paths = discover(target)
     output.check_output_dir(out_dir, spec_dir)
     selected = {target.stem} if target.is_file() else None  # generate only this one
-    sources: dict[str, Source] = {}
-    docs = {}
-    for path in paths:
-        data = path.read_bytes()
-        doc = docs[path.stem] = output.quick_parse(data)
-        name = doc.get("name") if doc else None
-        sources[path.stem] = Source(path, path.stem, data, name if isinstance(name, str) else None)
-    by_name = {s.name: s.stem for s in sources.values() if s.name}
-    for stem, source in sources.items():
-        types = output.referenced_types(docs[stem]) if docs[stem] else set()
-        source.uses = {by_name[t] for t in types if t in by_name and by_name[t] != stem}
-    fingerprints = {}
+    sources = {path.stem: Source(path, path.stem, path.read_bytes(), None) for path in paths}
     results = {}
-    uses = {stem: s.uses for stem, s in sources.items()}
-    for stem, source in sources.items():
+    for stem in sources:
         if selected is not None and stem not in selected:
             continue
-        chain = output.closure(stem, uses)
-        fingerprints[stem] = output.inputs_fingerprint([sources[s].data for s in chain], spec_dir.name)
         if not MODULE_STEM.match(stem):
             results[stem] = Result(stem, out_dir / f"{stem}.py", "stale")  # load() reports the bad name
             continue
@@ -102,7 +89,12 @@ def plan(target: Path, out_dir: Path) -> Plan:
         existing = output.inspect_file(path)
         status = existing.state
         if status == "generated":
-            status = "unchanged" if existing.fingerprint == fingerprints[stem] else "stale"
+            # The header names the specs the file was built from; their bytes decide.
+            chain = sorted({stem, *existing.uses})
+            current = all(s in sources for s in chain) and existing.fingerprint == output.inputs_fingerprint(
+                [sources[s].data for s in chain], spec_dir.name
+            )
+            status = "unchanged" if current else "stale"
         results[stem] = Result(stem, path, status, old=existing.data)
     # Files we generated earlier whose spec is gone.
     if out_dir.is_dir() and selected is None:
@@ -112,7 +104,24 @@ def plan(target: Path, out_dir: Path) -> Plan:
                 if existing.state in ("generated", "edited"):
                     status = "extra" if existing.state == "generated" else "extra-foreign"
                     results[path.stem] = Result(path.stem, path, status, old=existing.data)
-    return Plan(spec_dir, out_dir, sources, results, fingerprints)
+    return Plan(spec_dir, out_dir, sources, results, {})
+
+
+def resolve_references(p: Plan) -> None:
+    """Class names and which spec uses which (parsing every spec's JSON), and the fingerprints to write."""
+    docs = {stem: output.quick_parse(source.data) for stem, source in p.sources.items()}
+    for stem, doc in docs.items():
+        name = doc.get("name") if doc else None
+        p.sources[stem].name = name if isinstance(name, str) else None
+    by_name = {s.name: s.stem for s in p.sources.values() if s.name}
+    for stem, source in p.sources.items():
+        types = output.referenced_types(docs[stem]) if docs[stem] else set()
+        source.uses = {by_name[t] for t in types if t in by_name and by_name[t] != stem}
+    uses = {stem: s.uses for stem, s in p.sources.items()}
+    for stem in p.results:
+        if stem in p.sources:
+            chain = output.closure(stem, uses)
+            p.fingerprints[stem] = output.inputs_fingerprint([p.sources[s].data for s in chain], p.spec_dir.name)
 
 
 def build(p: Plan, stems: list[str], jobs: int | None = None) -> None:
@@ -123,6 +132,7 @@ def build(p: Plan, stems: list[str], jobs: int | None = None) -> None:
     at a thousand specs); this process only plans and, at the end, writes.
     Nothing is written unless every chunk succeeded.
     """
+    resolve_references(p)
     errors: list[SpecError] = []
     all_names: dict[str, str] = {}
     for source in p.sources.values():
@@ -197,7 +207,8 @@ def _build_chunk(stems: list[str]) -> tuple[list[tuple[str, bytes]], list[tuple[
             chain = analyse.dependencies(by_stem[stem], blocks)
             body = render.format_source(render.render(chain, blocks))
             gate.check(body, chain, str(p.sources[stem].path))
-            text = output.header(p.spec_dir.name, stem, p.fingerprints[stem], body) + body
+            used = [s for s in output.closure(stem, uses) if s != stem]
+            text = output.header(p.spec_dir.name, stem, p.fingerprints[stem], body, used) + body
             files.append((stem, text.encode("utf-8")))
     return files, [(e.code, e.message, e.file, e.path) for e in errors]
 

@@ -146,3 +146,16 @@ def test_readme_example_is_what_the_generator_writes(tmp_path):
     assert result.returncode == 0, result.stderr
     written = (tmp_path / "out" / "mlp.py").read_text(encoding="utf-8")
     assert shown in written
+
+
+def test_changing_a_used_spec_makes_its_users_stale(tmp_path):
+    """A file's header records the specs it was built from: their bytes are part of its fingerprint."""
+    shutil.copytree(SPECS, tmp_path / "specs")
+    shutil.copytree(GENERATED, tmp_path / "out")
+    spec = tmp_path / "specs" / "nest_mlp.json"
+    spec.write_text(spec.read_text().replace('"out_features": 16}}', '"out_features": 16}, "doc": "changed"}'))
+    result = codegen("specs/", "-o", "out", "--check", cwd=tmp_path)
+    assert result.returncode == 1
+    stale = sorted(line for line in result.stdout.splitlines() if line.startswith("STALE"))
+    assert stale == ["STALE: out/chimera.py", "STALE: out/nest_mlp.py"]
+    assert "uses=fixed_hidden_mlp,nest_mlp" in (GENERATED / "chimera.py").read_text().splitlines()[2]
