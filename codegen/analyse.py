@@ -9,6 +9,7 @@ code is written.
 from __future__ import annotations
 
 import ast
+import math
 from typing import Any, Callable, Iterable
 
 from . import catalogue, expressions
@@ -445,15 +446,8 @@ class Instance:
         if self.kind == "layer":
             assert self.layer is not None
             return self.layer.parameters(self.args)
-        own = sum(_numel(self.tensors[n].shape) for n in self.parameter_names)
+        own = sum(math.prod(self.tensors[n].shape) for n in self.parameter_names)
         return own + sum(c.parameter_count() for c in self.children.values())
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 class ShapeChecker:
@@ -854,13 +848,11 @@ def _must_be_positive(name: str) -> bool:
 
 
 def _describe(value: Any) -> str:
-    if isinstance(value, Tensor):
-        return f"a tensor of shape {value}"
     if isinstance(value, Instance):
         return f"the layer at {value.path}"
     if isinstance(value, tuple):
         return "(" + ", ".join(_describe(v) for v in value) + ")"
-    return repr(value)
+    return catalogue.describe_value(value)
 
 
 def format_shape(value: Any) -> str:
@@ -919,7 +911,7 @@ def infer(block: Block, blocks: dict[str, Block]) -> None:
 
 
 def table_rows(inst: Instance) -> list[TableRow]:
-    rows = [TableRow(name, "-", _numel(inst.tensors[name].shape)) for name in inst.parameter_names]
+    rows = [TableRow(name, "-", math.prod(inst.tensors[name].shape)) for name in inst.parameter_names]
     for name, child in inst.children.items():
         if child.kind == "none":
             continue

@@ -212,14 +212,15 @@ def _check_args(params: tuple[Param, ...], args: Mapping[str, Any], skip: str | 
         if param.name == skip or value is OMITTED or value is REQUIRED:
             continue
         if not check_kind(param.kind, value):
-            raise ShapeError(f"expected {param.name} to be {describe_kind(param.kind)}, found {_describe(value)}")
+            raise ShapeError(f"expected {param.name} to be {describe_kind(param.kind)}, found {describe_value(value)}")
 
 
-def _describe(value: Any) -> str:
+def describe_value(value: Any) -> str:
+    """A value for an error message: tensors by their shape."""
     if isinstance(value, Tensor):
         return f"a tensor of shape {value}"
     if isinstance(value, tuple):
-        return "(" + ", ".join(_describe(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+        return "(" + ", ".join(describe_value(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     return repr(value)
 
 
@@ -317,7 +318,7 @@ def matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
 
 def _tensor(value: Any, name: str) -> Tensor:
     if not isinstance(value, Tensor):
-        _fail(f"expected a tensor for {name}, found {_describe(value)}")
+        _fail(f"expected a tensor for {name}, found {describe_value(value)}")
     return value
 
 
@@ -741,7 +742,7 @@ def _rnn_shape(kind: str) -> ShapeRule:
         if kind == "LSTM":
             if hx is not None:
                 if not (isinstance(hx, tuple) and len(hx) == 2 and all(isinstance(h, Tensor) for h in hx)):
-                    _fail(f"expected hx to be a tuple (h_0, c_0) of two tensors, found {_describe(hx)}")
+                    _fail(f"expected hx to be a tuple (h_0, c_0) of two tensors, found {describe_value(hx)}")
                 for name, given, want in (("h_0", hx[0], h_n), ("c_0", hx[1], c_n)):
                     if given != want:
                         _fail(f"expected {name} of shape {want}, found {given}")
@@ -1136,7 +1137,7 @@ def _reshape_shape(b: Mapping[str, Any]) -> Tensor:
     # An empty shape is refused: x.reshape() raises, and once bound it cannot
     # be told from x.reshape(()).
     if not _is_ints(shape) or not shape:
-        _fail(f"expected the new shape as one or more ints, found {_describe(shape)}")
+        _fail(f"expected the new shape as one or more ints, found {describe_value(shape)}")
     return Tensor(_infer_size(tuple(shape), _numel(x.shape), f"shape for {x}"))
 
 
@@ -1153,7 +1154,7 @@ def _permute_shape(b: Mapping[str, Any]) -> Tensor:
     x, dims = b["self"], b["dims"]
     # As for reshape, x.permute() raises; a 0-d tensor has nothing to permute anyway.
     if not _is_ints(dims) or not dims or len(dims) != len(x.shape):
-        _fail(f"expected {len(x.shape)} dims (one per dimension of {x}), found {_describe(dims)}")
+        _fail(f"expected {len(x.shape)} dims (one per dimension of {x}), found {describe_value(dims)}")
     order = _dims(dims, len(x.shape), "dims")
     return Tensor(tuple(x.shape[i] for i in order))
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import catalogue
 from .model import Assign, Block, For, If, LayerDef, RepeatDef, Return, Statement, While
-from .values import REQUIRED
+from .values import REQUIRED, Tensor
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -110,7 +110,7 @@ def class_docstring(block: Block) -> str:
 
 
 def shape_table(block: Block) -> str:
-    inputs = ", ".join(f"{name} {_shape(shape)}" for name, shape in block.example["inputs"].items())
+    inputs = ", ".join(f"{name} {Tensor(tuple(shape))}" for name, shape in block.example["inputs"].items())
     args = block.example.get("args", {})
     config = ""
     if args and block.variadic is None:
@@ -124,10 +124,6 @@ def shape_table(block: Block) -> str:
     for name, output, count in rows:
         lines.append(f"    {name.ljust(widths[0])}  {output.ljust(widths[1])}  {count.rjust(count_width)}".rstrip())
     return "\n".join(lines)
-
-
-def _shape(shape: list[int]) -> str:
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _literal(value: Any) -> str:
