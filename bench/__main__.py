@@ -159,6 +159,8 @@ class Workspace:
         shutil.copytree(ROOT / "specs", self.root / "specs")
         self.mode = self.root / "mode.pickle"
         self.mode.write_bytes(_mode_bytes(self.root))
+        self.cache = self.root / "cache"  # codegen's stat cache, kept apart from the user's
+        ENV["CODEGEN_CACHE_DIR"] = str(self.cache)
 
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
@@ -180,9 +182,12 @@ def _mode_bytes(cwd: Path) -> bytes:
     return proc.stdout
 
 
-def fresh(path: Path) -> Callable[[], None]:
+def fresh(*paths: Path) -> Callable[[], None]:
+    """Remove ``paths`` before a cold run: its output folder, and the stat cache (a cold run has none)."""
+
     def remove() -> None:
-        shutil.rmtree(path, ignore_errors=True)
+        for path in paths:
+            shutil.rmtree(path, ignore_errors=True)
 
     return remove
 
@@ -201,7 +206,7 @@ def row_cold(ws: Workspace, repeats: int) -> list[Row]:
     run(ws.codegen("specs", "out/floor-input"), ws.root)
     times = interleave(
         {
-            "codegen": timed(ws.codegen("specs", "out/cold"), ws.root, f"{n} generated, 0 unchanged", before=fresh(ws.path("out/cold"))),
+            "codegen": timed(ws.codegen("specs", "out/cold"), ws.root, f"{n} generated, 0 unchanged", before=fresh(ws.path("out/cold"), ws.cache)),
             "floor": timed([PY, "-c", FLOOR_SEQUENTIAL, "out/floor-input", str(ws.mode)], ws.root),
         },
         repeats,
@@ -251,6 +256,8 @@ def row_up_to_date(ws: Workspace, repeats: int) -> list[Row]:
             "run": timed(generate, ws.root, f"0 generated, {n} unchanged"),
             "check": timed(check, ws.root, f"0 out of date, {n} up to date"),
             "pass": timed([PY, "-c", "pass"], ws.root),
+            # A fresh clone has no stat cache: every spec and output is read and hashed.
+            "nocache": timed(ws.codegen("specs", "generated", "--no-cache"), ws.root, f"0 generated, {n} unchanged"),
             # What any CLI of ours pays before doing anything: the standard library it needs.
             "stdlib": timed([PY, "-c", STDLIB_FLOOR], ws.root),
         },
@@ -281,10 +288,23 @@ def row_up_to_date(ws: Workspace, repeats: int) -> list[Row]:
                 failed="" if lazy else "imports a heavy module",
             )
         )
-    ratio, ci = paired(times["stdlib"], times["pass"])
+    ratio, ci = paired(times["nocache"], times["pass"])
     rows.append(
         Row(
             "2c",
+            f"up-to-date run, `specs/`, `--no-cache` (as on a fresh clone: every file read and hashed)",
+            seconds(statistics.median(times["nocache"])),
+            f"{seconds(statistics.median(times['pass']))} (`python -c pass`)",
+            ratio,
+            "— (info)",
+            None,
+            ci,
+        )
+    )
+    ratio, ci = paired(times["stdlib"], times["pass"])
+    rows.append(
+        Row(
+            "2d",
             f"control: `python -c \"{STDLIB_FLOOR}\"` (argparse, pathlib, json, re: what the CLI imports before any work)",
             seconds(statistics.median(times["stdlib"])),
             f"{seconds(statistics.median(times['pass']))} (`python -c pass`)",
@@ -318,7 +338,7 @@ def row_scale(ws: Workspace, n: int, big_rounds: int, rounds: int, quick: bool) 
     times = interleave(
         {
             "codegen": timed(ws.codegen("scale/specs", "out/scale-cold"), ws.root, f"{n} generated, 0 unchanged",
-                             before=fresh(ws.path("out/scale-cold")), rss=rss["codegen"]),
+                             before=fresh(ws.path("out/scale-cold"), ws.cache), rss=rss["codegen"]),
             "floor": timed(floor, ws.root, rss=rss["floor"]),
         },
         big_rounds,
@@ -380,7 +400,7 @@ def row_scale(ws: Workspace, n: int, big_rounds: int, rounds: int, quick: bool) 
 
     log(f"3c. peak RSS: cold runs of {small} specs, against the {n}-spec runs above")
     for _ in range(1 if quick else 3):
-        shutil.rmtree(ws.path("out/rss-small"), ignore_errors=True)
+        fresh(ws.path("out/rss-small"), ws.cache)()
         rss["small"].append(spawn(ws.codegen("small/specs", "out/rss-small"), ws.root, f"{small} generated, 0 unchanged").max_rss_kib)
     mib = {k: statistics.median(v) / 1024 for k, v in rss.items()}
     growth = mib["codegen"] / mib["small"]

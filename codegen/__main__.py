@@ -38,13 +38,14 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--diff", action="store_true", help="write nothing; print unified diffs of what would change")
     p.add_argument("--force", action="store_true", help="overwrite files that were edited by hand")
     p.add_argument("--prune", action="store_true", help="delete generated files whose spec is gone")
+    p.add_argument("--no-cache", action="store_true", help="read every spec and output; neither use nor update the stat cache")
     p.add_argument("-j", "--jobs", type=int, default=None, help="formatting processes (default: one per core)")
     return p
 
 
 def run(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    p = generate.plan(args.specs, args.output)
+    p = generate.plan(args.specs, args.output, use_cache=not args.no_cache)
     todo = [r.stem for r in p.results.values() if r.status not in ("unchanged", "extra", "extra-foreign")]
     if todo:
         generate.build(p, todo, args.jobs)
@@ -53,8 +54,11 @@ def run(argv: list[str] | None = None) -> int:
             if result.status == "stale" and result.new == result.old:
                 result.status = "unchanged"
     if args.check or args.diff:
-        return report(p, diff=args.diff)
+        status = report(p, diff=args.diff)
+        p.cache.save(forget_unseen=p.complete)
+        return status
     written, unchanged, pruned = generate.write(p, args.force, args.prune)
+    p.cache.save(forget_unseen=p.complete)
     extra = sum(1 for r in p.results.values() if r.status in ("extra", "extra-foreign")) - pruned
     summary = f"{written} generated, {unchanged} unchanged"
     if pruned:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import output
+from . import cache, output
+from .cache import StatCache
 from .errors import ErrorList, SpecError
 from .output import MODULE_STEM
 
@@ -28,100 +29,154 @@ POOL_THRESHOLD = 4
 
 
 class Source:
-    def __init__(self, path: Path, stem: str, data: bytes, name: str | None) -> None:
-        self.path = path
-        self.stem = stem
-        self.data = data
-        self.name = name  # class name, if the JSON parses
+    def __init__(self, folder: Path, name: str, st: os.stat_result, digest: str, class_name: str | None) -> None:
+        self.folder = folder
+        self.file_name = name
+        self.stem = name[: -len(".json")]
+        self.st = st  # its lstat when planning: the stat cache's key
+        self.digest = digest  # output.short_digest of its bytes
+        self.name = class_name  # from the stat cache, or once the JSON is parsed
         self.uses: set[str] = set()  # stems it references
+
+    @property
+    def path(self) -> Path:  # built on demand: pathlib is slow, and a thousand unchanged specs never need one
+        return self.folder / self.file_name
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
 
 
 class Result:
-    def __init__(self, stem: str, path: Path, status: str, new: bytes | None = None, old: bytes = b"") -> None:
+    def __init__(self, stem: str, folder: Path, status: str, new: bytes | None = None, old: bytes | None = b"",
+                 uses: "tuple[str, ...]" = ()) -> None:
         self.stem = stem
-        self.path = path
+        self.folder = folder
         # "unchanged", "missing", "stale", "edited", "foreign", "symlink", "extra", "extra-foreign"
         self.status = status
         self.new = new
-        self.old = old
+        self._old = old  # None: not read (an unchanged file the stat cache vouched for)
+        self.uses = uses  # as the existing file's header records them
+
+    @property
+    def path(self) -> Path:
+        return self.folder / f"{self.stem}.py"
+
+    @property
+    def old(self) -> bytes:
+        if self._old is None:
+            self._old = self.path.read_bytes()
+        return self._old
 
 
 class Plan:
-    def __init__(self, spec_dir: Path, out_dir: Path, sources: dict, results: dict, fingerprints: dict) -> None:
+    def __init__(self, spec_dir: Path, out_dir: Path, sources: dict, results: dict, cache: "StatCache") -> None:
         self.spec_dir = spec_dir
         self.out_dir = out_dir
         self.sources: dict[str, Source] = sources
         self.results: dict[str, Result] = results
-        self.fingerprints: dict[str, str] = fingerprints
+        self.fingerprints: dict[str, str] = {}
+        self.cache = cache
+        self.complete = True  # every spec of the folder planned (not one file of it)
 
 
-def discover(target: Path) -> tuple[Path, list[Path]]:
-    """The spec folder and its spec files; ``target`` may be one file of the folder.
+def discover(target: Path) -> "tuple[Path, list[os.DirEntry]]":
+    """The spec folder and its spec files, sorted by name; ``target`` may be one file of the folder.
 
     A single file still sees the specs beside it, since it may use them.
     """
     folder = target.parent if target.is_file() else target
     if not folder.is_dir() or (target.suffix == ".json" and not target.exists()):
         raise SpecError("E100", "no such spec file or folder", file=str(target))
-    specs = sorted(p for p in folder.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
-    for path in specs:
-        if path.is_symlink():
-            raise SpecError("E501", "spec files may not be symlinks", file=str(path))
-        if not path.is_file():
-            raise SpecError("E100", "not a regular file", file=str(path))
-    return folder, specs
+    found = [entry for _, entry in sorted(output.listing(folder, ".json").items())]
+    for entry in found:
+        if entry.is_symlink():
+            raise SpecError("E501", "spec files may not be symlinks", file=str(folder / entry.name))
+        if not entry.is_file(follow_symlinks=False):
+            raise SpecError("E100", "not a regular file", file=str(folder / entry.name))
+    return folder, found
 
 
-def plan(target: Path, out_dir: Path) -> Plan:
-    """What is up to date, from bytes and headers alone (no JSON parsing, no heavy imports)."""
-    spec_dir, paths = discover(target)
+def plan(target: Path, out_dir: Path, use_cache: bool = True) -> Plan:
+    """What is up to date, from bytes and headers alone (no JSON parsing, no heavy imports).
+
+    With the stat cache, files unchanged since an earlier run are not even read.
+    """
+    spec_dir, found = discover(target)
     output.check_output_dir(out_dir, spec_dir)
+    stat_cache = StatCache(cache.location(str(spec_dir), str(out_dir)) if use_cache else None)
     selected = {target.stem} if target.is_file() else None  # generate only this one
-    sources = {path.stem: Source(path, path.stem, path.read_bytes(), None) for path in paths}
+    sources = {}
+    for entry in found:
+        name = entry.name
+        st = entry.stat(follow_symlinks=False)
+        known = stat_cache.get("spec/" + name, st)
+        if known is not None and len(known) == 2:
+            digest, class_name = known[0], known[1] or None
+        else:
+            with open(entry.path, "rb") as handle:
+                digest = output.short_digest(handle.read())
+            stat_cache.put("spec/" + name, st, [digest, ""])
+            class_name = None
+        source = Source(spec_dir, name, st, digest, class_name)
+        sources[source.stem] = source
+    outputs = output.listing(out_dir, ".py")
     results = {}
     for stem in sources:
         if selected is not None and stem not in selected:
             continue
         if not MODULE_STEM.match(stem):
-            results[stem] = Result(stem, out_dir / f"{stem}.py", "stale")  # load() reports the bad name
+            results[stem] = Result(stem, out_dir, "stale")  # load() reports the bad name
             continue
-        path = output.target_path(out_dir, stem)
-        existing = output.inspect_file(path)
+        existing = output.inspect_target(out_dir, stem, outputs.get(stem + ".py"), stat_cache)
         status = existing.state
         if status == "generated":
             # The header names the specs the file was built from; their bytes decide.
             chain = sorted({stem, *existing.uses})
             current = all(s in sources for s in chain) and existing.fingerprint == output.inputs_fingerprint(
-                [sources[s].data for s in chain], spec_dir.name
+                [sources[s].digest for s in chain], spec_dir.name
             )
             status = "unchanged" if current else "stale"
-        results[stem] = Result(stem, path, status, old=existing.data)
+        results[stem] = Result(stem, out_dir, status, old=existing.data, uses=existing.uses)
     # Files we generated earlier whose spec is gone.
-    if out_dir.is_dir() and selected is None:
-        for path in sorted(out_dir.glob("*.py")):
-            if path.stem not in sources:
-                existing = output.inspect_file(path)
+    if selected is None:
+        for name in sorted(outputs):
+            if name[:-3] not in sources:
+                existing = output.inspect_file(outputs[name].path)
                 if existing.state in ("generated", "edited"):
                     status = "extra" if existing.state == "generated" else "extra-foreign"
-                    results[path.stem] = Result(path.stem, path, status, old=existing.data)
-    return Plan(spec_dir, out_dir, sources, results, {})
+                    results[name[:-3]] = Result(name[:-3], out_dir, status, old=existing.data)
+    p = Plan(spec_dir, out_dir, sources, results, stat_cache)
+    p.complete = selected is None
+    return p
 
 
 def resolve_references(p: Plan) -> None:
-    """Class names and which spec uses which (parsing every spec's JSON), and the fingerprints to write."""
-    docs = {stem: output.quick_parse(source.data) for stem, source in p.sources.items()}
-    for stem, doc in docs.items():
-        name = doc.get("name") if doc else None
-        p.sources[stem].name = name if isinstance(name, str) else None
-    by_name = {s.name: s.stem for s in p.sources.values() if s.name}
+    """Class names and which spec uses which, and the fingerprints to write.
+
+    An up-to-date output's header already says which specs it uses, and the
+    stat cache remembers class names, so only the other specs' JSON is parsed
+    (with one of a thousand specs changed: one parse, not a thousand).
+    """
+    docs = {}
     for stem, source in p.sources.items():
-        types = output.referenced_types(docs[stem]) if docs[stem] else set()
-        source.uses = {by_name[t] for t in types if t in by_name and by_name[t] != stem}
+        result = p.results.get(stem)
+        if source.name is not None and result is not None and result.status == "unchanged":
+            source.uses = set(result.uses)  # its bytes, and those of the specs it uses, are as when it was built
+            continue
+        doc = docs[stem] = output.quick_parse(source.read())
+        name = doc.get("name") if doc else None
+        source.name = name if isinstance(name, str) else None
+        if source.name is not None and source.name.isidentifier():
+            p.cache.put(f"spec/{source.file_name}", source.st, [source.digest, source.name])
+    by_name = {s.name: s.stem for s in p.sources.values() if s.name}
+    for stem, doc in docs.items():
+        types = output.referenced_types(doc) if doc else set()
+        p.sources[stem].uses = {by_name[t] for t in types if t in by_name and by_name[t] != stem}
     uses = {stem: s.uses for stem, s in p.sources.items()}
     for stem in p.results:
         if stem in p.sources:
             chain = output.closure(stem, uses)
-            p.fingerprints[stem] = output.inputs_fingerprint([p.sources[s].data for s in chain], p.spec_dir.name)
+            p.fingerprints[stem] = output.inputs_fingerprint([p.sources[s].digest for s in chain], p.spec_dir.name)
 
 
 def build(p: Plan, stems: list[str], jobs: int | None = None) -> None:
@@ -250,8 +305,8 @@ def analyse_folder(spec_dir: Path) -> "dict[str, Block]":
     """Every spec in ``spec_dir``, checked and shape-inferred, keyed by stem (for tests and tools)."""
     from . import analyse, load
 
-    _, paths = discover(spec_dir)
-    raws = [load.load(path) for path in paths]
+    _, found = discover(spec_dir)
+    raws = [load.load(spec_dir / entry.name) for entry in found]
     blocks, errors = analyse.analyse(raws, {r.doc["name"] for r in raws})
     if errors:
         raise ErrorList(errors)

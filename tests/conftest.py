@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +36,12 @@ def analysed():
     from codegen.generate import analyse_folder
 
     return analyse_folder(SPECS)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _stat_cache(tmp_path_factory):
+    """Runs under test keep codegen's stat cache in a temporary folder, not in the user's ~/.cache."""
+    os.environ["CODEGEN_CACHE_DIR"] = str(tmp_path_factory.mktemp("codegen-cache"))
 
 
 @pytest.fixture(autouse=True)

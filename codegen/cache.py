@@ -1,0 +1,118 @@
+"""What earlier runs learnt from files, keyed by their stat, kept outside the repository.
+
+With a thousand specs, reading and hashing every spec and output costs more
+than regenerating the one that changed. So, like make, git and black, a run
+takes a file to be what it was when last read if its size, mtime, ctime and
+inode are the ones recorded then, and reuses what it learnt: a spec's digest
+and class name, an intact output's fingerprint and the specs it used.
+
+Two rules keep this exact:
+
+* A file whose mtime or ctime is within RACY_SECONDS of the run's start is
+  never recorded: a second change within the same timestamp tick could
+  leave all four figures equal (git's "racy clean" problem). Any later
+  change moves the ctime, which no tool can set back.
+* Only what the file's bytes alone determine is recorded; what that means
+  for the build (stale, edited, ...) is decided afresh on every run.
+
+The file lives in $CODEGEN_CACHE_DIR, else $XDG_CACHE_HOME/codegen, else
+~/.cache/codegen: one small text file per pair of spec and output folders.
+A missing, unreadable or malformed cache counts as empty, and failing to
+save one is silent; ``--no-cache`` ignores it altogether.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+FORMAT = "codegen-stat-cache 1"
+RACY_SECONDS = 2.0
+
+
+def _key(st: os.stat_result) -> str:
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
+
+
+class StatCache:
+    """``get``/``put`` payloads (lists of plain strings) by name and stat; ``save`` once at the end."""
+
+    def __init__(self, file: str | None) -> None:
+        self.file = file
+        self.started_ns = time.time_ns()
+        self.entries: dict[str, tuple[str, list[str]]] = {}
+        self.seen: set[str] = set()
+        self.changed = False
+        if file is not None:
+            self.entries = _read(file)
+
+    def get(self, name: str, st: os.stat_result) -> list[str] | None:
+        self.seen.add(name)
+        entry = self.entries.get(name)
+        return entry[1] if entry is not None and entry[0] == _key(st) else None
+
+    def put(self, name: str, st: os.stat_result, payload: list[str]) -> None:
+        self.seen.add(name)
+        racy = max(st.st_mtime_ns, st.st_ctime_ns) > self.started_ns - int(RACY_SECONDS * 1e9)
+        if self.file is None or racy or any(not _storable(field) for field in payload):
+            return
+        entry = (_key(st), payload)
+        if self.entries.get(name) != entry:
+            self.entries[name] = entry
+            self.changed = True
+
+    def save(self, forget_unseen: bool) -> None:
+        """Write the cache if it learnt anything; ``forget_unseen`` drops files this run did not meet."""
+        if forget_unseen and set(self.entries) - self.seen:
+            self.entries = {k: v for k, v in self.entries.items() if k in self.seen}
+            self.changed = True
+        if self.file is None or not self.changed:
+            return
+        lines = [FORMAT] + [f"{name}\t{key}\t" + "\t".join(payload) for name, (key, payload) in sorted(self.entries.items())]
+        tmp = f"{self.file}.{os.getpid()}.tmp"
+        try:
+            os.makedirs(os.path.dirname(self.file), mode=0o700, exist_ok=True)
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.write("\n".join(lines) + "\n")
+            os.replace(tmp, self.file)
+        except OSError:  # a read-only home, a full disk: the next run reads the files instead
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _storable(field: str) -> bool:
+    return "\t" not in field and "\n" not in field and "\r" not in field and field.isprintable()
+
+
+def _read(file: str) -> dict[str, tuple[str, list[str]]]:
+    try:
+        with open(file, encoding="utf-8") as handle:
+            lines = handle.read().split("\n")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    if not lines or lines[0] != FORMAT:
+        return {}
+    entries = {}
+    for line in lines[1:]:
+        if line:
+            fields = line.split("\t")
+            if len(fields) < 2:
+                return {}  # not ours, or damaged: start afresh
+            entries[fields[0]] = (fields[1], fields[2:])
+    return entries
+
+
+def location(spec_dir: str, out_dir: str) -> str | None:
+    """The cache file for this pair of folders, or None when there is nowhere to keep one."""
+    from .output import short_digest
+
+    folder = os.environ.get("CODEGEN_CACHE_DIR")
+    if not folder:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        if base.startswith("~"):  # no home directory to expand
+            return None
+        folder = os.path.join(base, "codegen")
+    pair = os.path.abspath(spec_dir) + "\0" + os.path.abspath(out_dir)
+    return os.path.join(folder, short_digest(pair.encode("utf-8", "surrogateescape")) + ".txt")

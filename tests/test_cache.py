@@ -1,0 +1,136 @@
+"""The stat cache: it may spare reading a file, never hide a change to one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from codegen import cache
+
+from .conftest import GENERATED, ROOT, SPECS
+
+
+def run(work: Path, cache_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), CODEGEN_CACHE_DIR=str(cache_dir))
+    command = [sys.executable, "-m", "codegen", *(args if args and args[0].startswith("specs/") else ("specs/", *args)), "-o", "out"]
+    return subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
+
+
+def cache_lines(cache_dir: Path) -> list[str]:
+    files = list(cache_dir.glob("*.txt"))
+    assert len(files) == 1, files
+    return files[0].read_text().splitlines()
+
+
+def edit_in_place(path: Path, old: bytes, new: bytes) -> None:
+    """Change ``path``'s bytes, keeping its size and its mtime: only the ctime tells."""
+    assert len(old) == len(new)
+    st = path.stat()
+    data = path.read_bytes()
+    assert data.count(old) >= 1
+    path.write_bytes(data.replace(old, new, 1))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+
+
+@pytest.fixture(scope="module")
+def aged(tmp_path_factory) -> tuple[Path, Path]:
+    """specs/ and its outputs, older than the racy window, and a cache that vouches for all of them."""
+    work = tmp_path_factory.mktemp("aged")
+    cache_dir = work / "cache"
+    shutil.copytree(SPECS, work / "specs")
+    shutil.copytree(GENERATED, work / "out")
+    time.sleep(cache.RACY_SECONDS + 0.2)
+    result = run(work, cache_dir, "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return work, cache_dir
+
+
+def test_cache_vouches_for_every_file_it_read(aged):
+    work, cache_dir = aged
+    lines = cache_lines(cache_dir)
+    assert lines[0] == cache.FORMAT
+    names = {line.split("\t")[0] for line in lines[1:]}
+    assert names == {f"spec/{p.name}" for p in SPECS.glob("*.json")} | {f"out/{p.name}" for p in GENERATED.glob("*.py")}
+
+
+def test_cache_is_consulted(aged, tmp_path):
+    """A forged entry is believed: proof that a file the cache vouches for is not read.
+
+    (So the cache must live where only its user can write: see cache.py.)
+    """
+    work, cache_dir = aged
+    forged = tmp_path / "forged"
+    shutil.copytree(cache_dir, forged)
+    target = work / "out" / "nest_mlp.py"
+    edit_in_place(target, b"self.linear = nn.Linear", b"self.linear = nn.LineaR")
+    [file] = forged.glob("*.txt")
+    lines = file.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("out/nest_mlp.py\t"):
+            name, _, fingerprint, uses = line.split("\t")
+            lines[i] = "\t".join([name, cache._key(target.stat()), fingerprint, uses])
+    file.write_text("\n".join(lines) + "\n")
+    assert run(work, forged, "--check").stdout == "0 out of date, 20 up to date\n"
+    assert "EDITED (changed by hand): out/nest_mlp.py" in run(work, cache_dir, "--check").stdout
+
+
+def test_same_size_same_mtime_edit_of_an_output_is_caught(aged):
+    work, cache_dir = aged
+    edit_in_place(work / "out" / "my_linear.py", b"torch.matmul(X, self.weight)", b"torch.matmul(X, self.weighT)")
+    result = run(work, cache_dir, "--check")
+    assert result.returncode == 1 and "EDITED (changed by hand): out/my_linear.py" in result.stdout, result.stdout
+
+
+def test_same_size_same_mtime_edit_of_a_spec_is_caught(aged):
+    work, cache_dir = aged
+    edit_in_place(work / "specs" / "lenet.json", b"LeNet-5: two", b"LeNet-6: two")
+    result = run(work, cache_dir, "--check")
+    assert result.returncode == 1 and "STALE: out/lenet.py" in result.stdout, result.stdout
+
+
+def test_files_written_within_the_racy_window_are_not_recorded(tmp_path):
+    shutil.copytree(SPECS, tmp_path / "specs")
+    result = run(tmp_path, tmp_path / "cache", "specs/mlp.json")
+    assert result.returncode == 0, result.stderr
+    # Just copied and just written: nothing is old enough to be vouched for.
+    assert not list((tmp_path / "cache").glob("*.txt")) or cache_lines(tmp_path / "cache") == [cache.FORMAT]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\x00\xff garbage", cache.FORMAT.encode() + b"\nno-tab-here\n", b"codegen-stat-cache 0\nspec/mlp.json\t1:2:3:4\tx\t\n"],
+    ids=["empty", "binary", "damaged line", "other format"],
+)
+def test_a_damaged_cache_counts_as_empty(aged, tmp_path, content):
+    work, cache_dir = aged
+    damaged = tmp_path / "damaged"
+    shutil.copytree(cache_dir, damaged)
+    [file] = damaged.glob("*.txt")
+    file.write_bytes(content)
+    result = run(work, damaged, "--check")
+    assert "Traceback" not in result.stderr
+    # The same verdict as without any cache.
+    assert result.stdout == run(work, tmp_path / "none", "--check", "--no-cache").stdout
+
+
+def test_no_cache_neither_reads_nor_writes_one(aged, tmp_path):
+    work, _ = aged
+    result = run(work, tmp_path / "cache", "--check", "--no-cache")
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    assert not (tmp_path / "cache").exists()
+
+
+def test_an_unusable_cache_folder_is_ignored(aged, tmp_path):
+    work, _ = aged
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would go")
+    result = run(work, blocker, "--check")
+    assert "Traceback" not in result.stderr and result.returncode in (0, 1), result.stderr
+    assert blocker.read_text() == "a file where the cache folder would go"
