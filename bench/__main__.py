@@ -68,8 +68,9 @@ def fmt(body):
     return black.format_str(body, mode=mode)
 
 workers = os.cpu_count() or 1
+# Chunks as codegen cuts them (at most 8 files): small enough that neither process idles long at the end.
 with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-    list(pool.map(fmt, bodies, chunksize=max(1, len(bodies) // (workers * 4))))
+    list(pool.map(fmt, bodies, chunksize=max(1, min(8, -(-len(bodies) // (workers * 4))))))
 """
 
 MODE_PICKLE = "import pickle, sys; from codegen.render import black_mode; sys.stdout.buffer.write(pickle.dumps(black_mode()))"

@@ -56,6 +56,7 @@ class Result:
         self.new = new
         self._old = old  # None: not read (an unchanged file the stat cache vouched for)
         self.uses = uses  # as the existing file's header records them
+        self.staged: str | None = None  # a temporary file beside the target holding ``new``, once staged
 
     @property
     def path(self) -> Path:
@@ -77,6 +78,7 @@ class Plan:
         self.fingerprints: dict[str, str] = {}
         self.cache = cache
         self.complete = True  # every spec of the folder planned (not one file of it)
+        self.created_out_dir = False
 
 
 def discover(target: Path) -> "tuple[Path, list[os.DirEntry]]":
@@ -179,27 +181,34 @@ def resolve_references(p: Plan) -> None:
             p.fingerprints[stem] = output.inputs_fingerprint([p.sources[s].digest for s in chain], p.spec_dir.name)
 
 
-def build(p: Plan, stems: list[str], jobs: int | None = None) -> None:
+def build(p: Plan, stems: list[str], jobs: int | None = None, stage: bool = False) -> None:
     """Load, validate, analyse, render, format and gate ``stems``; fill ``Result.new``.
 
     With enough files, the whole pipeline runs in forked worker processes, a
     chunk of specs each (black alone would leave this process the bottleneck
-    at a thousand specs); this process only plans and, at the end, writes.
-    Nothing is written unless every chunk succeeded.
+    at a thousand specs); this process only plans and, at the end, commits.
+    With ``stage``, each worker also writes its changed files to temporary
+    files beside their targets, and ``write`` only renames them: the writing
+    is spread over the cores too. Nothing replaces a file unless every chunk
+    succeeded (``discard`` removes what was staged).
     """
     resolve_references(p)
     errors: list[SpecError] = []
-    all_names: dict[str, str] = {}
+    all_names: dict[str, Source] = {}
     for source in p.sources.values():
         if source.name in all_names:
-            errors.append(SpecError("E331", f"class {source.name!r} is also defined by {all_names[source.name]}", str(source.path), "name"))
+            errors.append(SpecError("E331", f"class {source.name!r} is also defined by {all_names[source.name].path}", str(source.path), "name"))
         elif source.name:
-            all_names[source.name] = str(source.path)
+            all_names[source.name] = source
     workers = min(jobs or os.cpu_count() or 1, len(stems))
-    size = max(1, min(32, -(-len(stems) // (workers * 4))))
+    # Small chunks: at the end of the run no worker idles long while another finishes its last one.
+    size = max(1, min(8, -(-len(stems) // (workers * 4))))
     chunks = [stems[i : i + size] for i in range(0, len(stems), size)]
+    if stage and not p.out_dir.exists():
+        p.out_dir.mkdir(parents=True)
+        p.created_out_dir = True
     global _PLAN
-    _PLAN = (p, set(all_names))  # forked workers see it without pickling every spec
+    _PLAN = (p, set(all_names), stage)  # forked workers see it without pickling every spec
     try:
         if workers >= 2 and len(stems) >= POOL_THRESHOLD:
             import multiprocessing
@@ -214,18 +223,33 @@ def build(p: Plan, stems: list[str], jobs: int | None = None) -> None:
         _PLAN = None
     seen = set()
     for files, chunk_errors in outcomes:
-        for stem, data in files:
+        for stem, data, staged in files:
             p.results[stem].new = data
+            p.results[stem].staged = staged
         for error in map(lambda e: SpecError(*e), chunk_errors):
             key = (error.code, error.message, error.file, error.path)
             if key not in seen:  # a broken spec used by specs of several chunks is reported once
                 seen.add(key)
                 errors.append(error)
     if errors:
+        discard(p)
         raise ErrorList(errors)
 
 
-_PLAN: "tuple[Plan, set[str]] | None" = None
+def discard(p: Plan) -> None:
+    """Remove every file staged for ``p`` (and the output folder, if this run created it): a failed run changes nothing."""
+    for result in p.results.values():
+        if result.staged is not None:
+            output.discard(result.staged)
+            result.staged = None
+    if p.created_out_dir:
+        try:
+            p.out_dir.rmdir()  # only if still empty
+        except OSError:
+            pass
+
+
+_PLAN: "tuple[Plan, set[str], bool] | None" = None
 
 
 def _prepare() -> None:
@@ -235,12 +259,12 @@ def _prepare() -> None:
     from . import analyse, gate, load, render  # noqa: F401
 
 
-def _build_chunk(stems: list[str]) -> tuple[list[tuple[str, bytes]], list[tuple[str, str, str, str]]]:
-    """The pipeline for some stems and the specs they use: (files, errors as plain tuples)."""
+def _build_chunk(stems: list[str]) -> "tuple[list[tuple[str, bytes, str | None]], list[tuple[str, str, str, str]]]":
+    """The pipeline for some stems and the specs they use: ((stem, bytes, staged file) each, errors as plain tuples)."""
     from . import analyse, gate, load, render
 
     assert _PLAN is not None
-    p, all_names = _PLAN
+    p, all_names, stage = _PLAN
     uses = {k: v.uses for k, v in p.sources.items()}
     needed = sorted({s for stem in stems for s in output.closure(stem, uses)})
     errors: list[SpecError] = []
@@ -263,16 +287,21 @@ def _build_chunk(stems: list[str]) -> tuple[list[tuple[str, bytes]], list[tuple[
             body = render.format_source(render.render(chain, blocks))
             gate.check(body, chain, str(p.sources[stem].path))
             used = [s for s in output.closure(stem, uses) if s != stem]
-            text = output.header(p.spec_dir.name, stem, p.fingerprints[stem], body, used) + body
-            files.append((stem, text.encode("utf-8")))
-    return files, [(e.code, e.message, e.file, e.path) for e in errors]
+            data = (output.header(p.spec_dir.name, stem, p.fingerprints[stem], body, used) + body).encode("utf-8")
+            files.append((stem, data))
+    if errors:
+        return [], [(e.code, e.message, e.file, e.path) for e in errors]
+    # Only a chunk that fully succeeded stages anything; bytes equal to the file's are not rewritten.
+    staged = [output.stage(p.results[stem].path, data) if stage and data != p.results[stem].old else None for stem, data in files]
+    return [(stem, data, tmp) for (stem, data), tmp in zip(files, staged)], []
 
 
 def write(p: Plan, force: bool, prune: bool) -> tuple[int, int, int]:
-    """Write every changed file (refusing hand edits unless ``force``); returns (written, unchanged, pruned)."""
+    """Put every changed file in place (refusing hand edits unless ``force``); returns (written, unchanged, pruned)."""
     refused = [r for r in p.results.values() if r.new is not None and r.status in ("edited", "foreign", "symlink")]
     refused = [r for r in refused if not (force and r.status in ("edited", "foreign"))]
     if refused:
+        discard(p)
         raise ErrorList([
             SpecError(
                 "E503" if r.status != "symlink" else "E501",
@@ -286,10 +315,12 @@ def write(p: Plan, force: bool, prune: bool) -> tuple[int, int, int]:
             for r in refused
         ])
     written = unchanged = pruned = 0
-    p.out_dir.mkdir(parents=True, exist_ok=True)
     for result in p.results.values():
         if result.new is not None and result.new != result.old:
-            output.write_atomically(result.path, result.new)
+            if result.staged is None:
+                result.staged = output.stage(result.path, result.new)
+            os.replace(result.staged, result.path)
+            result.staged = None
             written += 1
         elif result.status in ("unchanged",) or (result.new is not None):
             unchanged += 1

@@ -229,19 +229,31 @@ def check_output_dir(out_dir: Path, spec_dir: Path) -> None:
         raise SpecError("E504", "the output path exists and is not a folder", file=str(out_dir))
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write through a temporary file in the same folder, so no reader sees half a file."""
-    import tempfile
+def stage(path: Path, data: bytes) -> str:
+    """Write ``data`` to a new temporary file beside ``path``; ``os.replace`` then puts it in place atomically.
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    The name is hidden (a leading dot) and names the target, so that even a
+    run killed between staging and renaming leaves nothing codegen would
+    read, and it is plain where it came from.
+    """
+    import tempfile  # not on the up-to-date path
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".codegen.tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        discard(tmp)
         raise
+    return tmp
+
+
+def discard(tmp: str) -> None:
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
 
 
 def quick_parse(data: bytes) -> "dict | None":

@@ -773,6 +773,18 @@ def test_failing_batch_writes_nothing(baseline, tmp_path):
     }
 
 
+def test_failing_cold_run_creates_no_output_folder(baseline, tmp_path):
+    """Into a folder that does not exist yet: the workers stage files there, and a failure removes all of it."""
+    work = make_work(baseline, tmp_path)
+    shutil.rmtree(work / "out")
+    edit("lenet", put(["layers", "net", "layers", 0, "args", "out_channels"], "__import__('os')"))(work)
+    before = snapshot(work)
+    result = cli(work, "-j", "2")
+    assert result.returncode == 2 and "E304" in result.stderr and "Traceback" not in result.stderr
+    assert changed(before, snapshot(work)) == []
+    assert not (work / "out").exists()
+
+
 def test_refused_hand_edit_blocks_the_whole_batch(baseline, tmp_path):
     work = make_work(baseline, tmp_path)
     for stem in ("mlp", "my_linear"):
