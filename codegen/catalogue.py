@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable, Mapping, NoReturn
 
 from .values import REQUIRED, Param, ShapeError, ShapeRule, Tensor
@@ -111,14 +112,23 @@ def _split(kind: str) -> tuple[str, str]:
 
 def check_kind(kind: str, value: Any) -> bool:
     """Does ``value`` (a JSON literal, tuples for arrays, or a Tensor) fit ``kind``?"""
+    return _checker(kind)(value)
+
+
+@lru_cache(maxsize=None)
+def _checker(kind: str) -> Callable[[Any], bool]:
+    # Shape inference checks tens of arguments per spec: parse each kind once.
     if kind.endswith("?"):
-        return value is None or check_kind(kind[:-1], value)
+        inner = _checker(kind[:-1])
+        return lambda value: value is None or inner(value)
     base, arg = _split(kind)
     if base == "str":
-        return isinstance(value, str) and value in arg.split("|")
+        options = arg.split("|")
+        return lambda value: isinstance(value, str) and value in options
     if base not in _CHECKS:
         raise ValueError(f"unknown kind {kind!r}")
-    return _CHECKS[base](value, int(arg) if arg else None)
+    check, n = _CHECKS[base], int(arg) if arg else None
+    return lambda value: check(value, n)
 
 
 def _ints_text(n: int) -> str:

@@ -79,11 +79,17 @@ def parse(text: str, path: str) -> ast.expr:
         raise SpecError("E301", f"not a valid expression: {text!r} ({type(exc).__name__})", path=path) from None
     # Every later stage (checker, evaluator, analyser, unparse, black) recurses over the tree.
     stack = [(tree.body, 1)]
-    while stack:
+    node_type = ast.AST
+    while stack:  # by hand: ast.iter_child_nodes' generators cost more than parsing
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise SpecError("E301", f"expression nested more than {MAX_DEPTH} levels deep", path=path)
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if type(value) is list:
+                stack.extend((item, depth + 1) for item in value if isinstance(item, node_type))
+            elif isinstance(value, node_type):
+                stack.append((value, depth + 1))
     return tree.body
 
 
