@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from . import generate
 from .errors import ErrorList, SpecError
@@ -31,8 +30,8 @@ def parser() -> argparse.ArgumentParser:
         description="Generate standalone PyTorch nn.Module files from JSON block specs.",
         formatter_class=lambda prog: argparse.HelpFormatter(prog, width=88),
     )
-    p.add_argument("specs", type=Path, help="a folder of <stem>.json specs, or one spec file")
-    p.add_argument("-o", "--output", type=Path, default=Path("generated"), help="output folder (default: generated/)")
+    p.add_argument("specs", help="a folder of <stem>.json specs, or one spec file")
+    p.add_argument("-o", "--output", default="generated", help="output folder (default: generated/)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="write nothing; list missing, stale and extra files; exit 1 on drift")
     mode.add_argument("--diff", action="store_true", help="write nothing; print unified diffs of what would change")

@@ -9,7 +9,6 @@ so a failing spec leaves every file as it was.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from . import cache, output
 from .cache import StatCache
@@ -28,8 +27,11 @@ POOL_THRESHOLD = 4
 # the start-up time.
 
 
+# Paths are plain strings (see output.py): pathlib is not imported on the up-to-date path.
+
+
 class Source:
-    def __init__(self, folder: Path, name: str, st: os.stat_result, digest: str, class_name: str | None) -> None:
+    def __init__(self, folder: str, name: str, st: os.stat_result, digest: str, class_name: str | None) -> None:
         self.folder = folder
         self.file_name = name
         self.stem = name[: -len(".json")]
@@ -39,15 +41,16 @@ class Source:
         self.uses: set[str] = set()  # stems it references
 
     @property
-    def path(self) -> Path:  # built on demand: pathlib is slow, and a thousand unchanged specs never need one
-        return self.folder / self.file_name
+    def path(self) -> str:
+        return output.join(self.folder, self.file_name)
 
     def read(self) -> bytes:
-        return self.path.read_bytes()
+        with open(self.path, "rb") as handle:
+            return handle.read()
 
 
 class Result:
-    def __init__(self, stem: str, folder: Path, status: str, new: bytes | None = None, old: bytes | None = b"",
+    def __init__(self, stem: str, folder: str, status: str, new: bytes | None = None, old: bytes | None = b"",
                  uses: "tuple[str, ...]" = ()) -> None:
         self.stem = stem
         self.folder = folder
@@ -59,18 +62,19 @@ class Result:
         self.staged: str | None = None  # a temporary file beside the target holding ``new``, once staged
 
     @property
-    def path(self) -> Path:
-        return self.folder / f"{self.stem}.py"
+    def path(self) -> str:
+        return output.join(self.folder, f"{self.stem}.py")
 
     @property
     def old(self) -> bytes:
         if self._old is None:
-            self._old = self.path.read_bytes()
+            with open(self.path, "rb") as handle:
+                self._old = handle.read()
         return self._old
 
 
 class Plan:
-    def __init__(self, spec_dir: Path, out_dir: Path, sources: dict, results: dict, cache: "StatCache") -> None:
+    def __init__(self, spec_dir: str, out_dir: str, sources: dict, results: dict, cache: "StatCache") -> None:
         self.spec_dir = spec_dir
         self.out_dir = out_dir
         self.sources: dict[str, Source] = sources
@@ -81,32 +85,35 @@ class Plan:
         self.created_out_dir = False
 
 
-def discover(target: Path) -> "tuple[Path, list[os.DirEntry]]":
-    """The spec folder and its spec files, sorted by name; ``target`` may be one file of the folder.
+def discover(target: str) -> "tuple[str, list[os.DirEntry]]":
+    """The spec folder and its spec files, sorted by name; ``target`` (clean) may be one file of the folder.
 
     A single file still sees the specs beside it, since it may use them.
     """
-    folder = target.parent if target.is_file() else target
-    if not folder.is_dir() or (target.suffix == ".json" and not target.exists()):
-        raise SpecError("E100", "no such spec file or folder", file=str(target))
+    folder = (os.path.dirname(target) or ".") if os.path.isfile(target) else target
+    if not os.path.isdir(folder) or (target.endswith(".json") and not os.path.exists(target)):
+        raise SpecError("E100", "no such spec file or folder", file=target)
     found = [entry for _, entry in sorted(output.listing(folder, ".json").items())]
     for entry in found:
         if entry.is_symlink():
-            raise SpecError("E501", "spec files may not be symlinks", file=str(folder / entry.name))
+            raise SpecError("E501", "spec files may not be symlinks", file=output.join(folder, entry.name))
         if not entry.is_file(follow_symlinks=False):
-            raise SpecError("E100", "not a regular file", file=str(folder / entry.name))
+            raise SpecError("E100", "not a regular file", file=output.join(folder, entry.name))
     return folder, found
 
 
-def plan(target: Path, out_dir: Path, use_cache: bool = True) -> Plan:
+def plan(target: str, out_dir: str, use_cache: bool = True) -> Plan:
     """What is up to date, from bytes and headers alone (no JSON parsing, no heavy imports).
 
     With the stat cache, files unchanged since an earlier run are not even read.
     """
+    target, out_dir = output.clean(os.fspath(target)), output.clean(os.fspath(out_dir))
     spec_dir, found = discover(target)
     output.check_output_dir(out_dir, spec_dir)
-    stat_cache = StatCache(cache.location(str(spec_dir), str(out_dir)) if use_cache else None)
-    selected = {target.stem} if target.is_file() else None  # generate only this one
+    stat_cache = StatCache(cache.location(spec_dir, out_dir) if use_cache else None)
+    # One file: generate only it.
+    selected = {os.path.splitext(os.path.basename(target))[0]} if os.path.isfile(target) else None
+    spec_dir_name = output.folder_name(spec_dir)
     sources = {}
     for entry in found:
         name = entry.name
@@ -133,9 +140,9 @@ def plan(target: Path, out_dir: Path, use_cache: bool = True) -> Plan:
         status = existing.state
         if status == "generated":
             # The header names the specs the file was built from; their bytes decide.
-            chain = sorted({stem, *existing.uses})
+            chain = sorted({stem, *existing.uses}) if existing.uses else [stem]
             current = all(s in sources for s in chain) and existing.fingerprint == output.inputs_fingerprint(
-                [sources[s].digest for s in chain], spec_dir.name
+                [sources[s].digest for s in chain], spec_dir_name
             )
             status = "unchanged" if current else "stale"
         results[stem] = Result(stem, out_dir, status, old=existing.data, uses=existing.uses)
@@ -175,10 +182,10 @@ def resolve_references(p: Plan) -> None:
         types = output.referenced_types(doc) if doc else set()
         p.sources[stem].uses = {by_name[t] for t in types if t in by_name and by_name[t] != stem}
     uses = {stem: s.uses for stem, s in p.sources.items()}
-    for stem in p.results:
-        if stem in p.sources:
+    for stem, result in p.results.items():
+        if stem in p.sources and result.status != "unchanged":  # the others are not rebuilt
             chain = output.closure(stem, uses)
-            p.fingerprints[stem] = output.inputs_fingerprint([p.sources[s].digest for s in chain], p.spec_dir.name)
+            p.fingerprints[stem] = output.inputs_fingerprint([p.sources[s].digest for s in chain], output.folder_name(p.spec_dir))
 
 
 def build(p: Plan, stems: list[str], jobs: int | None = None, stage: bool = False) -> None:
@@ -204,8 +211,8 @@ def build(p: Plan, stems: list[str], jobs: int | None = None, stage: bool = Fals
     # Small chunks: at the end of the run no worker idles long while another finishes its last one.
     size = max(1, min(8, -(-len(stems) // (workers * 4))))
     chunks = [stems[i : i + size] for i in range(0, len(stems), size)]
-    if stage and not p.out_dir.exists():
-        p.out_dir.mkdir(parents=True)
+    if stage and not os.path.exists(p.out_dir):
+        os.makedirs(p.out_dir)
         p.created_out_dir = True
     global _PLAN
     _PLAN = (p, set(all_names), stage)  # forked workers see it without pickling every spec
@@ -244,7 +251,7 @@ def discard(p: Plan) -> None:
             result.staged = None
     if p.created_out_dir:
         try:
-            p.out_dir.rmdir()  # only if still empty
+            os.rmdir(p.out_dir)  # only if still empty
         except OSError:
             pass
 
@@ -261,6 +268,8 @@ def _prepare() -> None:
 
 def _build_chunk(stems: list[str]) -> "tuple[list[tuple[str, bytes, str | None]], list[tuple[str, str, str, str]]]":
     """The pipeline for some stems and the specs they use: ((stem, bytes, staged file) each, errors as plain tuples)."""
+    from pathlib import Path
+
     from . import analyse, gate, load, render
 
     assert _PLAN is not None
@@ -271,7 +280,7 @@ def _build_chunk(stems: list[str]) -> "tuple[list[tuple[str, bytes, str | None]]
     raws = []
     for stem in needed:
         try:
-            raws.append(load.load(p.sources[stem].path))
+            raws.append(load.load(Path(p.sources[stem].path)))
         except SpecError as exc:
             errors.append(exc)
         except ErrorList as exc:
@@ -287,7 +296,7 @@ def _build_chunk(stems: list[str]) -> "tuple[list[tuple[str, bytes, str | None]]
             body = render.format_source(render.render(chain, blocks))
             gate.check(body, chain, str(p.sources[stem].path))
             used = [s for s in output.closure(stem, uses) if s != stem]
-            data = (output.header(p.spec_dir.name, stem, p.fingerprints[stem], body, used) + body).encode("utf-8")
+            data = (output.header(output.folder_name(p.spec_dir), stem, p.fingerprints[stem], body, used) + body).encode("utf-8")
             files.append((stem, data))
     if errors:
         return [], [(e.code, e.message, e.file, e.path) for e in errors]
@@ -327,17 +336,19 @@ def write(p: Plan, force: bool, prune: bool) -> tuple[int, int, int]:
     if prune:
         for result in p.results.values():
             if result.status == "extra":
-                result.path.unlink()
+                os.unlink(result.path)
                 pruned += 1
     return written, unchanged, pruned
 
 
-def analyse_folder(spec_dir: Path) -> "dict[str, Block]":
+def analyse_folder(spec_dir: "str | os.PathLike[str]") -> "dict[str, Block]":
     """Every spec in ``spec_dir``, checked and shape-inferred, keyed by stem (for tests and tools)."""
+    from pathlib import Path
+
     from . import analyse, load
 
-    _, found = discover(spec_dir)
-    raws = [load.load(spec_dir / entry.name) for entry in found]
+    folder, found = discover(output.clean(os.fspath(spec_dir)))
+    raws = [load.load(Path(output.join(folder, entry.name))) for entry in found]
     blocks, errors = analyse.analyse(raws, {r.doc["name"] for r in raws})
     if errors:
         raise ErrorList(errors)

@@ -20,7 +20,6 @@ import re
 import stat
 import sys
 from functools import lru_cache
-from pathlib import Path
 
 from .errors import SpecError
 
@@ -33,10 +32,12 @@ except ImportError:  # pragma: no cover - other interpreters
     from hashlib import sha256
 
 # This module is on the up-to-date path: only light imports here (no
-# dataclasses, typing or tempfile), so a run with nothing to do starts fast.
+# dataclasses, typing, tempfile or even pathlib, which costs 8 ms of a 50 ms
+# run through urllib.parse), so a run with nothing to do starts fast. Paths
+# are plain strings, joined with ``join`` and printed as pathlib would.
 
-GENERATOR_ROOT = Path(__file__).resolve().parent
-TEMPLATES = GENERATOR_ROOT.parent / "templates"
+GENERATOR_ROOT = os.path.dirname(os.path.realpath(__file__))
+TEMPLATES = os.path.join(os.path.dirname(GENERATOR_ROOT), "templates")
 HEADER_LINES = 3
 MODULE_STEM = re.compile(r"^[a-z_][a-z0-9_]*$")
 # "uses" lists the specs the file was built from besides its own, so that the
@@ -53,9 +54,12 @@ def short_digest(data: bytes) -> str:
 def generator_digest() -> bytes:
     """Everything of ours that shapes the output: code, schema, templates, black's version."""
     h = sha256()
-    files = sorted(GENERATOR_ROOT.glob("*.py")) + [GENERATOR_ROOT / "spec.schema.json"] + sorted(TEMPLATES.glob("*.jinja"))
-    for path in files:
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    files = [(GENERATOR_ROOT, name) for name in sorted(os.listdir(GENERATOR_ROOT)) if name.endswith(".py")]
+    files.append((GENERATOR_ROOT, "spec.schema.json"))
+    files += [(TEMPLATES, name) for name in sorted(os.listdir(TEMPLATES)) if name.endswith(".jinja")]
+    for folder, name in files:
+        with open(os.path.join(folder, name), "rb") as handle:
+            h.update(name.encode() + b"\0" + handle.read() + b"\0")
     h.update(black_version().encode())
     return h.digest()
 
@@ -64,9 +68,9 @@ def black_version() -> str:
     """black's installed version, from its dist-info folder: importing black costs 0.16 s."""
     for entry in sys.path:
         if os.path.isdir(os.path.join(entry or ".", "black")):
-            found = sorted(Path(entry or ".").glob("black-*.dist-info"))
+            found = [n for n in os.listdir(entry or ".") if n.startswith("black-") and n.endswith(".dist-info")]
             if len(found) == 1:
-                return found[0].name[len("black-") : -len(".dist-info")]
+                return found[0][len("black-") : -len(".dist-info")]
             break
     from importlib.metadata import PackageNotFoundError, version  # unusual layouts only
 
@@ -78,11 +82,17 @@ def black_version() -> str:
 
 def inputs_fingerprint(spec_digests: "list[str]", spec_dir_name: str) -> str:
     """From the ``short_digest`` of each spec's bytes, in the order of ``closure``."""
+    h = _fingerprint_base(spec_dir_name).copy()
+    h.update("".join(spec_digests).encode())
+    return short_digest(h.digest())
+
+
+@lru_cache(maxsize=4)
+def _fingerprint_base(spec_dir_name: str):  # noqa: ANN202 - a hash object
+    """What every fingerprint of a folder starts from (a thousand outputs share it)."""
     h = sha256(generator_digest())
     h.update(spec_dir_name.encode("utf-8", "backslashreplace") + b"\0")
-    for digest in spec_digests:
-        h.update(digest.encode())
-    return short_digest(h.digest())
+    return h
 
 
 def safe_path_text(text: str) -> str:
@@ -114,7 +124,23 @@ class Existing:
         self.uses = uses  # the other specs it was built from, as its header records them
 
 
-def inspect_target(out_dir: Path, stem: str, entry: "os.DirEntry | None", cache: "StatCache | None" = None) -> Existing:
+def join(folder: str, name: str) -> str:
+    """``folder/name`` as ``str(Path(folder) / name)`` prints it (``folder`` already clean)."""
+    return name if folder == "." else folder + name if folder.endswith(os.sep) else folder + os.sep + name
+
+
+def clean(path: str) -> str:
+    """``path`` as ``str(pathlib.Path(path))`` prints it: no empty or "." parts; ".." kept, as a symlink may precede it."""
+    head = os.sep if path.startswith(os.sep) else ""
+    return head + os.sep.join(part for part in path.split(os.sep) if part not in ("", ".")) or "."
+
+
+def folder_name(folder: str) -> str:
+    """``Path(folder).name``: the last part ("" for "." or "/")."""
+    return "" if folder in (".", os.sep) else os.path.basename(folder)
+
+
+def inspect_target(out_dir: str, stem: str, entry: "os.DirEntry | None", cache: "StatCache | None" = None) -> Existing:
     """What is at ``<out_dir>/<stem>.py`` (``entry``: its listing, None if absent), refusing a symlink or a non-file there.
 
     ``stem`` matches MODULE_STEM (no separators, no dots), so the path cannot
@@ -130,13 +156,13 @@ def inspect_target(out_dir: Path, stem: str, entry: "os.DirEntry | None", cache:
     except FileNotFoundError:
         return Existing("missing")
     if stat.S_ISLNK(st.st_mode):
-        path = out_dir / entry.name
-        if path.resolve().parent != out_dir.resolve():
+        path = join(out_dir, entry.name)
+        if os.path.dirname(os.path.realpath(path)) != os.path.realpath(out_dir):
             raise SpecError("E501", f"{path} would resolve outside the output folder; refusing to write through it", file=str(path))
         raise SpecError("E501", f"{path} is a symlink; refusing to write through it", file=str(path))
     if not stat.S_ISREG(st.st_mode):
         # A folder (or a device, a socket) where the file goes: never replaced, not even with --force.
-        path = out_dir / entry.name
+        path = join(out_dir, entry.name)
         raise SpecError("E504", f"{path} exists and is not a regular file; refusing to replace it", file=str(path))
     key = "out/" + entry.name
     if cache is not None:
@@ -149,7 +175,7 @@ def inspect_target(out_dir: Path, stem: str, entry: "os.DirEntry | None", cache:
     return existing
 
 
-def listing(folder: Path, suffix: str) -> "dict[str, os.DirEntry]":
+def listing(folder: str, suffix: str) -> "dict[str, os.DirEntry]":
     """The entries of ``folder`` whose names end with ``suffix``, by name ({} if there is no such folder).
 
     One scandir instead of a Path and an lstat a file: pathlib costs more than the system calls here.
@@ -161,7 +187,7 @@ def listing(folder: Path, suffix: str) -> "dict[str, os.DirEntry]":
         return {}
 
 
-def inspect_file(path: "Path | str") -> Existing:
+def inspect_file(path: str) -> Existing:
     """What is at ``path``: missing, a symlink, or its bytes and whether its header and digest are intact."""
     if os.path.islink(path):
         return Existing("symlink")
@@ -218,18 +244,18 @@ def closure(stem: str, uses: dict[str, set[str]]) -> list[str]:
 # ------------------------------------------------------------------ writing
 
 
-def check_output_dir(out_dir: Path, spec_dir: Path) -> None:
-    if out_dir.is_symlink():
-        raise SpecError("E501", "the output folder is a symlink; refusing to write through it", file=str(out_dir))
-    out_resolved = out_dir.resolve()
-    spec_resolved = spec_dir.resolve()
-    if out_resolved == spec_resolved or out_resolved in spec_resolved.parents:
-        raise SpecError("E502", f"the output folder may not be or contain the specs folder {spec_dir}", file=str(out_dir))
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SpecError("E504", "the output path exists and is not a folder", file=str(out_dir))
+def check_output_dir(out_dir: str, spec_dir: str) -> None:
+    if os.path.islink(out_dir):
+        raise SpecError("E501", "the output folder is a symlink; refusing to write through it", file=out_dir)
+    out_resolved = os.path.realpath(out_dir)
+    spec_resolved = os.path.realpath(spec_dir)
+    if spec_resolved == out_resolved or spec_resolved.startswith(out_resolved.rstrip(os.sep) + os.sep):
+        raise SpecError("E502", f"the output folder may not be or contain the specs folder {spec_dir}", file=out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise SpecError("E504", "the output path exists and is not a folder", file=out_dir)
 
 
-def stage(path: Path, data: bytes) -> str:
+def stage(path: str, data: bytes) -> str:
     """Write ``data`` to a new temporary file beside ``path``; ``os.replace`` then puts it in place atomically.
 
     The name is hidden (a leading dot) and names the target, so that even a
@@ -238,7 +264,8 @@ def stage(path: Path, data: bytes) -> str:
     """
     import tempfile  # not on the up-to-date path
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".codegen.tmp")
+    folder, name = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name[: -len('.py')]}.", suffix=".codegen.tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
