@@ -293,7 +293,7 @@ def row_up_to_date(ws: Workspace, repeats: int) -> list[Row]:
     rows.append(
         Row(
             "2c",
-            f"up-to-date run, `specs/`, `--no-cache` (as on a fresh clone: every file read and hashed)",
+            "up-to-date run, `specs/`, `--no-cache` (as on a fresh clone: every file read and hashed)",
             seconds(statistics.median(times["nocache"])),
             f"{seconds(statistics.median(times['pass']))} (`python -c pass`)",
             ratio,

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any, Callable, Mapping, NoReturn
 
 from .values import REQUIRED, Param, ShapeError, ShapeRule, Tensor
@@ -115,7 +115,7 @@ def check_kind(kind: str, value: Any) -> bool:
     return _checker(kind)(value)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _checker(kind: str) -> Callable[[Any], bool]:
     # Shape inference checks tens of arguments per spec: parse each kind once.
     if kind.endswith("?"):

@@ -8,6 +8,7 @@ so a failing spec leaves every file as it was.
 
 from __future__ import annotations
 
+import gc
 import os
 
 from . import cache, output
@@ -216,6 +217,9 @@ def build(p: Plan, stems: list[str], jobs: int | None = None, stage: bool = Fals
         p.created_out_dir = True
     global _PLAN
     _PLAN = (p, set(all_names), stage)  # forked workers see it without pickling every spec
+    # The plan's objects outlive the build: spare the collector walking them again and again while
+    # black and the templates allocate (and forked workers copying their pages by touching them).
+    gc.freeze()
     try:
         if workers >= 2 and len(stems) >= POOL_THRESHOLD:
             import multiprocessing
@@ -228,12 +232,13 @@ def build(p: Plan, stems: list[str], jobs: int | None = None, stage: bool = Fals
             outcomes = [_build_chunk(chunk) for chunk in chunks]
     finally:
         _PLAN = None
+        gc.unfreeze()
     seen = set()
     for files, chunk_errors in outcomes:
         for stem, data, staged in files:
             p.results[stem].new = data
             p.results[stem].staged = staged
-        for error in map(lambda e: SpecError(*e), chunk_errors):
+        for error in (SpecError(*e) for e in chunk_errors):
             key = (error.code, error.message, error.file, error.path)
             if key not in seen:  # a broken spec used by specs of several chunks is reported once
                 seen.add(key)

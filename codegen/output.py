@@ -88,7 +88,7 @@ def inputs_fingerprint(spec_digests: "list[str]", spec_dir_name: str) -> str:
 
 
 @lru_cache(maxsize=4)
-def _fingerprint_base(spec_dir_name: str):  # noqa: ANN202 - a hash object
+def _fingerprint_base(spec_dir_name: str):  # -> a sha256 hash object
     """What every fingerprint of a folder starts from (a thousand outputs share it)."""
     h = sha256(generator_digest())
     h.update(spec_dir_name.encode("utf-8", "backslashreplace") + b"\0")
