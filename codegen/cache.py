@@ -11,14 +11,20 @@ Two rules keep this exact:
 * A file whose mtime or ctime is within RACY_SECONDS of the run's start is
   never recorded: a second change within the same timestamp tick could
   leave all four figures equal (git's "racy clean" problem). Any later
-  change moves the ctime, which no tool can set back.
+  change moves the ctime, which no tool can set back (short of setting
+  the system clock back; on a network filesystem whose server's clock
+  lags by more than RACY_SECONDS, use --no-cache).
 * Only what the file's bytes alone determine is recorded; what that means
   for the build (stale, edited, ...) is decided afresh on every run.
 
 The file lives in $CODEGEN_CACHE_DIR, else $XDG_CACHE_HOME/codegen, else
 ~/.cache/codegen: one small text file per pair of spec and output folders.
 A missing, unreadable or malformed cache counts as empty, and failing to
-save one is silent; ``--no-cache`` ignores it altogether.
+save one is silent; ``--no-cache`` ignores it altogether. So does a cache
+folder that another user owns or could write to: whoever can write the
+cache can make a run skip reading a file that changed. Even then the cache
+can only spare reads: a file it vouches for that is to be replaced is read
+first (generate.plan), so a hand edit is never overwritten on its word.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ class StatCache:
     """``get``/``put`` payloads (lists of plain strings) by name and stat; ``save`` once at the end."""
 
     def __init__(self, file: str | None) -> None:
+        if file is not None and not _private(os.path.dirname(file), missing_ok=True):
+            file = None  # a folder others can write to could vouch for files that changed
         self.file = file
         self.started_ns = time.time_ns()
         self.entries: dict[str, tuple[str, list[str]]] = {}
@@ -54,7 +62,7 @@ class StatCache:
     def put(self, name: str, st: os.stat_result, payload: list[str]) -> None:
         self.seen.add(name)
         racy = max(st.st_mtime_ns, st.st_ctime_ns) > self.started_ns - int(RACY_SECONDS * 1e9)
-        if self.file is None or racy or any(not _storable(field) for field in payload):
+        if self.file is None or racy or not _storable(name) or any(not _storable(field) for field in payload):
             return
         entry = (_key(st), payload)
         if self.entries.get(name) != entry:
@@ -69,17 +77,36 @@ class StatCache:
         if self.file is None or not self.changed:
             return
         lines = [FORMAT] + [f"{name}\t{key}\t" + "\t".join(payload) for name, (key, payload) in sorted(self.entries.items())]
-        tmp = f"{self.file}.{os.getpid()}.tmp"
+        folder = os.path.dirname(self.file)
+        tmp = None
         try:
-            os.makedirs(os.path.dirname(self.file), mode=0o700, exist_ok=True)
-            with open(tmp, "w", encoding="utf-8") as handle:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            if not _private(folder):
+                return
+            import tempfile  # only when there is something to save
+
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".cache.", suffix=".tmp")  # never through a planted link
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write("\n".join(lines) + "\n")
             os.replace(tmp, self.file)
-        except OSError:  # a read-only home, a full disk: the next run reads the files instead
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+        except (OSError, UnicodeError):  # a read-only home, a full disk: the next run reads the files instead
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+
+
+def _private(folder: str, missing_ok: bool = False) -> bool:
+    """Is ``folder`` ours alone: owned by this user, writable by no one else?"""
+    try:
+        st = os.stat(folder)
+    except FileNotFoundError:
+        return missing_ok
+    except OSError:
+        return False
+    owner_ok = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+    return owner_ok and not st.st_mode & 0o022
 
 
 def _storable(field: str) -> bool:

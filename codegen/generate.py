@@ -83,7 +83,8 @@ class Plan:
         self.fingerprints: dict[str, str] = {}
         self.cache = cache
         self.complete = True  # every spec of the folder planned (not one file of it)
-        self.created_out_dir = False
+        self.created_dirs: list[str] = []  # by the build, innermost first: removed again if it fails
+        self.token = f"{os.getpid()}-{os.urandom(4).hex()}"  # in the names of the files this run stages
 
 
 def discover(target: str) -> "tuple[str, list[os.DirEntry]]":
@@ -138,14 +139,12 @@ def plan(target: str, out_dir: str, use_cache: bool = True) -> Plan:
             results[stem] = Result(stem, out_dir, "stale")  # load() reports the bad name
             continue
         existing = output.inspect_target(out_dir, stem, outputs.get(stem + ".py"), stat_cache)
-        status = existing.state
-        if status == "generated":
-            # The header names the specs the file was built from; their bytes decide.
-            chain = sorted({stem, *existing.uses}) if existing.uses else [stem]
-            current = all(s in sources for s in chain) and existing.fingerprint == output.inputs_fingerprint(
-                [sources[s].digest for s in chain], spec_dir_name
-            )
-            status = "unchanged" if current else "stale"
+        status = _status(stem, existing, sources, spec_dir_name)
+        if status != "unchanged" and existing.data is None:
+            # The cache vouched for a file that is to be replaced: look at the file itself, so that
+            # the cache can only ever spare a read, never let a hand edit be overwritten.
+            existing = output.inspect_file(output.join(out_dir, stem + ".py"))
+            status = _status(stem, existing, sources, spec_dir_name)
         results[stem] = Result(stem, out_dir, status, old=existing.data, uses=existing.uses)
     # Files we generated earlier whose spec is gone.
     if selected is None:
@@ -158,6 +157,18 @@ def plan(target: str, out_dir: str, use_cache: bool = True) -> Plan:
     p = Plan(spec_dir, out_dir, sources, results, stat_cache)
     p.complete = selected is None
     return p
+
+
+def _status(stem: str, existing: output.Existing, sources: dict[str, Source], spec_dir_name: str) -> str:
+    """"unchanged" or "stale" for an intact generated file, else what is there ("missing", "edited", ...)."""
+    if existing.state != "generated":
+        return existing.state
+    # The header names the specs the file was built from; their bytes decide.
+    chain = sorted({stem, *existing.uses}) if existing.uses else [stem]
+    current = all(s in sources for s in chain) and existing.fingerprint == output.inputs_fingerprint(
+        [sources[s].digest for s in chain], spec_dir_name
+    )
+    return "unchanged" if current else "stale"
 
 
 def resolve_references(p: Plan) -> None:
@@ -213,8 +224,8 @@ def build(p: Plan, stems: list[str], jobs: int | None = None, stage: bool = Fals
     size = max(1, min(8, -(-len(stems) // (workers * 4))))
     chunks = [stems[i : i + size] for i in range(0, len(stems), size)]
     if stage and not os.path.exists(p.out_dir):
+        p.created_dirs = _missing_folders(p.out_dir)
         os.makedirs(p.out_dir)
-        p.created_out_dir = True
     global _PLAN
     _PLAN = (p, set(all_names), stage)  # forked workers see it without pickling every spec
     # The plan's objects outlive the build: spare the collector walking them again and again while
@@ -249,16 +260,33 @@ def build(p: Plan, stems: list[str], jobs: int | None = None, stage: bool = Fals
 
 
 def discard(p: Plan) -> None:
-    """Remove every file staged for ``p`` (and the output folder, if this run created it): a failed run changes nothing."""
+    """Remove every file staged for ``p``, and the folders this run created: a failed run changes nothing.
+
+    Staged files are found by the run's token in their names, so that those of
+    a chunk whose outcome never arrived (an exception, Ctrl-C) go too.
+    """
     for result in p.results.values():
-        if result.staged is not None:
-            output.discard(result.staged)
-            result.staged = None
-    if p.created_out_dir:
+        result.staged = None
+    for name in output.listing(p.out_dir, output.STAGED_SUFFIX, hidden=True):
+        if output.staged_by(name, p.token):
+            output.discard(output.join(p.out_dir, name))
+    for folder in p.created_dirs:  # innermost first; each only if still empty
         try:
-            os.rmdir(p.out_dir)  # only if still empty
+            os.rmdir(folder)
         except OSError:
-            pass
+            break
+
+
+def _missing_folders(folder: str) -> list[str]:
+    """``folder`` and those of its parents that do not exist yet, innermost first."""
+    missing = []
+    while folder and not os.path.exists(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return missing
 
 
 _PLAN: "tuple[Plan, set[str], bool] | None" = None
@@ -299,14 +327,18 @@ def _build_chunk(stems: list[str]) -> "tuple[list[tuple[str, bytes, str | None]]
         for stem in stems:
             chain = analyse.dependencies(by_stem[stem], blocks)
             body = render.format_source(render.render(chain, blocks))
-            gate.check(body, chain, str(p.sources[stem].path))
+            try:
+                gate.check(body, chain, p.sources[stem].path)
+            except SpecError as exc:  # a generator defect: reported with the others, nothing written
+                errors.append(exc)
+                continue
             used = [s for s in output.closure(stem, uses) if s != stem]
             data = (output.header(output.folder_name(p.spec_dir), stem, p.fingerprints[stem], body, used) + body).encode("utf-8")
             files.append((stem, data))
     if errors:
         return [], [(e.code, e.message, e.file, e.path) for e in errors]
     # Only a chunk that fully succeeded stages anything; bytes equal to the file's are not rewritten.
-    staged = [output.stage(p.results[stem].path, data) if stage and data != p.results[stem].old else None for stem, data in files]
+    staged = [output.stage(p.results[stem].path, data, p.token) if stage and data != p.results[stem].old else None for stem, data in files]
     return [(stem, data, tmp) for (stem, data), tmp in zip(files, staged)], []
 
 
@@ -332,7 +364,7 @@ def write(p: Plan, force: bool, prune: bool) -> tuple[int, int, int]:
     for result in p.results.values():
         if result.new is not None and result.new != result.old:
             if result.staged is None:
-                result.staged = output.stage(result.path, result.new)
+                result.staged = output.stage(result.path, result.new, p.token)
             os.replace(result.staged, result.path)
             result.staged = None
             written += 1

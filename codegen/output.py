@@ -131,7 +131,8 @@ def join(folder: str, name: str) -> str:
 
 def clean(path: str) -> str:
     """``path`` as ``str(pathlib.Path(path))`` prints it: no empty or "." parts; ".." kept, as a symlink may precede it."""
-    head = os.sep if path.startswith(os.sep) else ""
+    # POSIX keeps exactly two leading slashes (implementation-defined), and so does pathlib.
+    head = "//" if path.startswith("//") and not path.startswith("///") else os.sep if path.startswith(os.sep) else ""
     return head + os.sep.join(part for part in path.split(os.sep) if part not in ("", ".")) or "."
 
 
@@ -175,14 +176,15 @@ def inspect_target(out_dir: str, stem: str, entry: "os.DirEntry | None", cache: 
     return existing
 
 
-def listing(folder: str, suffix: str) -> "dict[str, os.DirEntry]":
+def listing(folder: str, suffix: str, hidden: bool = False) -> "dict[str, os.DirEntry]":
     """The entries of ``folder`` whose names end with ``suffix``, by name ({} if there is no such folder).
 
-    One scandir instead of a Path and an lstat a file: pathlib costs more than the system calls here.
+    Hidden names (a leading dot) only with ``hidden``. One scandir instead of
+    a Path and an lstat a file: pathlib costs more than the system calls here.
     """
     try:
         with os.scandir(folder) as entries:
-            return {e.name: e for e in entries if e.name.endswith(suffix) and not e.name.startswith(".")}
+            return {e.name: e for e in entries if e.name.endswith(suffix) and (hidden or not e.name.startswith("."))}
     except (FileNotFoundError, NotADirectoryError):
         return {}
 
@@ -255,17 +257,20 @@ def check_output_dir(out_dir: str, spec_dir: str) -> None:
         raise SpecError("E504", "the output path exists and is not a folder", file=out_dir)
 
 
-def stage(path: str, data: bytes) -> str:
+STAGED_SUFFIX = ".codegen.tmp"
+
+
+def stage(path: str, data: bytes, token: str) -> str:
     """Write ``data`` to a new temporary file beside ``path``; ``os.replace`` then puts it in place atomically.
 
-    The name is hidden (a leading dot) and names the target, so that even a
-    run killed between staging and renaming leaves nothing codegen would
-    read, and it is plain where it came from.
+    The name is hidden (a leading dot), names the target and carries the
+    run's ``token``, so a failed run finds and removes all it staged, and a
+    run killed outright leaves only files that are plain to recognise.
     """
     import tempfile  # not on the up-to-date path
 
     folder, name = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name[: -len('.py')]}.", suffix=".codegen.tmp")
+    fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name[: -len('.py')]}.{token}.", suffix=STAGED_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -274,6 +279,11 @@ def stage(path: str, data: bytes) -> str:
         discard(tmp)
         raise
     return tmp
+
+
+def staged_by(name: str, token: str) -> bool:
+    """Is ``name`` (a file name in an output folder) a file staged by the run with ``token``?"""
+    return name.startswith(".") and name.endswith(STAGED_SUFFIX) and f".{token}." in name
 
 
 def discard(tmp: str) -> None:

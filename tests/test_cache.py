@@ -77,8 +77,28 @@ def test_cache_is_consulted(aged, tmp_path):
             name, _, fingerprint, uses = line.split("\t")
             lines[i] = "\t".join([name, cache._key(target.stat()), fingerprint, uses])
     file.write_text("\n".join(lines) + "\n")
-    assert run(work, forged, "--check").stdout == "0 out of date, 20 up to date\n"
+    assert "nest_mlp" not in run(work, forged, "--check").stdout
     assert "EDITED (changed by hand): out/nest_mlp.py" in run(work, cache_dir, "--check").stdout
+
+
+def test_a_forged_entry_cannot_get_a_hand_edit_overwritten(aged, tmp_path):
+    """The cache vouches for an edited file as intact but stale: the file is read before it is replaced."""
+    work, cache_dir = aged
+    forged = tmp_path / "forged"
+    shutil.copytree(cache_dir, forged)
+    target = work / "out" / "centered_layer.py"
+    edit_in_place(target, b"X - X.mean()", b"X - X.mEan()")
+    edited = target.read_bytes()
+    [file] = forged.glob("*.txt")
+    lines = file.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("out/centered_layer.py\t"):
+            name, _, _, uses = line.split("\t")
+            lines[i] = "\t".join([name, cache._key(target.stat()), "0" * 32, uses])
+    file.write_text("\n".join(lines) + "\n")
+    result = run(work, forged)
+    assert result.returncode == 2 and "out/centered_layer.py: E503" in result.stderr, result.stderr
+    assert target.read_bytes() == edited
 
 
 def test_same_size_same_mtime_edit_of_an_output_is_caught(aged):
@@ -134,3 +154,25 @@ def test_an_unusable_cache_folder_is_ignored(aged, tmp_path):
     result = run(work, blocker, "--check")
     assert "Traceback" not in result.stderr and result.returncode in (0, 1), result.stderr
     assert blocker.read_text() == "a file where the cache folder would go"
+
+
+def test_a_cache_folder_others_can_write_is_not_used(aged, tmp_path):
+    work, _ = aged
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    result = run(work, shared, "--check")
+    assert result.returncode in (0, 1) and "Traceback" not in result.stderr, result.stderr
+    assert list(shared.iterdir()) == []
+
+
+def test_a_file_name_that_is_not_utf8_does_not_break_the_cache(tmp_path):
+    """Single-file mode sees its neighbours; an undecodable neighbour's name is never written to the cache."""
+    shutil.copytree(SPECS, tmp_path / "specs")
+    odd = os.path.join(os.fsencode(tmp_path / "specs"), b"\xff.json")
+    with open(odd, "wb") as handle:
+        handle.write((SPECS / "mlp.json").read_bytes().replace(b'"MLP"', b'"Odd"'))
+    time.sleep(cache.RACY_SECONDS + 0.2)  # old enough to be recorded, were its name storable
+    result = run(tmp_path, tmp_path / "cache", "specs/mlp.json")
+    assert result.returncode == 0 and "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
+    assert not list((tmp_path / "cache").glob("*.tmp"))

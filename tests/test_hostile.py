@@ -868,6 +868,40 @@ def main_in_process(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+@pytest.mark.parametrize("failure", ["gate", "interrupt"])
+def test_a_build_that_stops_midway_leaves_nothing(baseline, tmp_path, monkeypatch, failure):
+    """Chunks before the failing one have staged files; an E900 or Ctrl-C must take them, and new folders, away."""
+    from codegen import gate, render
+    from codegen.errors import SpecError
+
+    work = make_work(baseline, tmp_path)
+    shutil.rmtree(work / "out")
+    before = snapshot(work)
+    if failure == "gate":
+        check = gate.check
+
+        def failing_check(source, chain, file):
+            if str(file).endswith("lenet.json"):
+                raise SpecError("E900", "generated code failed the AST gate: planted", file=str(file))
+            return check(source, chain, file)
+
+        monkeypatch.setattr(gate, "check", failing_check)
+    else:
+        format_source, calls = render.format_source, []
+
+        def interrupted(source):
+            calls.append(source)
+            if len(calls) == 12:
+                raise KeyboardInterrupt
+            return format_source(source)
+
+        monkeypatch.setattr(render, "format_source", interrupted)
+    code, _, err = main_in_process(str(work / "specs"), "-o", str(work / "build" / "gen" / "out"), "-j", "1")
+    assert code == (3 if failure == "gate" else 130), err
+    assert changed(before, snapshot(work)) == []
+    assert not (work / "build").exists()
+
+
 def locations(doc: Any, path: tuple = ()) -> list[tuple[tuple, Any]]:
     """Every (path, value) in ``doc``, containers included."""
     found = [(path, doc)]
