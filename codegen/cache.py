@@ -110,7 +110,8 @@ def _private(folder: str, missing_ok: bool = False) -> bool:
 
 
 def _storable(field: str) -> bool:
-    return "\t" not in field and "\n" not in field and "\r" not in field and field.isprintable()
+    # Printable excludes tabs and line breaks (the file's separators) and lone surrogates (no UTF-8 for them).
+    return field.isprintable()
 
 
 def _read(file: str) -> dict[str, tuple[str, list[str]]]:

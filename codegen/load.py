@@ -149,7 +149,7 @@ def _has_integral_float(doc: Any) -> bool:
 
 
 def _mismatch(errors: list[Any]) -> int:
-    """How plainly a oneOf branch does not describe the value: wrong type, foreign keys, missing keys."""
+    """How plainly a oneOf or anyOf branch does not describe the value: wrong type, foreign keys, missing keys."""
     score = 0
     for error in errors:
         if error.relative_path:  # inside the value: the branch fits, a detail is wrong
@@ -164,7 +164,7 @@ def _mismatch(errors: list[Any]) -> int:
 
 
 def _leaf(error: Any) -> Any:
-    """The error to report; through a oneOf, the one of the branch the value was evidently meant for."""
+    """The error to report; through a oneOf or anyOf, the one of the branch the value was evidently meant for."""
     from jsonschema.exceptions import best_match, relevance
 
     while error.context:

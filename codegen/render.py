@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import catalogue
+from . import catalogue, expressions
 from .model import Assign, Block, For, If, LayerDef, RepeatDef, Return, Statement, While
 from .values import REQUIRED, Tensor
 
@@ -178,7 +178,7 @@ def layer_source(layer: LayerDef, blocks: dict[str, Block]) -> Call:
         if layer.type == "Sequential":
             return Call("nn.Sequential", children)
         return Call("nn.ModuleList", [Call("", children, "[]")])
-    values = {name: ast.unparse(tree) for name, tree in layer.args.items()}
+    values = {name: expressions.unparse(tree) for name, tree in layer.args.items()}
     values.update({name: repr(v) for name, v in layer.inferred.items() if name not in values})
     if layer.kind == "layer":
         spec = catalogue.LAYERS[layer.type]
@@ -223,7 +223,7 @@ def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[st
             if isinstance(child, RepeatDef):
                 item["loops"].append({
                     "var": child.var,
-                    "iterable": ast.unparse(child.iterable),
+                    "iterable": expressions.unparse(child.iterable),
                     "appends": [Call("layers.append", [layer_source(l, blocks)]).layout(12) for l in child.layers],
                 })
             else:
@@ -232,10 +232,10 @@ def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[st
     call = layer_source(layer, blocks)
     head = len(f"self.{name} = ")
     if layer.condition is not None:
-        value = f"{call} if {ast.unparse(layer.condition)} else None"
+        value = f"{call} if {expressions.unparse(layer.condition)} else None"
         if 8 + head + len(value) > LINE:  # black's form: the three parts in parentheses
             inner = " " * 12
-            value = f"(\n{inner}{call.layout(12)}\n{inner}if {ast.unparse(layer.condition)}\n{inner}else None\n{' ' * 8})"
+            value = f"(\n{inner}{call.layout(12)}\n{inner}if {expressions.unparse(layer.condition)}\n{inner}else None\n{' ' * 8})"
         item["value"] = value
     else:
         item["value"] = call.layout(8, head=head)
@@ -255,11 +255,11 @@ class _ForwardRenderer:
 
     def statement(self, stmt: Statement) -> dict[str, Any]:
         if isinstance(stmt, Assign):
-            return {"kind": "assign", "target": ", ".join(stmt.targets), "op": stmt.op, "value": ast.unparse(stmt.value)}
+            return {"kind": "assign", "target": ", ".join(stmt.targets), "op": stmt.op, "value": expressions.unparse(stmt.value)}
         if isinstance(stmt, Return):
-            return {"kind": "return", "value": ast.unparse(stmt.value)}
+            return {"kind": "return", "value": expressions.unparse(stmt.value)}
         if isinstance(stmt, If):
-            return {"kind": "if", "test": ast.unparse(stmt.test), "then": self.statements(stmt.then), "orelse": self.statements(stmt.orelse)}
+            return {"kind": "if", "test": expressions.unparse(stmt.test), "then": self.statements(stmt.then), "orelse": self.statements(stmt.orelse)}
         if isinstance(stmt, While):
             self.counters += 1
             counter = "steps" if self.counters == 1 else f"steps{self.counters}"
@@ -267,7 +267,7 @@ class _ForwardRenderer:
             message = string_literal(f"{self.block.name}: loop exceeded {stmt.max_iterations} iterations")
             return {
                 "kind": "while",
-                "test": ast.unparse(stmt.test),
+                "test": expressions.unparse(stmt.test),
                 "counter": counter,
                 "max_iterations": stmt.max_iterations,
                 "message": message,
@@ -278,7 +278,7 @@ class _ForwardRenderer:
             # The variadic module argument: its modules are the numbered children.
             iterable = "self._modules.values()"
         else:
-            iterable = ast.unparse(stmt.iterable)
+            iterable = expressions.unparse(stmt.iterable)
         return {"kind": "for", "var": stmt.var, "iterable": iterable, "body": self.statements(stmt.body)}
 
 
@@ -314,7 +314,7 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
     tensors = []
     for buffer, defs in ((False, block.parameters), (True, block.buffers)):
         for t in defs:
-            shape = ", ".join(ast.unparse(d) for d in t.shape)
+            shape = ", ".join(expressions.unparse(d) for d in t.shape)
             tensors.append({
                 "buffer": buffer,
                 "name": t.name,

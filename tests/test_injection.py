@@ -245,3 +245,19 @@ def test_injection(stem, payload, mode, sweeps, injection_baseline):
     # Prose fields were accepted and carried; everything else was refused or, at least, harmless.
     docs = [r for r in records if r["path"][-1] == "doc"]
     assert docs == [] or all(r["code"] == 0 for r in docs), [r["stderr"] for r in docs if r["code"]]
+
+
+def test_unparse_shortcut_matches_ast_unparse():
+    """expressions.unparse writes names and numbers itself; it must print exactly what ast.unparse prints."""
+    import ast
+    import sys
+
+    from codegen import expressions
+
+    values = [0, 1, -1, 2**31, -(2**31), True, False, None, 0.0, -0.0, 0.5, 1e-7, 1e16, 1.5e300, -2.5, 3.0, 1 / 3,
+              sys.float_info.max, sys.float_info.min, 5e-324]
+    trees = [ast.Constant(v) for v in values] + [ast.Name(n, ast.Load()) for n in ("X", "in_channels", "_x1")]
+    for text in ("a + 1", "(1, 2)", "-3", "x[0]", "'s'", "f(1, k=2)", "a if b else c"):  # not shortcut: unchanged
+        trees.append(ast.parse(text, mode="eval").body)
+    for tree in trees:
+        assert expressions.unparse(tree) == ast.unparse(tree), ast.dump(tree)
