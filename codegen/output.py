@@ -272,9 +272,9 @@ def stage(path: str, data: bytes, token: str) -> str:
     folder, name = os.path.split(path)
     fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name[: -len('.py')]}.{token}.", suffix=STAGED_SUFFIX)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0o600 would make generated files private
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chmod(tmp, 0o644)
     except BaseException:
         discard(tmp)
         raise
