@@ -289,32 +289,13 @@ def row_up_to_date(ws: Workspace, repeats: int) -> list[Row]:
                 failed="" if lazy else "imports a heavy module",
             )
         )
-    ratio, ci = paired(times["nocache"], times["pass"])
-    rows.append(
-        Row(
-            "2c",
-            "up-to-date run, `specs/`, `--no-cache` (as on a fresh clone: every file read and hashed)",
-            seconds(statistics.median(times["nocache"])),
-            f"{seconds(statistics.median(times['pass']))} (`python -c pass`)",
-            ratio,
-            "— (info)",
-            None,
-            ci,
-        )
-    )
-    ratio, ci = paired(times["stdlib"], times["pass"])
-    rows.append(
-        Row(
-            "2d",
-            f"control: `python -c \"{STDLIB_FLOOR}\"` (argparse, pathlib, json, re: what the CLI imports before any work)",
-            seconds(statistics.median(times["stdlib"])),
-            f"{seconds(statistics.median(times['pass']))} (`python -c pass`)",
-            ratio,
-            "— (info)",
-            None,
-            ci,
-        )
-    )
+    for key, label, name in (
+        ("2c", "up-to-date run, `specs/`, `--no-cache` (as on a fresh clone: every file read and hashed)", "nocache"),
+        ("2d", f"control: `python -c \"{STDLIB_FLOOR}\"` (argparse, pathlib, json, re: what the CLI imports before any work)", "stdlib"),
+    ):
+        ratio, ci = paired(times[name], times["pass"])
+        pass_time = seconds(statistics.median(times["pass"]))
+        rows.append(Row(key, label, seconds(statistics.median(times[name])), f"{pass_time} (`python -c pass`)", ratio, "— (info)", None, ci))
     rows[-1].notes.append(f"Imports: {verdict}.")
     return rows
 

@@ -32,6 +32,8 @@ from __future__ import annotations
 import os
 import time
 
+from .output import short_digest
+
 FORMAT = "codegen-stat-cache 1"
 RACY_SECONDS = 2.0
 
@@ -134,8 +136,6 @@ def _read(file: str) -> dict[str, tuple[str, list[str]]]:
 
 def location(spec_dir: str, out_dir: str) -> str | None:
     """The cache file for this pair of folders, or None when there is nowhere to keep one."""
-    from .output import short_digest
-
     folder = os.environ.get("CODEGEN_CACHE_DIR")
     if not folder:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")

@@ -53,7 +53,7 @@ class Source:
 
 
 class Result:
-    __slots__ = ("stem", "folder", "status", "new", "_old", "uses", "staged")
+    __slots__ = ("stem", "folder", "status", "new", "old", "uses", "staged")
 
     def __init__(self, stem: str, folder: str, status: str, new: bytes | None = None, old: bytes | None = b"",
                  uses: "tuple[str, ...]" = ()) -> None:
@@ -62,7 +62,7 @@ class Result:
         # "unchanged", "missing", "stale", "edited", "foreign", "symlink", "extra", "extra-foreign"
         self.status = status
         self.new = new
-        self._old = old  # None: not read (an unchanged file the stat cache vouched for)
+        self.old = old  # None: not read (an unchanged file the stat cache vouched for; never rebuilt, so never needed)
         self.uses = uses  # as the existing file's header records them
         self.staged: str | None = None  # a temporary file beside the target holding ``new``, once staged
 
@@ -70,23 +70,18 @@ class Result:
     def path(self) -> str:
         return output.join(self.folder, f"{self.stem}.py")
 
-    @property
-    def old(self) -> bytes:
-        if self._old is None:
-            with open(self.path, "rb") as handle:
-                self._old = handle.read()
-        return self._old
 
 
 class Plan:
-    def __init__(self, spec_dir: str, out_dir: str, sources: dict, results: dict, cache: "StatCache") -> None:
+    def __init__(self, spec_dir: str, out_dir: str, sources: dict, results: dict, cache: "StatCache", complete: bool) -> None:
         self.spec_dir = spec_dir
+        self.spec_dir_name = output.folder_name(spec_dir)  # in headers and fingerprints
         self.out_dir = out_dir
         self.sources: dict[str, Source] = sources
         self.results: dict[str, Result] = results
         self.fingerprints: dict[str, str] = {}
         self.cache = cache
-        self.complete = True  # every spec of the folder planned (not one file of it)
+        self.complete = complete  # every spec of the folder planned (not one file of it)
         self.created_dirs: list[str] = []  # by the build, innermost first: removed again if it fails
         self.token = f"{os.getpid()}-{os.urandom(4).hex()}"  # in the names of the files this run stages
 
@@ -167,9 +162,7 @@ def _plan(target: str, out_dir: str, use_cache: bool) -> Plan:
                 if existing.state in ("generated", "edited"):
                     status = "extra" if existing.state == "generated" else "extra-foreign"
                     results[name[:-3]] = Result(name[:-3], out_dir, status, old=existing.data)
-    p = Plan(spec_dir, out_dir, sources, results, stat_cache)
-    p.complete = selected is None
-    return p
+    return Plan(spec_dir, out_dir, sources, results, stat_cache, complete=selected is None)
 
 
 def _status(stem: str, existing: output.Existing, sources: dict[str, Source], spec_dir_name: str) -> str:
@@ -210,7 +203,7 @@ def resolve_references(p: Plan) -> None:
     for stem, result in p.results.items():
         if stem in p.sources and result.status != "unchanged":  # the others are not rebuilt
             chain = output.closure(stem, uses)
-            p.fingerprints[stem] = output.inputs_fingerprint([p.sources[s].digest for s in chain], output.folder_name(p.spec_dir))
+            p.fingerprints[stem] = output.inputs_fingerprint([p.sources[s].digest for s in chain], p.spec_dir_name)
 
 
 def build(p: Plan, stems: list[str], jobs: int | None = None, stage: bool = False) -> None:
@@ -229,7 +222,7 @@ def build(p: Plan, stems: list[str], jobs: int | None = None, stage: bool = Fals
     all_names: dict[str, Source] = {}
     for source in p.sources.values():
         if source.name in all_names:
-            errors.append(SpecError("E331", f"class {source.name!r} is also defined by {all_names[source.name].path}", str(source.path), "name"))
+            errors.append(SpecError("E331", f"class {source.name!r} is also defined by {all_names[source.name].path}", source.path, "name"))
         elif source.name:
             all_names[source.name] = source
     workers = min(jobs or os.cpu_count() or 1, len(stems))
@@ -346,7 +339,7 @@ def _build_chunk(stems: list[str]) -> "tuple[list[tuple[str, bytes, str | None]]
                 errors.append(exc)
                 continue
             used = [s for s in output.closure(stem, uses) if s != stem]
-            data = (output.header(output.folder_name(p.spec_dir), stem, p.fingerprints[stem], body, used) + body).encode("utf-8")
+            data = (output.header(p.spec_dir_name, stem, p.fingerprints[stem], body, used) + body).encode("utf-8")
             files.append((stem, data))
     if errors:
         return [], [(e.code, e.message, e.file, e.path) for e in errors]

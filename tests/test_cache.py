@@ -141,7 +141,25 @@ def test_a_damaged_cache_counts_as_empty(aged, tmp_path, content):
 
 
 def test_no_cache_neither_reads_nor_writes_one(aged, tmp_path):
-    work, _ = aged
+    work, cache_dir = aged
+    # Reads none: a forged entry that would hide this edit (see test_cache_is_consulted) is not believed.
+    forged = tmp_path / "forged"
+    shutil.copytree(cache_dir, forged)
+    target = work / "out" / "my_sequential.py"
+    edit_in_place(target, b"for block in", b"for bloCk in")
+    [file] = forged.glob("*.txt")
+    lines = [
+        "\t".join([line.split("\t")[0], cache._key(target.stat()), *line.split("\t")[2:]])
+        if line.startswith("out/my_sequential.py\t") else line
+        for line in file.read_text().splitlines()
+    ]
+    file.write_text("\n".join(lines) + "\n")
+    assert "my_sequential" not in run(work, forged, "--check").stdout  # the forgery works with the cache...
+    before = file.read_bytes()
+    result = run(work, forged, "--check", "--no-cache")
+    assert "EDITED (changed by hand): out/my_sequential.py" in result.stdout, result.stdout  # ...and not without
+    assert file.read_bytes() == before
+    # Writes none.
     result = run(work, tmp_path / "cache", "--check", "--no-cache")
     assert result.returncode in (0, 1), result.stdout + result.stderr
     assert not (tmp_path / "cache").exists()
