@@ -39,6 +39,23 @@ def edit_in_place(path: Path, old: bytes, new: bytes) -> None:
     assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
 
 
+def forge(cache_dir: Path, dest: Path, target: Path, fingerprint: str | None = None) -> Path:
+    """A copy of ``cache_dir`` at ``dest`` whose entry for ``target`` (an output) vouches for its current stat.
+
+    The entry keeps what it said of the file (or says ``fingerprint``): it now covers whatever the file holds.
+    Returns the cache file.
+    """
+    shutil.copytree(cache_dir, dest)
+    [file] = dest.glob("*.txt")
+    lines = file.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(f"out/{target.name}\t"):
+            name, _, recorded, uses = line.split("\t")
+            lines[i] = "\t".join([name, cache._key(target.stat()), fingerprint or recorded, uses])
+    file.write_text("\n".join(lines) + "\n")
+    return file
+
+
 @pytest.fixture(scope="module")
 def aged(tmp_path_factory) -> tuple[Path, Path]:
     """specs/ and its outputs, older than the racy window, and a cache that vouches for all of them."""
@@ -66,17 +83,10 @@ def test_cache_is_consulted(aged, tmp_path):
     (So the cache must live where only its user can write: see cache.py.)
     """
     work, cache_dir = aged
-    forged = tmp_path / "forged"
-    shutil.copytree(cache_dir, forged)
     target = work / "out" / "nest_mlp.py"
     edit_in_place(target, b"self.linear = nn.Linear", b"self.linear = nn.LineaR")
-    [file] = forged.glob("*.txt")
-    lines = file.read_text().splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("out/nest_mlp.py\t"):
-            name, _, fingerprint, uses = line.split("\t")
-            lines[i] = "\t".join([name, cache._key(target.stat()), fingerprint, uses])
-    file.write_text("\n".join(lines) + "\n")
+    forged = tmp_path / "forged"
+    forge(cache_dir, forged, target)
     assert "nest_mlp" not in run(work, forged, "--check").stdout
     assert "EDITED (changed by hand): out/nest_mlp.py" in run(work, cache_dir, "--check").stdout
 
@@ -84,18 +94,11 @@ def test_cache_is_consulted(aged, tmp_path):
 def test_a_forged_entry_cannot_get_a_hand_edit_overwritten(aged, tmp_path):
     """The cache vouches for an edited file as intact but stale: the file is read before it is replaced."""
     work, cache_dir = aged
-    forged = tmp_path / "forged"
-    shutil.copytree(cache_dir, forged)
     target = work / "out" / "centered_layer.py"
     edit_in_place(target, b"X - X.mean()", b"X - X.mEan()")
     edited = target.read_bytes()
-    [file] = forged.glob("*.txt")
-    lines = file.read_text().splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("out/centered_layer.py\t"):
-            name, _, _, uses = line.split("\t")
-            lines[i] = "\t".join([name, cache._key(target.stat()), "0" * 32, uses])
-    file.write_text("\n".join(lines) + "\n")
+    forged = tmp_path / "forged"
+    forge(cache_dir, forged, target, fingerprint="0" * 32)
     result = run(work, forged)
     assert result.returncode == 2 and "out/centered_layer.py: E503" in result.stderr, result.stderr
     assert target.read_bytes() == edited
@@ -143,17 +146,10 @@ def test_a_damaged_cache_counts_as_empty(aged, tmp_path, content):
 def test_no_cache_neither_reads_nor_writes_one(aged, tmp_path):
     work, cache_dir = aged
     # Reads none: a forged entry that would hide this edit (see test_cache_is_consulted) is not believed.
-    forged = tmp_path / "forged"
-    shutil.copytree(cache_dir, forged)
     target = work / "out" / "my_sequential.py"
     edit_in_place(target, b"for block in", b"for bloCk in")
-    [file] = forged.glob("*.txt")
-    lines = [
-        "\t".join([line.split("\t")[0], cache._key(target.stat()), *line.split("\t")[2:]])
-        if line.startswith("out/my_sequential.py\t") else line
-        for line in file.read_text().splitlines()
-    ]
-    file.write_text("\n".join(lines) + "\n")
+    forged = tmp_path / "forged"
+    file = forge(cache_dir, forged, target)
     assert "my_sequential" not in run(work, forged, "--check").stdout  # the forgery works with the cache...
     before = file.read_bytes()
     result = run(work, forged, "--check", "--no-cache")
