@@ -50,7 +50,8 @@ class StatCache:
             file = None  # a folder others can write to could vouch for files that changed
         self.file = file
         self.started_ns = time.time_ns()
-        self.entries: dict[str, tuple[str, list[str]]] = {}
+        # name -> "key<TAB>payload..." as read: split only for the files this run meets (a thousand are not).
+        self.entries: dict[str, str] = {}
         self.seen: set[str] = set()
         self.changed = False
         if file is not None:
@@ -59,14 +60,19 @@ class StatCache:
     def get(self, name: str, st: os.stat_result) -> list[str] | None:
         self.seen.add(name)
         entry = self.entries.get(name)
-        return entry[1] if entry is not None and entry[0] == _key(st) else None
+        if entry is None:
+            return None
+        key = _key(st)
+        if not entry.startswith(key) or entry[len(key) : len(key) + 1] != "\t":
+            return None
+        return entry[len(key) + 1 :].split("\t")
 
     def put(self, name: str, st: os.stat_result, payload: list[str]) -> None:
         self.seen.add(name)
         racy = max(st.st_mtime_ns, st.st_ctime_ns) > self.started_ns - int(RACY_SECONDS * 1e9)
         if self.file is None or racy or not _storable(name) or any(not _storable(field) for field in payload):
             return
-        entry = (_key(st), payload)
+        entry = _key(st) + "\t" + "\t".join(payload)
         if self.entries.get(name) != entry:
             self.entries[name] = entry
             self.changed = True
@@ -78,7 +84,7 @@ class StatCache:
             self.changed = True
         if self.file is None or not self.changed:
             return
-        lines = [FORMAT] + [f"{name}\t{key}\t" + "\t".join(payload) for name, (key, payload) in sorted(self.entries.items())]
+        lines = [FORMAT] + [f"{name}\t{entry}" for name, entry in sorted(self.entries.items())]
         folder = os.path.dirname(self.file)
         tmp = None
         try:
@@ -116,7 +122,7 @@ def _storable(field: str) -> bool:
     return field.isprintable()
 
 
-def _read(file: str) -> dict[str, tuple[str, list[str]]]:
+def _read(file: str) -> dict[str, str]:
     try:
         with open(file, encoding="utf-8") as handle:
             lines = handle.read().split("\n")
@@ -127,10 +133,10 @@ def _read(file: str) -> dict[str, tuple[str, list[str]]]:
     entries = {}
     for line in lines[1:]:
         if line:
-            fields = line.split("\t")
-            if len(fields) < 2:
+            name, tab, entry = line.partition("\t")
+            if not tab or not entry:
                 return {}  # not ours, or damaged: start afresh
-            entries[fields[0]] = (fields[1], fields[2:])
+            entries[name] = entry
     return entries
 
 
