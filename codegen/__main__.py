@@ -44,24 +44,27 @@ def parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    p = generate.plan(args.specs, args.output, use_cache=not args.no_cache)
-    todo = [r.stem for r in p.results.values() if r.status not in ("unchanged", "extra", "extra-foreign")]
-    writing = not (args.check or args.diff)
-    try:
-        if todo:
-            generate.build(p, todo, args.jobs, stage=writing)
-            for stem in todo:  # a stale fingerprint whose bytes come out the same is not drift
-                result = p.results[stem]
-                if result.status == "stale" and result.new == result.old:
-                    result.status = "unchanged"
-        if not writing:
-            status = report(p, diff=args.diff)
-            p.cache.save(forget_unseen=p.complete)
-            return status
-        written, unchanged, pruned = generate.write(p, args.force, args.prune)
-    except BaseException:
-        generate.discard(p)  # an interrupted or failed run leaves no staged file behind
-        raise
+    with generate.Workers(args.jobs) as workers:
+        p = generate.plan(args.specs, args.output, use_cache=not args.no_cache, workers=workers)
+        todo = [r.stem for r in p.results.values() if r.status not in ("unchanged", "extra", "extra-foreign")]
+        writing = not (args.check or args.diff)
+        try:
+            if todo:
+                generate.build(p, todo, workers, stage=writing)
+                for stem in todo:  # a stale fingerprint whose bytes come out the same is not drift
+                    result = p.results[stem]
+                    if result.status == "stale" and result.new == result.old:
+                        result.status = "unchanged"
+            workers.close()
+            if not writing:
+                status = report(p, diff=args.diff)
+                p.cache.save(forget_unseen=p.complete)
+                return status
+            written, unchanged, pruned = generate.write(p, args.force, args.prune)
+        except BaseException:
+            workers.close()  # first: no worker may stage a file after the discard
+            generate.discard(p)  # an interrupted or failed run leaves no staged file behind
+            raise
     p.cache.save(forget_unseen=p.complete)
     extra = sum(1 for r in p.results.values() if r.status in ("extra", "extra-foreign")) - pruned
     summary = f"{written} generated, {unchanged} unchanged"

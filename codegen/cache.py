@@ -67,6 +67,11 @@ class StatCache:
             return None
         return entry[len(key) + 1 :].split("\t")
 
+    def recorded(self, name: str) -> list[str] | None:
+        """What was recorded for ``name``, whatever its stat now: a hint of what changed, never a fact."""
+        entry = self.entries.get(name)
+        return entry.split("\t")[1:] if entry is not None else None
+
     def put(self, name: str, st: os.stat_result, payload: list[str]) -> None:
         self.seen.add(name)
         racy = max(st.st_mtime_ns, st.st_ctime_ns) > self.started_ns - int(RACY_SECONDS * 1e9)

@@ -21,6 +21,10 @@ if False:  # for type checkers only: importing model here would slow the up-to-d
 
 # Below this many files a process pool costs more to start than it saves.
 POOL_THRESHOLD = 4
+# From this many specs on, planning lasts long enough (tens of microseconds a spec) that the
+# workers' start-up (importing black: about 0.2 s) is worth overlapping with it: they are started
+# as soon as planning meets the first file that needs building, not once it is done.
+EARLY_START = 64
 
 
 # Plain classes, not dataclasses: this module is on the up-to-date path,
@@ -103,20 +107,21 @@ def discover(target: str) -> "tuple[str, list[os.DirEntry]]":
     return folder, found
 
 
-def plan(target: str, out_dir: str, use_cache: bool = True) -> Plan:
+def plan(target: str, out_dir: str, use_cache: bool = True, workers: "Workers | None" = None) -> Plan:
     """What is up to date, from bytes and headers alone (no JSON parsing, no heavy imports).
 
     With the stat cache, files unchanged since an earlier run are not even read.
+    With ``workers``, a large folder starts them at the first file that needs building.
     """
     # Planning allocates thousands of small acyclic records: the cycle collector would only slow it down.
     gc.disable()
     try:
-        return _plan(target, out_dir, use_cache)
+        return _plan(target, out_dir, use_cache, workers)
     finally:
         gc.enable()
 
 
-def _plan(target: str, out_dir: str, use_cache: bool) -> Plan:
+def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None") -> Plan:
     target, out_dir = output.clean(os.fspath(target)), output.clean(os.fspath(out_dir))
     spec_dir, found = discover(target)
     output.check_output_dir(out_dir, spec_dir)
@@ -125,6 +130,7 @@ def _plan(target: str, out_dir: str, use_cache: bool) -> Plan:
     selected = {os.path.splitext(os.path.basename(target))[0]} if os.path.isfile(target) else None
     spec_dir_name = output.folder_name(spec_dir)
     sources = {}
+    changed, touched = set(), set()  # specs whose bytes differ from the cache's record, or only whose stat does
     for entry in found:
         name = entry.name
         st = entry.stat(follow_symlinks=False)
@@ -134,13 +140,24 @@ def _plan(target: str, out_dir: str, use_cache: bool) -> Plan:
         else:
             with open(entry.path, "rb") as handle:
                 digest = output.short_digest(handle.read())
+            recorded = stat_cache.recorded("spec/" + name)
             stat_cache.put("spec/" + name, st, [digest, ""])
             class_name = None
+            (changed if recorded is None or recorded[0] != digest else touched).add(name[: -len(".json")])
         source = Source(spec_dir, name, st, digest, class_name)
         sources[source.stem] = source
     outputs = output.listing(out_dir, ".py")
+    order: "list[str] | dict[str, Source]" = sources
+    early = workers is not None and selected is None and len(sources) >= EARLY_START
+    if early:
+        # The specs most likely to need building first (changed, or without an output; then those
+        # only touched), so that the first one that does starts the workers while the rest is planned.
+        likely = [stem for stem in sources if stem in changed or stem + ".py" not in outputs]
+        first = set(likely)
+        order = likely + [stem for stem in sources if stem in touched and stem not in first]
+        order += [stem for stem in sources if stem not in first and stem not in touched]
     results = {}
-    for stem in sources:
+    for stem in order:
         if selected is not None and stem not in selected:
             continue
         if not MODULE_STEM.match(stem):
@@ -154,6 +171,11 @@ def _plan(target: str, out_dir: str, use_cache: bool) -> Plan:
             existing = output.inspect_file(output.join(out_dir, stem + ".py"))
             status = _status(stem, existing, sources, spec_dir_name)
         results[stem] = Result(stem, out_dir, status, old=existing.data, uses=existing.uses)
+        if early and status != "unchanged":
+            workers.start(len(sources))
+            early = False
+    if order is not sources:
+        results = {stem: results[stem] for stem in sources}  # reported in name order
     # Files we generated earlier whose spec is gone.
     if selected is None:
         for name in sorted(outputs):
@@ -206,17 +228,84 @@ def resolve_references(p: Plan) -> None:
             p.fingerprints[stem] = output.inputs_fingerprint([p.sources[s].digest for s in chain], p.spec_dir_name)
 
 
-def build(p: Plan, stems: list[str], jobs: int | None = None, stage: bool = False) -> None:
+class Workers:
+    """The processes a build runs in: started once, by ``plan`` when it meets work early, else by ``build``.
+
+    Each chunk of specs goes to them as a self-contained ``Job``: nothing is
+    inherited through fork but the code, so they may start while the plan is
+    still being made.
+    """
+
+    def __init__(self, jobs: int | None) -> None:
+        self.jobs = jobs  # -j: how many processes at most (default: one per core)
+        self.count = 0  # how many run
+        self.pool = None
+
+    def __enter__(self) -> "Workers":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def wanted(self, files: int) -> int:
+        return min(self.jobs or os.cpu_count() or 1, files)
+
+    def start(self, files: int) -> None:
+        """Start the processes for ``files`` files' work now (not at all for fewer than two)."""
+        count = self.wanted(files)
+        if self.pool is not None or count < 2:
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # What exists now outlives the build: frozen, the collector of each forked worker never walks
+        # it (nor copies its pages by touching it).
+        gc.freeze()
+        try:
+            self.pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("fork"), initializer=_prepare)
+            self.pool.submit(int)  # forks them all now; their imports run while this process goes on
+        finally:
+            gc.unfreeze()
+        self.count = count
+
+    def map(self, jobs: "list[Job]") -> list:
+        if self.pool is None:
+            return [_build_chunk(job) for job in jobs]
+        return list(self.pool.map(_build_chunk, jobs))
+
+    def close(self) -> None:
+        """Stop the processes, once their current chunks are done (so nothing is staged after this)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+class Job:
+    """One chunk of specs to build, with all a worker needs to know of the plan."""
+
+    __slots__ = ("specs", "targets", "names", "spec_dir_name", "token")
+
+    def __init__(self, specs: "list[str]", targets: list, names: "set[str]", spec_dir_name: str, token: "str | None") -> None:
+        self.specs = specs  # the spec files to load: the targets' and those they use
+        # (stem, its spec file, fingerprint, the stems it uses, output path, the output's bytes) each
+        self.targets = targets
+        self.names = names  # every class name of the folder
+        self.spec_dir_name = spec_dir_name
+        self.token = token  # stage changed files with this token; None: only return the bytes
+
+
+def build(p: Plan, stems: list[str], workers: "Workers | None" = None, stage: bool = False) -> None:
     """Load, validate, analyse, render, format and gate ``stems``; fill ``Result.new``.
 
-    With enough files, the whole pipeline runs in forked worker processes, a
-    chunk of specs each (black alone would leave this process the bottleneck
-    at a thousand specs); this process only plans and, at the end, commits.
-    With ``stage``, each worker also writes its changed files to temporary
-    files beside their targets, and ``write`` only renames them: the writing
-    is spread over the cores too. Nothing replaces a file unless every chunk
+    With enough files, the whole pipeline runs in worker processes, a chunk
+    of specs each (black alone would leave this process the bottleneck at a
+    thousand specs); this process only plans and, at the end, commits. With
+    ``stage``, each worker also writes its changed files to temporary files
+    beside their targets, and ``write`` only renames them: the writing is
+    spread over the cores too. Nothing replaces a file unless every chunk
     succeeded (``discard`` removes what was staged).
     """
+    workers = workers or Workers(None)
     resolve_references(p)
     errors: list[SpecError] = []
     all_names: dict[str, Source] = {}
@@ -225,31 +314,26 @@ def build(p: Plan, stems: list[str], jobs: int | None = None, stage: bool = Fals
             errors.append(SpecError("E331", f"class {source.name!r} is also defined by {all_names[source.name].path}", source.path, "name"))
         elif source.name:
             all_names[source.name] = source
-    workers = min(jobs or os.cpu_count() or 1, len(stems))
+    if workers.pool is None and len(stems) >= POOL_THRESHOLD:
+        workers.start(len(stems))
     # Small chunks: at the end of the run no worker idles long while another finishes its last one.
-    size = max(1, min(8, -(-len(stems) // (workers * 4))))
-    chunks = [stems[i : i + size] for i in range(0, len(stems), size)]
+    size = max(1, min(8, -(-len(stems) // (max(1, workers.count) * 4))))
     if stage and not os.path.exists(p.out_dir):
         p.created_dirs = _missing_folders(p.out_dir)
         os.makedirs(p.out_dir)
-    global _PLAN
-    _PLAN = (p, set(all_names), stage)  # forked workers see it without pickling every spec
-    # The plan's objects outlive the build: spare the collector walking them again and again while
-    # black and the templates allocate (and forked workers copying their pages by touching them).
-    gc.freeze()
-    try:
-        if workers >= 2 and len(stems) >= POOL_THRESHOLD:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_prepare) as pool:
-                outcomes = list(pool.map(_build_chunk, chunks))
-        else:
-            outcomes = [_build_chunk(chunk) for chunk in chunks]
-    finally:
-        _PLAN = None
-        gc.unfreeze()
+    uses = {stem: source.uses for stem, source in p.sources.items()}
+    names = set(all_names)
+    jobs = []
+    for i in range(0, len(stems), size):
+        chunk = stems[i : i + size]
+        closures = {stem: output.closure(stem, uses) for stem in chunk}
+        needed = sorted({s for closure in closures.values() for s in closure})
+        targets = [
+            (stem, p.sources[stem].path, p.fingerprints[stem], [s for s in closures[stem] if s != stem], p.results[stem].path, p.results[stem].old)
+            for stem in chunk
+        ]
+        jobs.append(Job([p.sources[s].path for s in needed], targets, names, p.spec_dir_name, p.token if stage else None))
+    outcomes = workers.map(jobs)
     seen = set()
     for files, chunk_errors in outcomes:
         for stem, data, staged in files:
@@ -295,9 +379,6 @@ def _missing_folders(folder: str) -> list[str]:
     return missing
 
 
-_PLAN: "tuple[Plan, set[str], bool] | None" = None
-
-
 def _prepare() -> None:
     """Worker start-up: the imports every chunk needs."""
     import black  # noqa: F401
@@ -305,47 +386,44 @@ def _prepare() -> None:
     from . import analyse, gate, load, render  # noqa: F401
 
 
-def _build_chunk(stems: list[str]) -> "tuple[list[tuple[str, bytes, str | None]], list[tuple[str, str, str, str]]]":
-    """The pipeline for some stems and the specs they use: ((stem, bytes, staged file) each, errors as plain tuples)."""
+def _build_chunk(job: Job) -> "tuple[list[tuple[str, bytes, str | None]], list[tuple[str, str, str, str]]]":
+    """The pipeline for one job: ((stem, bytes, staged file) each, errors as plain tuples)."""
     from pathlib import Path
 
     from . import analyse, gate, load, render
 
-    assert _PLAN is not None
-    p, all_names, stage = _PLAN
-    uses = {k: v.uses for k, v in p.sources.items()}
-    needed = sorted({s for stem in stems for s in output.closure(stem, uses)})
     errors: list[SpecError] = []
     raws = []
-    for stem in needed:
+    for path in job.specs:
         try:
-            raws.append(load.load(Path(p.sources[stem].path)))
+            raws.append(load.load(Path(path)))
         except SpecError as exc:
             errors.append(exc)
         except ErrorList as exc:
             errors.extend(exc.errors)
     # Analyse what loaded even when something did not, so that one run reports every error.
-    blocks, analysis_errors = analyse.analyse(raws, all_names)
+    blocks, analysis_errors = analyse.analyse(raws, job.names)
     errors.extend(analysis_errors)
     files = []
     if not errors:
         by_stem = {b.raw.stem: b for b in blocks.values()}
-        for stem in stems:
+        for stem, spec_path, fingerprint, used, target, old in job.targets:
             chain = analyse.dependencies(by_stem[stem], blocks)
             body = render.format_source(render.render(chain, blocks))
             try:
-                gate.check(body, chain, p.sources[stem].path)
+                gate.check(body, chain, spec_path)
             except SpecError as exc:  # a generator defect: reported with the others, nothing written
                 errors.append(exc)
                 continue
-            used = [s for s in output.closure(stem, uses) if s != stem]
-            data = (output.header(p.spec_dir_name, stem, p.fingerprints[stem], body, used) + body).encode("utf-8")
-            files.append((stem, data))
+            data = (output.header(job.spec_dir_name, stem, fingerprint, body, used) + body).encode("utf-8")
+            files.append((stem, data, target, old))
     if errors:
         return [], [(e.code, e.message, e.file, e.path) for e in errors]
     # Only a chunk that fully succeeded stages anything; bytes equal to the file's are not rewritten.
-    staged = [output.stage(p.results[stem].path, data, p.token) if stage and data != p.results[stem].old else None for stem, data in files]
-    return [(stem, data, tmp) for (stem, data), tmp in zip(files, staged)], []
+    return [
+        (stem, data, output.stage(target, data, job.token) if job.token is not None and data != old else None)
+        for stem, data, target, old in files
+    ], []
 
 
 def write(p: Plan, force: bool, prune: bool) -> tuple[int, int, int]:
