@@ -129,6 +129,11 @@ def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None")
     # One file: generate only it.
     selected = {os.path.splitext(os.path.basename(target))[0]} if os.path.isfile(target) else None
     spec_dir_name = output.folder_name(spec_dir)
+    outputs = output.listing(out_dir, ".py")
+    early = workers is not None and selected is None and len(found) >= EARLY_START
+    if early and any(entry.name[: -len(".json")] + ".py" not in outputs for entry in found):
+        workers.start(len(found))  # an output is missing: there is work, whatever the specs say
+        early = False
     sources = {}
     changed, touched = set(), set()  # specs whose bytes differ from the cache's record, or only whose stat does
     for entry in found:
@@ -146,16 +151,12 @@ def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None")
             (changed if recorded is None or recorded[0] != digest else touched).add(name[: -len(".json")])
         source = Source(spec_dir, name, st, digest, class_name)
         sources[source.stem] = source
-    outputs = output.listing(out_dir, ".py")
     order: "list[str] | dict[str, Source]" = sources
-    early = workers is not None and selected is None and len(sources) >= EARLY_START
     if early:
-        # The specs most likely to need building first (changed, or without an output; then those
-        # only touched), so that the first one that does starts the workers while the rest is planned.
-        likely = [stem for stem in sources if stem in changed or stem + ".py" not in outputs]
-        first = set(likely)
-        order = likely + [stem for stem in sources if stem in touched and stem not in first]
-        order += [stem for stem in sources if stem not in first and stem not in touched]
+        # The specs most likely to need building first (changed, then only touched), so that the
+        # first one that does starts the workers while the rest is planned.
+        order = [stem for stem in sources if stem in changed] + [stem for stem in sources if stem in touched]
+        order += [stem for stem in sources if stem not in changed and stem not in touched]
     results = {}
     for stem in order:
         if selected is not None and stem not in selected:
