@@ -381,7 +381,8 @@ def _missing_folders(folder: str) -> list[str]:
 
 
 def _prepare() -> None:
-    """Worker start-up: the imports every chunk needs."""
+    """Worker start-up: the cycle collector back on (it may be forked while planning turned it off), imports."""
+    gc.enable()  # black's trees are cyclic: without it, a worker grows by every file it formats
     import black  # noqa: F401
 
     from . import analyse, gate, load, render  # noqa: F401

@@ -122,3 +122,16 @@ def test_a_plan_that_fails_after_starting_the_workers_changes_nothing(tmp_path, 
     assert sorted((p.name, p.is_symlink(), p.read_bytes()) for p in (tmp_path / "out").iterdir()) == before
     assert victim.read_text() == "precious\n"
     assert multiprocessing.active_children() == []  # the workers were stopped, not left behind
+
+
+def test_workers_started_while_planning_collect_their_garbage():
+    """Planning turns the cycle collector off, and a fork inherits that: black's cyclic trees would pile up."""
+    import gc
+
+    with generate.Workers(2) as workers:
+        gc.disable()
+        try:
+            workers.start(10)
+        finally:
+            gc.enable()
+        assert workers.pool.submit(gc.isenabled).result() is True
