@@ -162,6 +162,7 @@ class Workspace:
         self.mode.write_bytes(_mode_bytes(self.root))
         self.cache = self.root / "cache"  # codegen's stat cache, kept apart from the user's
         self.trash = self.root / "trash"  # what cold runs' set-up moved aside (see ``fresh``)
+        self.trashed = 0
         ENV["CODEGEN_CACHE_DIR"] = str(self.cache)
 
     def path(self, *parts: str) -> Path:
@@ -200,7 +201,8 @@ def fresh(ws: "Workspace", *paths: Path) -> Callable[[], None]:
         for path in paths:
             if path.exists():
                 ws.trash.mkdir(exist_ok=True)
-                path.rename(ws.trash / f"{len(list(ws.trash.iterdir()))}-{path.name}")
+                ws.trashed += 1
+                path.rename(ws.trash / f"{ws.trashed}-{path.name}")
 
     return move_aside
 

@@ -62,8 +62,10 @@ def run(argv: list[str] | None = None) -> int:
                 return status
             written, unchanged, pruned = generate.write(p, args.force, args.prune)
         except BaseException:
-            workers.close()  # first: no worker may stage a file after the discard
-            generate.discard(p)  # an interrupted or failed run leaves no staged file behind
+            try:
+                workers.close()  # first: no worker may stage a file after the discard
+            finally:
+                generate.discard(p)  # an interrupted or failed run leaves no staged file behind
             raise
     p.cache.save(forget_unseen=p.complete)
     extra = sum(1 for r in p.results.values() if r.status in ("extra", "extra-foreign")) - pruned

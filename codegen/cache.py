@@ -139,8 +139,8 @@ def _read(file: str) -> dict[str, str]:
     for line in lines[1:]:
         if line:
             name, tab, entry = line.partition("\t")
-            if not tab or not entry:
-                return {}  # not ours, or damaged: start afresh
+            if not tab or "\t" not in entry:
+                return {}  # not ours, or damaged (every entry has a key and a payload): start afresh
             entries[name] = entry
     return entries
 

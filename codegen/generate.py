@@ -16,7 +16,9 @@ from .cache import StatCache
 from .errors import ErrorList, SpecError
 from .output import MODULE_STEM
 
-if False:  # for type checkers only: importing model here would slow the up-to-date path
+if False:  # for type checkers only: importing these here would slow the up-to-date path
+    from concurrent.futures import ProcessPoolExecutor
+
     from .model import Block
 
 # Below this many files a process pool costs more to start than it saves.
@@ -130,10 +132,14 @@ def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None")
     selected = {os.path.splitext(os.path.basename(target))[0]} if os.path.isfile(target) else None
     spec_dir_name = output.folder_name(spec_dir)
     outputs = output.listing(out_dir, ".py")
-    early = workers is not None and selected is None and len(found) >= EARLY_START
-    if early and any(entry.name[: -len(".json")] + ".py" not in outputs for entry in found):
-        workers.start(len(found))  # an output is missing: there is work, whatever the specs say
-        early = False
+    early = (
+        workers is not None and selected is None and len(found) >= EARLY_START and workers.wanted(len(found)) >= 2
+    )
+    if early:
+        missing = sum(1 for entry in found if entry.name[: -len(".json")] + ".py" not in outputs)
+        if missing:  # there is work, whatever the specs say
+            workers.start(missing, least=1)
+            early = False
     sources = {}
     changed, touched = set(), set()  # specs whose bytes differ from the cache's record, or only whose stat does
     for entry in found:
@@ -148,11 +154,15 @@ def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None")
             recorded = stat_cache.recorded("spec/" + name)
             stat_cache.put("spec/" + name, st, [digest, ""])
             class_name = None
-            (changed if recorded is None or recorded[0] != digest else touched).add(name[: -len(".json")])
+            if recorded and recorded[0] == digest:
+                touched.add(name[: -len(".json")])
+            else:
+                changed.add(name[: -len(".json")])
         source = Source(spec_dir, name, st, digest, class_name)
         sources[source.stem] = source
-    order: "list[str] | dict[str, Source]" = sources
-    if early:
+    order = list(sources)
+    reordered = early
+    if reordered:
         # The specs most likely to need building first (changed, then only touched), so that the
         # first one that does starts the workers while the rest is planned.
         order = [stem for stem in sources if stem in changed] + [stem for stem in sources if stem in touched]
@@ -173,9 +183,10 @@ def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None")
             status = _status(stem, existing, sources, spec_dir_name)
         results[stem] = Result(stem, out_dir, status, old=existing.data, uses=existing.uses)
         if early and status != "unchanged":
-            workers.start(len(sources))
+            # As many as the changed specs suggest; build() adds more if the work proves larger.
+            workers.start(max(1, len(changed)), least=1)
             early = False
-    if order is not sources:
+    if reordered:
         results = {stem: results[stem] for stem in sources}  # reported in name order
     # Files we generated earlier whose spec is gone.
     if selected is None:
@@ -230,17 +241,17 @@ def resolve_references(p: Plan) -> None:
 
 
 class Workers:
-    """The processes a build runs in: started once, by ``plan`` when it meets work early, else by ``build``.
+    """The processes a build runs in: started by ``plan`` when it meets work early, else by ``build``.
 
-    Each chunk of specs goes to them as a self-contained ``Job``: nothing is
-    inherited through fork but the code, so they may start while the plan is
-    still being made.
+    Each chunk of specs goes to them as a self-contained ``Job``: no job
+    depends on anything the parent computed after the fork, so they may
+    start while the plan is still being made.
     """
 
     def __init__(self, jobs: int | None) -> None:
         self.jobs = jobs  # -j: how many processes at most (default: one per core)
         self.count = 0  # how many run
-        self.pool = None
+        self.pool: "ProcessPoolExecutor | None" = None
 
     def __enter__(self) -> "Workers":
         return self
@@ -251,13 +262,20 @@ class Workers:
     def wanted(self, files: int) -> int:
         return min(self.jobs or os.cpu_count() or 1, files)
 
-    def start(self, files: int) -> None:
-        """Start the processes for ``files`` files' work now (not at all for fewer than two)."""
+    def start(self, files: int, least: int = 2) -> None:
+        """Have processes for ``files`` files' work running; none if that means fewer than ``least`` processes.
+
+        Too few already running (started early, before the work was known)
+        are replaced by as many as the work needs: they have built nothing yet.
+        """
         count = self.wanted(files)
-        if self.pool is not None or count < 2:
+        if count <= self.count or count < least:
             return
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
+
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
 
         # What exists now outlives the build: frozen, the collector of each forked worker never walks
         # it (nor copies its pages by touching it).
@@ -270,15 +288,35 @@ class Workers:
         self.count = count
 
     def map(self, jobs: "list[Job]") -> list:
-        if self.pool is None:
+        if self.pool is not None:
+            return list(self.pool.map(_build_chunk, jobs))
+        # In this process: the plan's objects outlive the build, so the collector need not walk them.
+        gc.freeze()
+        try:
             return [_build_chunk(job) for job in jobs]
-        return list(self.pool.map(_build_chunk, jobs))
+        finally:
+            gc.unfreeze()
 
     def close(self) -> None:
         """Stop the processes, once their current chunks are done (so nothing is staged after this)."""
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
+            self.count = 0
+
+
+class Target:
+    """One file a job builds."""
+
+    __slots__ = ("stem", "spec", "fingerprint", "uses", "path", "old")
+
+    def __init__(self, stem: str, spec: str, fingerprint: str, uses: "list[str]", path: str, old: "bytes | None") -> None:
+        self.stem = stem
+        self.spec = spec  # its spec file
+        self.fingerprint = fingerprint
+        self.uses = uses  # the other stems it is built from, for its header
+        self.path = path  # the output file
+        self.old = old  # the output's bytes now (equal new bytes are not rewritten)
 
 
 class Job:
@@ -286,9 +324,8 @@ class Job:
 
     __slots__ = ("specs", "targets", "names", "spec_dir_name", "token")
 
-    def __init__(self, specs: "list[str]", targets: list, names: "set[str]", spec_dir_name: str, token: "str | None") -> None:
+    def __init__(self, specs: "list[str]", targets: "list[Target]", names: "set[str]", spec_dir_name: str, token: "str | None") -> None:
         self.specs = specs  # the spec files to load: the targets' and those they use
-        # (stem, its spec file, fingerprint, the stems it uses, output path, the output's bytes) each
         self.targets = targets
         self.names = names  # every class name of the folder
         self.spec_dir_name = spec_dir_name
@@ -306,7 +343,9 @@ def build(p: Plan, stems: list[str], workers: "Workers | None" = None, stage: bo
     spread over the cores too. Nothing replaces a file unless every chunk
     succeeded (``discard`` removes what was staged).
     """
-    workers = workers or Workers(None)
+    if workers is None:
+        with Workers(None) as own:
+            return build(p, stems, own, stage)
     resolve_references(p)
     errors: list[SpecError] = []
     all_names: dict[str, Source] = {}
@@ -315,8 +354,8 @@ def build(p: Plan, stems: list[str], workers: "Workers | None" = None, stage: bo
             errors.append(SpecError("E331", f"class {source.name!r} is also defined by {all_names[source.name].path}", source.path, "name"))
         elif source.name:
             all_names[source.name] = source
-    if workers.pool is None and len(stems) >= POOL_THRESHOLD:
-        workers.start(len(stems))
+    if len(stems) >= POOL_THRESHOLD:
+        workers.start(len(stems))  # if none run yet, or fewer than the work wants
     # Small chunks: at the end of the run no worker idles long while another finishes its last one.
     size = max(1, min(8, -(-len(stems) // (max(1, workers.count) * 4))))
     if stage and not os.path.exists(p.out_dir):
@@ -330,7 +369,7 @@ def build(p: Plan, stems: list[str], workers: "Workers | None" = None, stage: bo
         closures = {stem: output.closure(stem, uses) for stem in chunk}
         needed = sorted({s for closure in closures.values() for s in closure})
         targets = [
-            (stem, p.sources[stem].path, p.fingerprints[stem], [s for s in closures[stem] if s != stem], p.results[stem].path, p.results[stem].old)
+            Target(stem, p.sources[stem].path, p.fingerprints[stem], [s for s in closures[stem] if s != stem], p.results[stem].path, p.results[stem].old)
             for stem in chunk
         ]
         jobs.append(Job([p.sources[s].path for s in needed], targets, names, p.spec_dir_name, p.token if stage else None))
@@ -381,8 +420,13 @@ def _missing_folders(folder: str) -> list[str]:
 
 
 def _prepare() -> None:
-    """Worker start-up: the cycle collector back on (it may be forked while planning turned it off), imports."""
-    gc.enable()  # black's trees are cyclic: without it, a worker grows by every file it formats
+    """Worker start-up: Ctrl-C left to the parent, the cycle collector back on, the imports."""
+    import signal
+
+    # The parent stops the workers on Ctrl-C, after their current chunk (then discards what they staged);
+    # interrupted themselves, each would print a traceback, mid-import of black as likely as not.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.enable()  # forked while planning turned it off; black's trees are cyclic: without it a worker grows by every file
     import black  # noqa: F401
 
     from . import analyse, gate, load, render  # noqa: F401
@@ -409,22 +453,22 @@ def _build_chunk(job: Job) -> "tuple[list[tuple[str, bytes, str | None]], list[t
     files = []
     if not errors:
         by_stem = {b.raw.stem: b for b in blocks.values()}
-        for stem, spec_path, fingerprint, used, target, old in job.targets:
-            chain = analyse.dependencies(by_stem[stem], blocks)
+        for target in job.targets:
+            chain = analyse.dependencies(by_stem[target.stem], blocks)
             body = render.format_source(render.render(chain, blocks))
             try:
-                gate.check(body, chain, spec_path)
+                gate.check(body, chain, target.spec)
             except SpecError as exc:  # a generator defect: reported with the others, nothing written
                 errors.append(exc)
                 continue
-            data = (output.header(job.spec_dir_name, stem, fingerprint, body, used) + body).encode("utf-8")
-            files.append((stem, data, target, old))
+            header = output.header(job.spec_dir_name, target.stem, target.fingerprint, body, target.uses)
+            files.append((target, (header + body).encode("utf-8")))
     if errors:
         return [], [(e.code, e.message, e.file, e.path) for e in errors]
     # Only a chunk that fully succeeded stages anything; bytes equal to the file's are not rewritten.
     return [
-        (stem, data, output.stage(target, data, job.token) if job.token is not None and data != old else None)
-        for stem, data, target, old in files
+        (t.stem, data, output.stage(t.path, data, job.token) if job.token is not None and data != t.old else None)
+        for t, data in files
     ], []
 
 

@@ -128,8 +128,14 @@ def test_files_written_within_the_racy_window_are_not_recorded(tmp_path):
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"\x00\xff garbage", cache.FORMAT.encode() + b"\nno-tab-here\n", b"codegen-stat-cache 0\nspec/mlp.json\t1:2:3:4\tx\t\n"],
-    ids=["empty", "binary", "damaged line", "other format"],
+    [
+        b"",
+        b"\x00\xff garbage",
+        cache.FORMAT.encode() + b"\nno-tab-here\n",
+        cache.FORMAT.encode() + b"\nspec/mlp.json\t1:2:3:4\n",
+        b"codegen-stat-cache 0\nspec/mlp.json\t1:2:3:4\tx\t\n",
+    ],
+    ids=["empty", "binary", "damaged line", "no payload", "other format"],
 )
 def test_a_damaged_cache_counts_as_empty(aged, tmp_path, content):
     work, cache_dir = aged

@@ -875,7 +875,7 @@ def test_a_build_that_stops_midway_leaves_nothing(baseline, tmp_path, monkeypatc
 
     With two jobs the failure happens in a forked worker (which inherits the planted fault).
     """
-    from codegen import gate, render
+    from codegen import gate, generate, render
     from codegen.errors import SpecError
 
     work = make_work(baseline, tmp_path)
@@ -899,8 +899,17 @@ def test_a_build_that_stops_midway_leaves_nothing(baseline, tmp_path, monkeypatc
             return format_source(source)
 
         monkeypatch.setattr(render, "format_source", interrupted)
+    staged_before_discard = []
+    discard = generate.discard
+
+    def watched_discard(p):
+        staged_before_discard.extend(name for name in os.listdir(p.out_dir) if name.endswith(".codegen.tmp"))
+        return discard(p)
+
+    monkeypatch.setattr(generate, "discard", watched_discard)
     code, _, err = main_in_process(str(work / "specs"), "-o", str(work / "build" / "gen" / "out"), "-j", jobs)
     assert code == (3 if failure == "gate" else 130), err
+    assert staged_before_discard  # the chunks before the failing one had staged files: all taken away
     assert changed(before, snapshot(work)) == []
     assert not (work / "build").exists()
 

@@ -6,7 +6,7 @@ import contextlib
 import io
 import json
 import multiprocessing
-import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -45,7 +45,7 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def spy(monkeypatch):
-    """Records, for each start of the workers, how many outputs planning had looked at by then."""
+    """Records each start of workers: (how many outputs planning had looked at by then, how many processes)."""
     looked, starts = [], []
     inspect, start = output.inspect_target, generate.Workers.start
 
@@ -53,10 +53,11 @@ def spy(monkeypatch):
         looked.append(args[1])
         return inspect(*args, **kwargs)
 
-    def recording_start(self, files):
-        if self.pool is None:
-            starts.append(len(looked))
-        return start(self, files)
+    def recording_start(self, *args, **kwargs):
+        count = self.count
+        start(self, *args, **kwargs)
+        if self.count != count:
+            starts.append((len(looked), self.count))
 
     monkeypatch.setattr(output, "inspect_target", counting_inspect)
     monkeypatch.setattr(generate.Workers, "start", recording_start)
@@ -64,11 +65,11 @@ def spy(monkeypatch):
 
 
 @pytest.mark.parametrize("rewrite", ["one", "all"], ids=["one-file-written", "all-files-rewritten"])
-def test_one_change_among_many_starts_the_workers_first_and_rebuilds_it_exactly(tmp_path, spy, rewrite):
+def test_one_change_among_many_starts_the_workers_first_and_rebuilds_it_exactly(tmp_path, spy, rewrite, monkeypatch):
     looked, starts = spy
     write_specs(tmp_path / "specs")
     assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"), "-j", "2")[:2] == (0, f"{COUNT} generated, 0 unchanged\n")
-    assert starts == [0]  # a cold run: the outputs are missing, so even before a spec is read
+    assert starts == [(0, 2)]  # a cold run: the outputs are missing, so even before a spec is read
     time.sleep(cache.RACY_SECONDS + 0.1)  # as a while after that run: the stat cache records the files
     assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"))[:2] == (0, f"0 generated, {COUNT} unchanged\n")
 
@@ -78,17 +79,48 @@ def test_one_change_among_many_starts_the_workers_first_and_rebuilds_it_exactly(
     looked.clear()
     starts.clear()
     assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"), "-j", "2")[:2] == (0, f"1 generated, {COUNT - 1} unchanged\n")
-    assert starts == [1]
+    assert starts == [(1, 1)]  # at the first output looked at, one process for the one changed spec
     assert sorted(looked) == sorted(f"mlp_{i:03d}" for i in range(COUNT))  # and the rest was still planned
 
     # The same bytes as a cold run of the changed folder, file for file.
     shutil.copytree(tmp_path / "specs", tmp_path / "again" / "specs")
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     assert run("again/specs", "-o", "cold", "-j", "1")[0] == 0
-    os.chdir(tmp_path / "again")
     for path in sorted((tmp_path / "out").glob("*.py")):
         assert (tmp_path / "cold" / path.name).read_bytes() == path.read_bytes(), path.name
-    assert "48" in (tmp_path / "out" / f"mlp_{last:03d}.py").read_text()
+    assert "nn.Linear(20, 48)" in (tmp_path / "out" / f"mlp_{last:03d}.py").read_text()
+
+
+def test_more_work_than_the_early_start_guessed_gets_every_process(tmp_path, spy):
+    """One spec changed, and every other output stale too (as after a generator upgrade): one process, then two."""
+    looked, starts = spy
+    write_specs(tmp_path / "specs")
+    assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"), "-j", "2")[0] == 0
+    expected = {path.name: path.read_bytes() for path in (tmp_path / "out").glob("*.py")}
+    time.sleep(cache.RACY_SECONDS + 0.1)
+    assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"))[:2] == (0, f"0 generated, {COUNT} unchanged\n")
+    for path in (tmp_path / "out").glob("*.py"):
+        lines = path.read_text().split("\n")
+        lines[2] = re.sub("inputs=[0-9a-f]{32}", "inputs=" + "0" * 32, lines[2])
+        path.write_text("\n".join(lines))
+    write_specs(tmp_path / "specs", hidden={3: 48}, only=3)
+    looked.clear()
+    starts.clear()
+
+    assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"), "-j", "2")[:2] == (0, f"{COUNT} generated, 0 unchanged\n")
+
+    assert starts == [(1, 1), (COUNT, 2)]  # the second start replaces the first worker before any job
+    after = {path.name: path.read_bytes() for path in (tmp_path / "out").glob("*.py")}
+    assert after.keys() == expected.keys()
+    assert [name for name in sorted(after) if after[name] != expected[name]] == ["mlp_003.py"]
+    assert multiprocessing.active_children() == []
+
+
+def test_one_job_means_no_worker_processes(tmp_path, spy):
+    _, starts = spy
+    write_specs(tmp_path / "specs")
+    assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"), "-j", "1")[:2] == (0, f"{COUNT} generated, 0 unchanged\n")
+    assert starts == []
 
 
 def test_up_to_date_starts_no_workers(tmp_path, spy):
@@ -118,7 +150,7 @@ def test_a_plan_that_fails_after_starting_the_workers_changes_nothing(tmp_path, 
     code, _, err = run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"), "-j", "2")
 
     assert code == 2 and "E501" in err, err
-    assert starts == [0]
+    assert starts == [(0, 1)]  # one output missing: one process, before any spec was read
     assert sorted((p.name, p.is_symlink(), p.read_bytes()) for p in (tmp_path / "out").iterdir()) == before
     assert victim.read_text() == "precious\n"
     assert multiprocessing.active_children() == []  # the workers were stopped, not left behind
