@@ -38,9 +38,10 @@ EARLY_START = 64
 
 
 class Source:
-    __slots__ = ("folder", "file_name", "stem", "st", "digest", "name", "uses")
+    __slots__ = ("folder", "file_name", "stem", "st", "digest", "name", "uses", "data")
 
-    def __init__(self, folder: str, name: str, st: os.stat_result, digest: str, class_name: str | None) -> None:
+    def __init__(self, folder: str, name: str, st: os.stat_result, digest: str, class_name: str | None,
+                 data: bytes | None = None) -> None:
         self.folder = folder
         self.file_name = name
         self.stem = name[: -len(".json")]
@@ -48,14 +49,19 @@ class Source:
         self.digest = digest  # output.short_digest of its bytes
         self.name = class_name  # from the stat cache, or once the JSON is parsed
         self.uses: set[str] = set()  # stems it references
+        self.data = data  # its bytes, when planning read them (for the digest), until ``read`` hands them on
 
     @property
     def path(self) -> str:
         return output.join(self.folder, self.file_name)
 
     def read(self) -> bytes:
-        with open(self.path, "rb") as handle:
-            return handle.read()
+        """Its bytes: those planning hashed if it read them (not read twice), else from the file."""
+        data, self.data = self.data, None
+        if data is None:
+            with open(self.path, "rb") as handle:
+                data = handle.read()
+        return data
 
 
 class Result:
@@ -75,7 +81,6 @@ class Result:
     @property
     def path(self) -> str:
         return output.join(self.folder, f"{self.stem}.py")
-
 
 
 class Plan:
@@ -146,11 +151,13 @@ def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None")
         name = entry.name
         st = entry.stat(follow_symlinks=False)
         known = stat_cache.get("spec/" + name, st)
+        data = None
         if known is not None and len(known) == 2:
             digest, class_name = known[0], known[1] or None
         else:
             with open(entry.path, "rb") as handle:
-                digest = output.short_digest(handle.read())
+                data = handle.read()
+            digest = output.short_digest(data)
             recorded = stat_cache.recorded("spec/" + name)
             stat_cache.put("spec/" + name, st, [digest, ""])
             class_name = None
@@ -158,7 +165,7 @@ def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None")
                 touched.add(name[: -len(".json")])
             else:
                 changed.add(name[: -len(".json")])
-        source = Source(spec_dir, name, st, digest, class_name)
+        source = Source(spec_dir, name, st, digest, class_name, data)
         sources[source.stem] = source
     order = list(sources)
     reordered = early

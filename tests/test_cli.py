@@ -162,3 +162,25 @@ def test_changing_a_used_spec_makes_its_users_stale(tmp_path):
     stale = sorted(line for line in result.stdout.splitlines() if line.startswith("STALE"))
     assert stale == ["STALE: out/chimera.py", "STALE: out/nest_mlp.py"]
     assert "uses=fixed_hidden_mlp,nest_mlp" in (GENERATED / "chimera.py").read_text().splitlines()[2]
+
+
+def test_a_cold_run_reads_each_spec_once_in_planning(tmp_path, monkeypatch):
+    """Planning hashes each spec and the JSON pass for class names parses the same bytes: one open, not two."""
+    import builtins
+    import contextlib
+    import io
+
+    from codegen import generate
+    from codegen.__main__ import main
+
+    opened = []
+
+    def counting_open(file, *args, **kwargs):
+        opened.append(os.path.basename(str(file)))
+        return builtins.open(file, *args, **kwargs)
+
+    monkeypatch.setattr(generate, "open", counting_open, raising=False)  # what generate.py opens, not the workers
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([str(SPECS), "-o", str(tmp_path / "out"), "-j", "1", "--no-cache"]) == 0
+    specs = sorted(p.name for p in SPECS.glob("*.json"))
+    assert sorted(name for name in opened if name.endswith(".json")) == specs
