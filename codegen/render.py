@@ -409,15 +409,15 @@ def format_source(source: str) -> str:
     return black.format_str(source, mode=black_mode())
 
 
-def example_constructor(block: Block, blocks: dict[str, Block]) -> str:
-    """Source that builds ``block`` as its example configures it, e.g. ``MyLinear(5, 3)``."""
+def example_constructor(block: Block, blocks: dict[str, Block], index: int = 0) -> str:
+    """Source that builds ``block`` as its example number ``index`` configures it, e.g. ``MyLinear(5, 3)``."""
     from . import analyse, expressions
 
-    given = block.example.get("args", {})
+    given = block.examples[index].get("args", {})
     if block.variadic is not None:
         scope = expressions.Scope("init", frozenset())
         layers = [
-            analyse._layer(doc, f"example.args.{block.variadic.name}[{i}]", scope, set(blocks))
+            analyse._layer(doc, f"{block.example_path(index)}.args.{block.variadic.name}[{i}]", scope, set(blocks))
             for i, doc in enumerate(given.get(block.variadic.name, []))
         ]
         return f"{block.name}({', '.join(str(layer_source(l, blocks)) for l in layers)})"
