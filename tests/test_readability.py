@@ -15,7 +15,7 @@ import pytest
 from codegen.render import format_source
 
 from .conftest import GENERATED
-from .reference import d2l, seed
+from .reference import d2l, d2l_attention, seed
 
 # stem -> the book's code for the same blocks
 BOOK = {
@@ -34,6 +34,7 @@ BOOK = {
     "googlenet": [d2l.Inception, d2l.googlenet],
     "resnet18": [d2l.Residual, d2l.resnet_block, d2l.resnet18],
     "densenet": [d2l.conv_block, d2l.DenseBlock, d2l.transition_block, d2l.densenet],
+    "add_norm": [d2l_attention.AddNorm],
 }
 LIMIT = 1.3
 
