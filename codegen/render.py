@@ -388,6 +388,7 @@ def render(chain: list[Block], blocks: dict[str, Block]) -> str:
         blocks=[block_context(b, blocks) for b in chain],
         uses_functional=any(_uses_functional(b) for b in chain),
         uses_optional=any(b.optional for b in chain),
+        uses_nn=any(b.kind == "block" for b in chain),
     )
 
 

@@ -95,3 +95,43 @@ def test_torchscript_and_export(name: str) -> None:
         exported = torch.export.export(gen, tuple(inputs))
         for e, x in zip(_leaves(expected), _leaves(exported.module()(*inputs)), strict=True):
             torch.testing.assert_close(x, e, rtol=0, atol=0)
+
+
+# Function specs: name -> (the book's function, the generated function's extra arguments, inputs()).
+FUNCTIONS: dict[str, tuple[Callable[..., Any], tuple[Any, ...], Callable[[], list[Any]]]] = {
+    # The book attaches these to MultiHeadAttention as methods reading self.num_heads.
+    "transpose_qkv": (lambda X: book.MultiHeadAttention(100, 5, 0.5).transpose_qkv(X), (5,), lambda: [torch.randn(2, 4, 100)]),
+    "transpose_output": (lambda X: book.MultiHeadAttention(100, 5, 0.5).transpose_output(X), (5,), lambda: [torch.randn(10, 4, 20)]),
+}
+SCRIPTABLE_FUNCTIONS = ["transpose_qkv", "transpose_output"]
+
+
+def _weighted_sum(value: Any) -> torch.Tensor:
+    """A loss whose gradient differs per element, so that a permutation of the output shows."""
+    return sum((t * torch.arange(t.numel()).reshape(t.shape)).sum() for t in _leaves(value) if t.is_floating_point())
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_function_equals_the_book(name: str) -> None:
+    ref_fn, extra, make_inputs = FUNCTIONS[name]
+    gen_fn = generated(name, name)
+    inputs = make_inputs()
+    ref_inputs, gen_inputs = _floats(inputs), _floats(inputs)
+    ref_out, gen_out = ref_fn(*ref_inputs), gen_fn(*gen_inputs, *extra)
+    for r, g in zip(_leaves(ref_out), _leaves(gen_out), strict=True):
+        torch.testing.assert_close(g, r, rtol=0, atol=0)
+    _weighted_sum(ref_out).backward()
+    _weighted_sum(gen_out).backward()
+    for r, g in zip(ref_inputs, gen_inputs):
+        if isinstance(r, torch.Tensor) and r.requires_grad:
+            torch.testing.assert_close(g.grad, r.grad, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", SCRIPTABLE_FUNCTIONS)
+def test_function_is_scriptable(name: str) -> None:
+    ref_fn, extra, make_inputs = FUNCTIONS[name]
+    scripted = torch.jit.script(generated(name, name))
+    assert isinstance(scripted, torch.jit.ScriptFunction)
+    inputs = make_inputs()
+    for r, s in zip(_leaves(ref_fn(*inputs)), _leaves(scripted(*inputs, *extra)), strict=True):
+        torch.testing.assert_close(s, r, rtol=0, atol=0)
