@@ -111,7 +111,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
             layers[lname] = layer
 
     forward = doc["forward"]
-    inputs, optional = errors.run(lambda: _inputs(forward["inputs"]), default=([], frozenset()))
+    inputs, optional = _inputs(forward["inputs"], errors)
     variadic = next((a.name for a in args if a.variadic), None)
     functions = doc.get("functions", [])
     for i, used in enumerate(functions):
@@ -184,21 +184,19 @@ def _check_class_name(name: str, block_names: set[str], kind: str = "block") -> 
         raise SpecError("E312", f"function name {name!r} is a catalogued function; choose another", path="name")
 
 
-def _inputs(items: list[Any]) -> tuple[list[str], frozenset[str]]:
+def _inputs(items: list[Any], errors: _Collector) -> tuple[list[str], frozenset[str]]:
     """Forward's inputs by name, and which of them are optional (default None, after the others)."""
-    names: list[str] = []
-    optional: set[str] = set()
-    for i, item in enumerate(items):
-        name = item if isinstance(item, str) else item["name"]
-        expressions.check_identifier(name, "input", f"forward.inputs[{i}]")
-        if name in names:
-            raise SpecError("E311", f"input {name!r} is declared twice", path=f"forward.inputs[{i}]")
-        if isinstance(item, str) and optional:
-            raise SpecError("E318", f"input {name!r} without a default follows an optional one", path=f"forward.inputs[{i}]")
-        if not isinstance(item, str):
-            optional.add(name)
-        names.append(name)
-    return names, frozenset(optional)
+    names = [item if isinstance(item, str) else item["name"] for item in items]
+    optional = frozenset(item["name"] for item in items if not isinstance(item, str))
+    seen_optional = False
+    for i, (name, item) in enumerate(zip(names, items)):
+        errors.run(lambda: expressions.check_identifier(name, "input", f"forward.inputs[{i}]"))
+        if name in names[:i]:
+            errors.errors.append(SpecError("E311", f"input {name!r} is declared twice", errors.file, f"forward.inputs[{i}]"))
+        if isinstance(item, str) and seen_optional:
+            errors.errors.append(SpecError("E318", f"input {name!r} without a default follows an optional one", errors.file, f"forward.inputs[{i}]"))
+        seen_optional = seen_optional or not isinstance(item, str)
+    return names, optional
 
 
 def _members_read(body: list[Statement]) -> set[str]:
