@@ -335,7 +335,7 @@ def function_context(block: Block) -> dict[str, Any]:
     return {
         "kind": "function",
         "name": block.name,
-        "docstring": docstring_literal(f"{block.doc.strip()}\n\n{shape_table(block)}"),
+        "docstring": class_docstring(block),
         "forward_signature": forward_signature(block),
         "returns": block.returns,
         "body": _ForwardRenderer(block).statements(block.body),
