@@ -19,6 +19,7 @@ from .model import (
     Arg,
     Assign,
     Block,
+    ConstructorAssign,
     For,
     If,
     LayerDef,
@@ -32,6 +33,16 @@ from .shapes import fits, infer
 from .values import REQUIRED
 
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
+# What constructor statements may call: constant tensor code (no randomness), as d2l's PositionalEncoding
+# computes its table. Only what the catalogue also knows (with a shape rule) is allowed.
+CONSTRUCTOR_FUNCTIONS = frozenset({
+    "torch.arange", "torch.pow", "torch.sin", "torch.cos", "torch.exp", "torch.log", "torch.zeros", "torch.ones",
+    "torch.full", "torch.cat", "torch.stack", "torch.outer", "torch.matmul", "torch.tanh", "torch.sigmoid",
+}) & frozenset(catalogue.FUNCTIONS)
+CONSTRUCTOR_METHODS = frozenset({
+    "reshape", "view", "unsqueeze", "squeeze", "transpose", "permute", "flatten", "float", "to", "exp", "log",
+    "sin", "cos", "sqrt", "t", "T", "sum", "mean", "clone", "contiguous", "expand",
+}) & frozenset(catalogue.METHODS)
 DEFAULT_MAX_ITERATIONS = 10_000
 
 
@@ -110,6 +121,12 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         if layer is not None:
             layers[lname] = layer
 
+    constructor = errors.run(
+        lambda: _constructor(doc.get("constructor", []), arg_names, {t.name for t in tensors["buffers"]}), default=[]
+    )
+    if constructor and kind == "function":
+        errors.errors.append(SpecError("E318", "a function spec has no constructor", errors.file, "constructor"))
+
     forward = doc["forward"]
     inputs, optional = _inputs(forward["inputs"], errors)
     variadic = next((a.name for a in args if a.variadic), None)
@@ -163,6 +180,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         body=body,
         examples=examples,
         kind=kind,
+        constructor=constructor,
         optional=optional,
         kept=kept,
         functions=list(functions),
@@ -197,6 +215,47 @@ def _inputs(items: list[Any], errors: _Collector) -> tuple[list[str], frozenset[
             errors.errors.append(SpecError("E318", f"input {name!r} without a default follows an optional one", errors.file, f"forward.inputs[{i}]"))
         seen_optional = seen_optional or not isinstance(item, str)
     return names, optional
+
+
+def _constructor(docs: list[dict[str, Any]], args: set[str], buffers: set[str]) -> list[ConstructorAssign]:
+    """Constructor statements: assign a local name, or into a buffer through a subscript."""
+    errors = _Collector("")
+    local_names: set[str] = set()
+    for i, doc in enumerate(docs):
+        target = doc["assign"].strip()
+        if target.isidentifier():
+            local_names.add(target)
+    scope = Scope(
+        "forward",
+        frozenset(args | local_names),
+        members=frozenset(buffers),
+        functions=CONSTRUCTOR_FUNCTIONS,
+        methods=CONSTRUCTOR_METHODS,
+    )
+    out: list[ConstructorAssign] = []
+    for i, doc in enumerate(docs):
+        path = f"constructor[{i}]"
+
+        def statement() -> ConstructorAssign:
+            target = expressions.parse(doc["assign"], f"{path}.assign")
+            if isinstance(target, ast.Name):
+                expressions.check_identifier(target.id, "variable", f"{path}.assign")
+                if target.id in args:
+                    raise SpecError("E311", f"{target.id!r} is a constructor argument; a constructor statement may not change it", path=f"{path}.assign")
+            elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Attribute) and isinstance(target.value.value, ast.Name) and target.value.value.id == "self":
+                if target.value.attr not in buffers:
+                    raise SpecError("E305", f"constructor statements assign into buffers only; self.{target.value.attr} is not one" + did_you_mean(target.value.attr, buffers), path=f"{path}.assign")
+                expressions.check(target, scope, f"{path}.assign")
+            else:
+                raise SpecError("E302", "a constructor statement assigns a local name or self.<buffer>[...]", path=f"{path}.assign")
+            return ConstructorAssign(target, _forward_expr(doc["value"], scope, f"{path}.value"), path)
+
+        stmt = errors.run(statement)
+        if stmt is not None:
+            out.append(stmt)
+    if errors.errors:
+        raise ErrorList(errors.errors)
+    return out
 
 
 def _members_read(body: list[Statement]) -> set[str]:

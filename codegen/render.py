@@ -367,6 +367,7 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
         return function_context(block)
     return {
         "kind": "block",
+        "constructor": [f"{expressions.unparse(s.target)} = {expressions.unparse(s.value)}" for s in block.constructor],
         "name": block.name,
         "kept": block.kept,
         "forward_signature": forward_signature(block),

@@ -120,6 +120,8 @@ class ShapeChecker:
                 inst.tensors[t.name] = Tensor(tuple(dims))
                 if section == "parameters":
                     inst.parameter_names.append(t.name)
+        if block.constructor:
+            self.run_constructor(block, inst, dict(env))
         for name, layer in block.layers.items():
             condition = True
             if layer.condition is not None:
@@ -134,6 +136,27 @@ class ShapeChecker:
             for i, module in enumerate(values.get(block.variadic.name, ())):
                 inst.children[str(i)] = module
         return inst
+
+    def run_constructor(self, block: Block, inst: Instance, env: dict[str, Any]) -> None:
+        """Constructor statements, on shapes: locals get values; a buffer's slice must take what is put in it."""
+        for stmt in block.constructor:
+            self._tick(block.file, stmt.path)
+            value = self.eval(stmt.value, env, inst, f"{stmt.path}.value")
+            if isinstance(stmt.target, ast.Name):
+                env[stmt.target.id] = value
+                continue
+            target = self.eval(stmt.target, env, inst, f"{stmt.path}.assign")
+            if not isinstance(target, Tensor):
+                raise SpecError("E401", f"cannot assign into {_describe(target)}", block.file, f"{stmt.path}.assign")
+            if isinstance(value, Tensor):
+                try:
+                    fitted = catalogue.broadcast(value.shape, target.shape)
+                except ShapeError as exc:
+                    raise SpecError("E401", f"cannot assign shape {value} into {target}: {exc}", block.file, stmt.path) from None
+                if tuple(fitted) != tuple(target.shape):
+                    raise SpecError("E401", f"cannot assign shape {value} into {target}", block.file, stmt.path)
+            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SpecError("E401", f"cannot assign {_describe(value)} into a tensor", block.file, stmt.path)
 
     def build_layer(self, layer: LayerDef, env: dict[str, Any], owner: Block) -> Instance:
         self.layers += 1
