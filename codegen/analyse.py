@@ -334,6 +334,8 @@ def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], 
                     sub.key = key
                     layer.children.append(sub)
             children = []
+        if any("prefix" in child for child in children if isinstance(child, dict)) and (len(children) != 1 or type_name == "ModuleDict"):
+            errors.errors.append(SpecError("E314", "a repeat with a prefix must be the only item of its Sequential or ModuleList", path=f"{path}.layers"))
         for i, child in enumerate(children):
             child_path = f"{path}.layers[{i}]"
             if "for" in child:
@@ -375,7 +377,12 @@ def _repeat(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str],
     iterable = _init_expr(doc["in"], scope, f"{path}.in")
     inner = Scope("init", scope.names | {var})
     layers = [_layer(l, f"{path}.layers[{i}]", inner, block_names) for i, l in enumerate(doc["layers"])]
-    return RepeatDef(path, var, iterable, layers)
+    prefix = doc.get("prefix", "")
+    if prefix:
+        expressions.check_identifier(prefix, "child name prefix", f"{path}.prefix")
+        if len(layers) != 1:
+            raise SpecError("E314", "a repeat with a prefix builds one layer per step (its name is prefix + str(step))", path=f"{path}.layers")
+    return RepeatDef(path, var, iterable, layers, prefix)
 
 
 def _walk_layers(layers: Iterable[LayerDef | RepeatDef]) -> Iterable[LayerDef]:

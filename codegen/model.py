@@ -54,6 +54,7 @@ class RepeatDef:
     var: str
     iterable: ast.expr
     layers: list[LayerDef]
+    prefix: str = ""  # children named prefix + str(var) instead of 0, 1, ...
 
 
 @dataclass

@@ -232,6 +232,17 @@ def signature(params: list[str], indent: int, head: str, tail: str) -> str:
 
 def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[str, Any]:
     item: dict[str, Any] = {"name": name, "comment": comment(layer.doc), "loops": []}
+    named = layer.children[0] if layer.kind == "container" and len(layer.children) == 1 else None
+    if isinstance(named, RepeatDef) and named.prefix:
+        # The book's form: an empty container, then add_module(prefix + str(i), ...) per step.
+        call = Call(f"self.{name}.add_module", [f"{string_literal(named.prefix)} + str({named.var})", layer_source(named.layers[0], blocks)])
+        item["named"] = {
+            "container": layer.type,
+            "var": named.var,
+            "iterable": expressions.unparse(named.iterable),
+            "add": call.layout(12),
+        }
+        return item
     if layer.kind == "container" and any(isinstance(c, RepeatDef) for c in layer.children):
         item["container"] = layer.type
         for child in layer.children:

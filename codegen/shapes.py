@@ -180,7 +180,10 @@ class ShapeChecker:
                     for item in items:
                         inner = dict(env, **{child.var: item})
                         for sub in child.layers:
-                            inst.children[str(index)] = self.build_layer(sub, inner, owner)
+                            key = f"{child.prefix}{item}" if child.prefix else str(index)
+                            if key in inst.children:
+                                raise SpecError("E311", f"two children are named {key!r}", owner.file, f"{child.path}.in")
+                            inst.children[key] = self.build_layer(sub, inner, owner)
                             index += 1
                 else:
                     inst.children[str(index)] = self.build_layer(child, env, owner)

@@ -596,6 +596,12 @@ CORPUS = [
          edit("transpose_qkv", lambda d: d.update(constructor=[{"assign": "k", "value": "num_heads * 2"}]))),
     Case("constructor_too_long", "E200", "specs/my_linear.json", "constructor", "is too long",
          edit("my_linear", lambda d: d.update(constructor=[{"assign": "k", "value": "units * 2"}] * 17))),
+    Case("repeat_prefix_payload", "E204", "specs/vgg_block.json", "layers.net.layers[0].prefix", "is not a valid name",
+         edit("vgg_block", lambda d: d["layers"]["net"]["layers"][0].update(prefix="b'); import os; ('"))),
+    Case("repeat_prefix_two_layers", "E314", "specs/vgg_block.json", "layers.net.layers", "must be the only item",
+         edit("vgg_block", lambda d: d["layers"]["net"]["layers"][0].update(prefix="block"))),
+    Case("repeat_prefix_keyword", "E310", "specs/vgg_block.json", "layers.net.layers[0].prefix", "child name prefix 'class' is a Python keyword",
+         edit("vgg_block", lambda d: d["layers"]["net"].update(layers=[dict(d["layers"]["net"]["layers"][0], prefix="class")]))),
     # -- file names --------------------------------------------------------------------------------------
     Case("file_name_dash", "E332", "specs/Bad-Name.json", "", "file name 'Bad-Name.json' must be <module_name>.json",
          raw("Bad-Name.json", lambda d: d.replace(b'"MLP"', b'"BadName"'))),
