@@ -146,7 +146,8 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     forward_scope = Scope(
         "forward",
         frozenset(local_names),
-        members=frozenset(members) | hyper,
+        # self.training: a block's forward may branch on it (each arm checked by an example with "training").
+        members=frozenset(members) | hyper | (frozenset({"training"}) if kind == "block" else frozenset()),
         functions=frozenset(catalogue.FUNCTIONS),
         methods=frozenset(catalogue.METHODS),
         callables=frozenset(functions),

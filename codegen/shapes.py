@@ -89,6 +89,7 @@ class ShapeChecker:
         self.steps = 0
         # Which way each if went, per file: (file, path) -> {"then", "else"}; every arm must be taken.
         self.taken: dict[tuple[str, str], set[str]] = {}
+        self.training = True  # self.training in forward: the example's "training"
 
     def _tick(self, file: str, path: str) -> None:
         self.steps += 1
@@ -410,6 +411,8 @@ class ShapeChecker:
                     return inst.tensors[node.attr]
                 if node.attr in inst.hyper:
                     return inst.hyper[node.attr]
+                if node.attr == "training":
+                    return self.training
                 child = inst.children[node.attr]
                 return None if child.kind == "none" else child
             value = self.eval(node.value, env, inst, path)
@@ -662,6 +665,7 @@ def infer(block: Block, blocks: dict[str, Block]) -> None:
     first_output: Any = None
     for index, example in enumerate(block.examples):
         where = block.example_path(index)
+        checker.training = example.get("training", True)
         inst = build_example(checker, block, index)
         inputs = example_inputs(example)
         if block.kind == "function":
