@@ -6,15 +6,22 @@ A tensor is known only by its shape; everything else a spec can mention
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 
 @dataclass(frozen=True)
 class Tensor:
-    """A tensor whose values are unknown but whose shape is exact."""
+    """A tensor whose values are unknown but whose shape is exact.
+
+    ``dtype`` ("float", "long") and ``high`` (integer values lie in [0, high))
+    are known for an example's inputs, None where unknown. They take no part
+    in comparisons: shapes decide whether two branches agree.
+    """
 
     shape: tuple[int, ...]
+    dtype: str | None = field(default=None, compare=False)
+    high: int | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return "(" + ", ".join(str(d) for d in self.shape) + ("," if len(self.shape) == 1 else "") + ")"

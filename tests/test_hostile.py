@@ -482,7 +482,7 @@ CORPUS = [
     Case("wrong_type_layers", "E203", MLP, "layers", "[] is not of type 'object'", edit("mlp", put(["layers"], []))),
     Case("wrong_type_inputs", "E203", MLP, "forward.inputs", "'X' is not of type 'array'", edit("mlp", put(["forward", "inputs"], "X"))),
     Case("wrong_type_return", "E203", MLP, "forward.body[0].return", "5 is not of type 'string'", edit("mlp", put(FWD, 5))),
-    Case("enum_init", "E205", "specs/my_linear.json", "parameters.weight.init", "is not one of ['rand', 'randn', 'zeros', 'ones']",
+    Case("init_import", "E340", "specs/my_linear.json", "parameters.weight.init", "unknown init '__import__'",
          edit("my_linear", put(["parameters", "weight", "init"], "__import__('os')"))),
     Case("enum_op", "E205", "specs/residual.json", "forward.body[3].op", "'+= 1; import os' is not one of",
          edit("residual", put(["forward", "body", 3, "op"], "+= 1; import os"))),
@@ -1028,9 +1028,9 @@ def biggest_numel(block: Any) -> int:
             for d in dims.replace(" ", "").strip(",").split(","):
                 n *= int(d) if d else 1
             sizes.append(n)
-    for shape in block.example["inputs"].values():
+    for value in block.example["inputs"].values():
         n = 1
-        for d in shape:
+        for d in value["shape"] if isinstance(value, dict) else value:
             n *= d
         sizes.append(n)
     return max(sizes)
@@ -1042,6 +1042,8 @@ def check_generated(work: Path, stem: str) -> None:
     from torch import nn
 
     from codegen import analyse, gate, generate, render
+
+    from .conftest import example_tensor
 
     source = (work / "out" / f"{stem}.py").read_text(encoding="utf-8")
     ast.parse(source)
@@ -1061,7 +1063,7 @@ def check_generated(work: Path, stem: str) -> None:
         device = torch.device("cpu") if small else torch.device("meta")
         with torch.device(device):
             net = eval(constructor, {"nn": nn, "torch": torch, **vars(module)})  # generator-built source
-            inputs = [torch.randn(*shape) for shape in block.example["inputs"].values()]
+            inputs = [example_tensor(value) for value in block.example["inputs"].values()]
             with torch.no_grad():
                 output = net(*inputs)
         assert shape_text(output) == block.output_text, (shape_text(output), block.output_text)

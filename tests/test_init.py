@@ -1,0 +1,275 @@
+"""Initialisation, shapes from arguments and integer inputs (issue 11, items 3, 4 and 6).
+
+* The book's initialisers (d2l "Parameter Initialization": init_normal,
+  init_constant, init_xavier with init_42, my_init; init_cnn on LeNet) against
+  the generated blocks: built from the same seed, the weights must be equal
+  bit for bit (the same draws in the same order), then outputs and gradients.
+* Every init form against torch's own ``nn.init`` call, drawn from the same
+  seed, and its statistics on a large tensor against the formula torch
+  documents.
+* A parameter shape given as one conditional expression, and Embedding
+  inputs declared ``long`` with a vocabulary bound.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from .conftest import example_tensor, import_generated
+from .reference import d2l, d2l_builders as book
+
+pytestmark = pytest.mark.filterwarnings("ignore:Lazy modules are a new feature")
+
+
+def generate(tmp_path: Path, *specs: dict) -> Path:
+    """Generate ``specs`` with the real CLI entry point; return the output folder."""
+    from codegen.__main__ import main
+
+    folder = tmp_path / "specs"
+    folder.mkdir(exist_ok=True)
+    for spec in specs:
+        stem = spec.pop("stem")
+        (folder / f"{stem}.json").write_text(json.dumps(spec), encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(folder), "-o", str(tmp_path / "out"), "-j", "1"])
+    assert code == 0, err.getvalue()
+    return tmp_path / "out"
+
+
+# ---------------------------------------------------------------------------- the book's initialisers
+
+
+def book_mlp(*inits) -> nn.Module:
+    """d2l's ``net`` (lazy layers, materialised by a first call as the book does), then ``net.apply`` of each init."""
+    net = book.mlp()
+    net(torch.ones(2, 4))  # no draw from the generator: only the layers' own
+    for target, init in inits:
+        (net if target is None else net[target]).apply(init)
+    return net
+
+
+BOOK = {
+    "init_normal_mlp": ("InitNormalMLP", lambda: book_mlp((None, book.init_normal))),
+    "init_constant_mlp": ("InitConstantMLP", lambda: book_mlp((None, book.init_constant))),
+    "xavier_42_mlp": ("Xavier42MLP", lambda: book_mlp((0, book.init_xavier), (2, book.init_42))),
+    "my_init_mlp": ("MyInitMLP", lambda: book_mlp((None, book.my_init))),
+    "xavier_lenet": ("XavierLeNet", lambda: d2l.lenet().apply(book.init_cnn)),
+}
+
+
+@pytest.mark.parametrize("stem", sorted(BOOK))
+def test_book_initialisers_draw_the_same_weights(stem, capsys):
+    cls, make_ref = BOOK[stem]
+    torch.manual_seed(7)
+    ref = make_ref()
+    torch.manual_seed(7)
+    gen = getattr(import_generated(stem), cls)()
+    ref_state, gen_state = ref.state_dict(), gen.state_dict()
+    # The book's net is the Sequential itself; the generated block holds it as .net.
+    assert list(gen_state) == [f"net.{key}" for key in ref_state]
+    for key, value in ref_state.items():
+        torch.testing.assert_close(gen_state[f"net.{key}"], value, rtol=0, atol=0, msg=key)
+    shape = (2, 1, 28, 28) if stem == "xavier_lenet" else (2, 4)
+    X = torch.randn(*shape)
+    ref_X, gen_X = X.clone().requires_grad_(True), X.clone().requires_grad_(True)
+    ref_out, gen_out = ref(ref_X), gen(gen_X)
+    torch.testing.assert_close(gen_out, ref_out, rtol=0, atol=0)
+    ref_out.sum().backward()
+    gen_out.sum().backward()
+    for (name, r), g in zip(ref.named_parameters(), gen.parameters()):
+        torch.testing.assert_close(g.grad, r.grad, rtol=0, atol=0, msg=name)
+    torch.testing.assert_close(gen_X.grad, ref_X.grad, rtol=0, atol=0)
+
+
+def test_book_initialisers_do_what_the_book_says():
+    """Independent of the references: the values the book's section describes."""
+    torch.manual_seed(0)
+    normal = import_generated("init_normal_mlp").InitNormalMLP()
+    for layer in (normal.net[0], normal.net[2]):
+        assert torch.all(layer.bias == 0) and 0 < layer.weight.std() < 0.03
+    constant = import_generated("init_constant_mlp").InitConstantMLP()
+    assert torch.all(constant.net[0].weight == 1) and torch.all(constant.net[2].bias == 0)
+    xavier = import_generated("xavier_42_mlp").Xavier42MLP()
+    assert torch.all(xavier.net[2].weight == 42)
+    assert xavier.net[0].weight.abs().max() <= math.sqrt(6 / (4 + 8))
+    mine = import_generated("my_init_mlp").MyInitMLP()
+    for layer in (mine.net[0], mine.net[2]):
+        w = layer.weight
+        assert torch.all((w == 0) | ((w.abs() >= 5) & (w.abs() <= 10)))
+        assert w.requires_grad and w.grad is None  # still a trainable parameter after the in-place update
+    assert (mine.net[0].weight == 0).any()
+
+
+# ---------------------------------------------------------------------------- every form against nn.init
+
+
+# (spec init, what torch does to a tensor of that shape, expected mean, expected std; fan_in 512, fan_out 256)
+FAN_IN, FAN_OUT = 512, 256
+FORMS = {
+    "normal": ("normal(mean=0.5, std=0.02)", lambda t: nn.init.normal_(t, mean=0.5, std=0.02), 0.5, 0.02),
+    "uniform": ("uniform(-0.3, 0.7)", lambda t: nn.init.uniform_(t, -0.3, 0.7), 0.2, 1 / math.sqrt(12)),
+    "constant": ("constant(0.25)", lambda t: nn.init.constant_(t, 0.25), 0.25, 0.0),
+    "zeros": ("zeros", nn.init.zeros_, 0.0, 0.0),
+    "ones": ("ones", nn.init.ones_, 1.0, 0.0),
+    "xavier_uniform": ("xavier_uniform(gain=2)", lambda t: nn.init.xavier_uniform_(t, gain=2), 0.0, 2 * math.sqrt(2 / (FAN_IN + FAN_OUT))),
+    "xavier_normal": ("xavier_normal", nn.init.xavier_normal_, 0.0, math.sqrt(2 / (FAN_IN + FAN_OUT))),
+    "kaiming_uniform": (
+        "kaiming_uniform(a=0, mode='fan_out', nonlinearity='relu')",
+        lambda t: nn.init.kaiming_uniform_(t, a=0, mode="fan_out", nonlinearity="relu"), 0.0, math.sqrt(2 / FAN_OUT),
+    ),
+    "kaiming_normal": ("kaiming_normal(nonlinearity='relu')", lambda t: nn.init.kaiming_normal_(t, nonlinearity="relu"), 0.0, math.sqrt(2 / FAN_IN)),
+}
+# Parameters only: forms that create the tensor.
+CREATED = {
+    "randn": ("randn", lambda shape: torch.randn(shape), 0.0, 1.0),
+    "rand": ("rand", lambda shape: torch.rand(shape), 0.5, 1 / math.sqrt(12)),
+    "randn_scaled": ("randn * sigma", lambda shape: torch.randn(shape) * 0.01, 0.0, 0.01),
+    "rand_scaled": ("rand * (sigma + 1)", lambda shape: torch.rand(shape) * 1.01, 0.505, 1.01 / math.sqrt(12)),
+}
+
+
+@pytest.fixture(scope="module")
+def forms_module(tmp_path_factory) -> object:
+    shape = [FAN_OUT, FAN_IN]
+    parameters = {f"w_{name}": {"shape": shape, "init": init} for name, (init, *_rest) in {**FORMS, **CREATED}.items()}
+    layers = {
+        "net": {"type": "ModuleList", "layers": [
+            {"type": "Linear", "args": {"in_features": FAN_IN, "out_features": FAN_OUT}, "init": {"weight": init, "bias": "zeros"}}
+            for init, *_rest in FORMS.values()
+        ]}
+    }
+    spec = {
+        "stem": "forms", "name": "Forms", "doc": "Every init form.",
+        "args": {"sigma": {"type": "float", "default": 0.01}},
+        "parameters": parameters,
+        "layers": layers,
+        "forward": {"inputs": ["X"], "body": [{"return": "X + self.w_normal.sum()"}]},
+        "example": {"inputs": {"X": [2, FAN_IN]}, "output": [2, FAN_IN]},
+    }
+    out = generate(tmp_path_factory.mktemp("forms"), spec)
+    return import_generated("forms", out)
+
+
+def test_each_form_draws_what_torch_draws(forms_module):
+    """Same seed, same order: parameters first (in spec order), then each layer is built and initialised after all are built."""
+    torch.manual_seed(3)
+    gen = forms_module.Forms()
+    torch.manual_seed(3)
+    shape = (FAN_OUT, FAN_IN)
+    for name, (_, draw, _, _) in FORMS.items():
+        expected = draw(torch.empty(shape))
+        torch.testing.assert_close(getattr(gen, f"w_{name}").data, expected, rtol=0, atol=0, msg=name)
+    for name, (_, draw, _, _) in CREATED.items():
+        torch.testing.assert_close(getattr(gen, f"w_{name}").data, draw(shape), rtol=0, atol=0, msg=name)
+    linears = [nn.Linear(FAN_IN, FAN_OUT) for _ in FORMS]
+    for linear, (_, draw, _, _) in zip(linears, FORMS.values()):
+        draw(linear.weight.data)
+        nn.init.zeros_(linear.bias.data)
+    for index, linear in enumerate(linears):
+        torch.testing.assert_close(gen.net[index].weight.data, linear.weight.data, rtol=0, atol=0)
+        assert torch.all(gen.net[index].bias == 0)
+
+
+@pytest.mark.parametrize("name", sorted({**FORMS, **CREATED}))
+def test_each_form_has_the_documented_statistics(forms_module, name):
+    torch.manual_seed(11)
+    gen = forms_module.Forms()
+    _, _, mean, std = {**FORMS, **CREATED}[name]
+    w = getattr(gen, f"w_{name}").detach()
+    assert abs(w.mean().item() - mean) <= 5 * std / math.sqrt(w.numel()) + 1e-7  # five standard errors
+    assert w.std().item() == pytest.approx(std, rel=0.02, abs=1e-7)
+    if name in FORMS:
+        layer_w = gen.net[list(FORMS).index(name)].weight.detach()
+        assert layer_w.std().item() == pytest.approx(std, rel=0.02, abs=1e-7)
+
+
+def test_forms_are_emitted_as_a_person_writes_them(forms_module):
+    source = Path(forms_module.__file__).read_text(encoding="utf-8")
+    assert "self.w_normal = nn.Parameter(torch.empty(256, 512))\n        nn.init.normal_(self.w_normal, mean=0.5, std=0.02)" in source
+    assert "self.w_randn_scaled = nn.Parameter(torch.randn(256, 512) * sigma)" in source
+    assert "self.w_rand_scaled = nn.Parameter(torch.rand(256, 512) * (sigma + 1))" in source
+    assert "self.w_zeros = nn.Parameter(torch.zeros(256, 512))" in source
+    code = ast.unparse(ast.parse(source))  # black splits this call over lines
+    assert "nn.init.kaiming_uniform_(self.net[7].weight, a=0, mode='fan_out', nonlinearity='relu')" in code
+    assert "nn.init.zeros_(self.net[8].bias)" in code
+
+
+# ---------------------------------------------------------------------------- shapes from arguments
+
+
+def test_shape_from_a_conditional_expression(tmp_path):
+    shape = "(1, num_features) if num_dims == 2 else (1, num_features, 1, 1)"
+    spec = {
+        "stem": "scale_shift", "name": "ScaleShift", "doc": "gamma * X + beta, per feature or per channel.",
+        "args": {"num_features": {"type": "int"}, "num_dims": {"type": "int"}},
+        "parameters": {"gamma": {"shape": shape, "init": "ones"}, "beta": {"shape": shape, "init": "zeros"}},
+        "buffers": {"moving_mean": {"shape": shape, "init": "zeros"}},
+        "forward": {"inputs": ["X"], "body": [{"return": "self.gamma * (X - self.moving_mean) + self.beta"}]},
+        "example": {"args": {"num_features": 6, "num_dims": 4}, "inputs": {"X": [2, 6, 5, 5]}, "output": [2, 6, 5, 5]},
+    }
+    module = import_generated("scale_shift", generate(tmp_path, spec))
+    source = Path(module.__file__).read_text(encoding="utf-8")
+    assert f"        shape = {shape}\n        self.gamma = nn.Parameter(torch.ones(shape))" in source
+    for num_dims, expected in ((2, (1, 6)), (4, (1, 6, 1, 1))):
+        block = module.ScaleShift(6, num_dims)
+        assert block.gamma.shape == block.beta.shape == block.moving_mean.shape == expected
+        assert torch.all(block.gamma == 1) and torch.all(block.beta == 0)
+    ref = book.BatchNorm(6, 4)  # the book's own shapes for the same arguments
+    assert module.ScaleShift(6, 4).gamma.shape == ref.gamma.shape
+    assert module.ScaleShift(6, 2).gamma.shape == book.BatchNorm(6, 2).gamma.shape
+
+
+# ---------------------------------------------------------------------------- integer inputs
+
+
+def embedding_spec(inputs: dict) -> dict:
+    return {
+        "stem": "embed", "name": "Embed", "doc": "Token embeddings, summed over the sequence.",
+        "args": {"vocab_size": {"type": "int"}, "num_hiddens": {"type": "int"}},
+        "layers": {"embedding": {"type": "Embedding", "args": {"num_embeddings": "vocab_size", "embedding_dim": "num_hiddens"}}},
+        "forward": {"inputs": ["X"], "body": [{"return": "self.embedding(X).sum(1)"}]},
+        "example": {"args": {"vocab_size": 28, "num_hiddens": 8}, "inputs": inputs, "output": [2, 8]},
+    }
+
+
+def test_long_inputs_are_shape_checked_and_tested_with_token_ids(tmp_path):
+    module = import_generated("embed", generate(tmp_path, embedding_spec({"X": {"shape": [2, 5], "dtype": "long", "high": 28}})))
+    value = {"shape": [2, 5], "dtype": "long", "high": 28}
+    X = example_tensor(value)
+    assert X.dtype == torch.long and X.shape == (2, 5) and 0 <= X.min() and X.max() < 28
+    assert module.Embed(28, 8)(X).shape == (2, 8)
+    assert "Shapes for input X (2, 5) long < 28 with vocab_size=28, num_hiddens=8:" in module.Embed.__doc__
+
+
+def test_analysis_of_integer_inputs(tmp_path):
+    from codegen.generate import analyse_folder
+    from codegen.errors import ErrorList
+
+    def errors(inputs: dict) -> list[str]:
+        spec = embedding_spec(inputs)
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        folder.mkdir()
+        (folder / "embed.json").write_text(json.dumps({k: v for k, v in spec.items() if k != "stem"}), encoding="utf-8")
+        try:
+            analyse_folder(folder)
+        except ErrorList as exc:
+            return [f"{e.code} {e.message}" for e in exc.errors]
+        return []
+
+    assert errors({"X": {"shape": [2, 5], "dtype": "long", "high": 28}}) == []
+    [no_bound] = errors({"X": {"shape": [2, 5], "dtype": "long"}})
+    assert no_bound.startswith("E405") and "a long input needs 'high'" in no_bound
+    [float_input] = errors({"X": [2, 5]})
+    assert float_input.startswith("E401") and "expected integer indices, found a float tensor" in float_input
+    [too_high] = errors({"X": {"shape": [2, 5], "dtype": "long", "high": 29}})
+    assert too_high.startswith("E401") and "below num_embeddings=28, found values up to 28" in too_high
