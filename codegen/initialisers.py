@@ -280,8 +280,8 @@ def statements(init: Init, target: str, shape_text: str | None = None) -> tuple[
         elif step.kind == "init":
             if shape_text is not None and created is None:
                 created = f"torch.empty({shape_text})"
-            args = [target] + [expressions.unparse(a) for a in step.args]
-            args += [f"{key}={expressions.unparse(value)}" for key, value in step.keywords.items()]
+            args = [target] + [source(a) for a in step.args]
+            args += [f"{key}={source(value)}" for key, value in step.keywords.items()]
             lines.append(f"nn.init.{step.func}_({', '.join(args)})")
         else:
             assert step.value is not None
@@ -289,6 +289,16 @@ def statements(init: Init, target: str, shape_text: str | None = None) -> tuple[
             value = _Rename(init.name, data).visit(_copy(step.value))
             lines.append(f"{target}.data {step.op} {ast.unparse(value)}")
     return created, lines
+
+
+def source(tree: ast.expr) -> str:
+    """``expressions.unparse``, with a string in the double quotes black would choose."""
+    if isinstance(tree, ast.Constant) and isinstance(tree.value, str):
+        literal = repr(tree.value)
+        if literal.startswith("'") and '"' not in tree.value:
+            return '"' + literal[1:-1] + '"'
+        return literal
+    return expressions.unparse(tree)
 
 
 def _copy(tree: ast.expr) -> ast.expr:

@@ -322,7 +322,7 @@ def _init_line(line: str, indent: int) -> str:
         return line
     tree = ast.parse(line, mode="eval").body
     assert isinstance(tree, ast.Call)
-    args = [ast.unparse(a) for a in tree.args] + [f"{k.arg}={ast.unparse(k.value)}" for k in tree.keywords]
+    args = [initialisers.source(a) for a in tree.args] + [f"{k.arg}={initialisers.source(k.value)}" for k in tree.keywords]
     return Call(ast.unparse(tree.func), list(args)).layout(indent)
 
 

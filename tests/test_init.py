@@ -18,13 +18,14 @@ import contextlib
 import io
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from .conftest import example_tensor, import_generated
+from .conftest import SPECS, example_tensor, import_generated
 from .reference import d2l, d2l_builders as book
 
 pytestmark = pytest.mark.filterwarnings("ignore:Lazy modules are a new feature")
@@ -139,31 +140,18 @@ CREATED = {
 
 
 @pytest.fixture(scope="module")
-def forms_module(tmp_path_factory) -> object:
-    shape = [FAN_OUT, FAN_IN]
-    parameters = {f"w_{name}": {"shape": shape, "init": init} for name, (init, *_rest) in {**FORMS, **CREATED}.items()}
-    layers = {
-        "net": {"type": "ModuleList", "layers": [
-            {"type": "Linear", "args": {"in_features": FAN_IN, "out_features": FAN_OUT}, "init": {"weight": init, "bias": "zeros"}}
-            for init, *_rest in FORMS.values()
-        ]}
-    }
-    spec = {
-        "stem": "forms", "name": "Forms", "doc": "Every init form.",
-        "args": {"sigma": {"type": "float", "default": 0.01}},
-        "parameters": parameters,
-        "layers": layers,
-        "forward": {"inputs": ["X"], "body": [{"return": "X + self.w_normal.sum()"}]},
-        "example": {"inputs": {"X": [2, FAN_IN]}, "output": [2, FAN_IN]},
-    }
-    out = generate(tmp_path_factory.mktemp("forms"), spec)
-    return import_generated("forms", out)
+def forms_module() -> object:
+    """specs/init_forms.json: each form once on a (256, 512) parameter and once on a Linear(512, 256)'s weight, in FORMS order."""
+    spec = json.loads((SPECS / "init_forms.json").read_text(encoding="utf-8"))
+    assert [t["init"] for t in spec["parameters"].values()] == [f[0] for f in {**FORMS, **CREATED}.values()]
+    assert [layer["init"]["weight"] for layer in spec["layers"]["net"]["layers"]] == [f[0] for f in FORMS.values()]
+    return import_generated("init_forms")
 
 
 def test_each_form_draws_what_torch_draws(forms_module):
     """Same seed, same order: parameters first (in spec order), then each layer is built and initialised after all are built."""
     torch.manual_seed(3)
-    gen = forms_module.Forms()
+    gen = forms_module.InitForms()
     torch.manual_seed(3)
     shape = (FAN_OUT, FAN_IN)
     for name, (_, draw, _, _) in FORMS.items():
@@ -183,7 +171,7 @@ def test_each_form_draws_what_torch_draws(forms_module):
 @pytest.mark.parametrize("name", sorted({**FORMS, **CREATED}))
 def test_each_form_has_the_documented_statistics(forms_module, name):
     torch.manual_seed(11)
-    gen = forms_module.Forms()
+    gen = forms_module.InitForms()
     _, _, mean, std = {**FORMS, **CREATED}[name]
     w = getattr(gen, f"w_{name}").detach()
     assert abs(w.mean().item() - mean) <= 5 * std / math.sqrt(w.numel()) + 1e-7  # five standard errors
@@ -195,7 +183,7 @@ def test_each_form_has_the_documented_statistics(forms_module, name):
 
 def test_forms_are_emitted_as_a_person_writes_them(forms_module):
     source = Path(forms_module.__file__).read_text(encoding="utf-8")
-    assert "self.w_normal = nn.Parameter(torch.empty(256, 512))\n        nn.init.normal_(self.w_normal, mean=0.5, std=0.02)" in source
+    assert "        self.w_normal = nn.Parameter(torch.empty(256, 512))\n        nn.init.normal_(self.w_normal, mean=0.5, std=0.02)" in source
     assert "self.w_randn_scaled = nn.Parameter(torch.randn(256, 512) * sigma)" in source
     assert "self.w_rand_scaled = nn.Parameter(torch.rand(256, 512) * (sigma + 1))" in source
     assert "self.w_zeros = nn.Parameter(torch.zeros(256, 512))" in source
@@ -273,3 +261,117 @@ def test_analysis_of_integer_inputs(tmp_path):
     assert float_input.startswith("E401") and "expected integer indices, found a float tensor" in float_input
     [too_high] = errors({"X": {"shape": [2, 5], "dtype": "long", "high": 29}})
     assert too_high.startswith("E401") and "below num_embeddings=28, found values up to 28" in too_high
+
+
+# ---------------------------------------------------------------------------- the catalogue of forms against torch
+
+
+def test_forms_match_nn_init_signatures():
+    import inspect
+
+    from codegen import initialisers
+    from codegen.values import REQUIRED
+
+    for form, params in initialisers.FORMS.items():
+        signature = inspect.signature(getattr(nn.init, f"{form}_"))
+        names = [n for n in signature.parameters if n not in ("tensor", "generator")]
+        assert [p.name for p in params] == names, form
+        for param in params:
+            default = signature.parameters[param.name].default
+            assert param.default == (REQUIRED if default is inspect.Parameter.empty else default), (form, param.name)
+
+
+@pytest.mark.parametrize("nonlinearity", ["linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                                          "conv_transpose3d", "sigmoid", "tanh", "relu", "leaky_relu", "selu"])
+def test_kaiming_nonlinearities_are_the_ones_torch_knows(nonlinearity):
+    from codegen import catalogue, initialisers
+
+    kind = dict((p.name, p.kind) for p in initialisers.FORMS["kaiming_normal"])["nonlinearity"]
+    assert catalogue.check_kind(kind, nonlinearity)
+    nn.init.calculate_gain(nonlinearity)  # torch knows it
+    with pytest.raises(ValueError):
+        nn.init.calculate_gain("softplus")
+    assert not catalogue.check_kind(kind, "softplus")
+
+
+LAYER_CONFIGS = [
+    ("Linear", {"in_features": 3, "out_features": 5}),
+    ("Linear", {"in_features": 3, "out_features": 5, "bias": False}),
+    ("Bilinear", {"in1_features": 2, "in2_features": 3, "out_features": 4}),
+    ("Conv1d", {"in_channels": 4, "out_channels": 6, "kernel_size": 3, "groups": 2}),
+    ("Conv2d", {"in_channels": 3, "out_channels": 8, "kernel_size": (3, 5), "bias": False}),
+    ("Conv3d", {"in_channels": 2, "out_channels": 4, "kernel_size": 2}),
+    ("ConvTranspose1d", {"in_channels": 4, "out_channels": 6, "kernel_size": 3, "groups": 2}),
+    ("ConvTranspose2d", {"in_channels": 3, "out_channels": 2, "kernel_size": 4}),
+    ("BatchNorm1d", {"num_features": 7}),
+    ("BatchNorm2d", {"num_features": 7, "affine": False}),
+    ("BatchNorm2d", {"num_features": 7, "bias": False}),
+    ("LayerNorm", {"normalized_shape": (3, 4)}),
+    ("LayerNorm", {"normalized_shape": 5, "bias": False}),
+    ("LayerNorm", {"normalized_shape": 5, "elementwise_affine": False}),
+    ("GroupNorm", {"num_groups": 2, "num_channels": 6}),
+    ("GroupNorm", {"num_groups": 2, "num_channels": 6, "affine": False}),
+    ("Embedding", {"num_embeddings": 10, "embedding_dim": 3}),
+]
+
+
+@pytest.mark.parametrize("name,kwargs", LAYER_CONFIGS)
+def test_layer_tensors_match_torch(name, kwargs):
+    from codegen import catalogue, initialisers
+
+    full = {p.name: kwargs.get(p.name, p.default) for p in catalogue.LAYERS[name].params}
+    layer = getattr(nn, name)(**kwargs)
+    expected = {key: tuple(getattr(layer, key).shape) if getattr(layer, key, None) is not None else None for key in ("weight", "bias")}
+    assert initialisers.layer_tensors(name, full) == expected
+
+
+def test_every_layer_with_tensors_is_covered():
+    from codegen import initialisers
+
+    assert {name for name, _ in LAYER_CONFIGS} == set(initialisers.LAYER_TENSORS)
+
+
+# ---------------------------------------------------------------------------- the AST gate
+
+
+def gate_check(stem: str, source: str) -> None:
+    from codegen import analyse, gate
+    from .conftest import analysed
+
+    blocks = analysed()
+    by_name = {b.name: b for b in blocks.values()}
+    gate.check(source, analyse.dependencies(blocks[stem], by_name), f"{stem}.py")
+
+
+TAMPERED = [
+    ("my_init_mlp", "return self.net(X)", "return self.net(X.data)", ".data outside an init update step"),
+    ("my_init_mlp", "nn.init.uniform_(module.weight, -10, 10)", "nn.init.orthogonal_(module.weight)", "nn.init.orthogonal_"),
+    ("my_init_mlp", "nn.init.uniform_(module.weight, -10, 10)", "nn.init.uniform_(module.weight.data.fill_(1))", ".data outside an init update step"),
+    ("my_init_mlp", "module.weight.data *= ", "module.weight *= ", "augmented assignment"),
+    ("my_init_mlp", "module.weight.data *= ", "module.weight.data //= ", "augmented assignment"),
+    ("my_init_mlp", "module.weight.data *= ", "X.data *= ", "augmented assignment"),
+    ("my_init_mlp", "for module in self.modules():", "for m in self.modules():", "loop over self.modules()"),
+    ("my_init_mlp", "if type(module) == nn.Linear:", "if type(module, 1) == nn.Linear:", "call of type"),
+    ("my_init_mlp", "return self.net(X)", "return self.net(X) if type(X) else X", "call of type"),
+    ("my_init_mlp", "return self.net(X)", "nn.init.zeros_(X)\n        return self.net(X)", "nn.init.zeros_ in MyInitMLP.forward"),
+    ("my_init_mlp", "return self.net(X)", "for module in self.modules():\n            X = X\n        return self.net(X)", "in MyInitMLP.forward"),
+    ("xavier_42_mlp", "nn.init.constant_(self.net[2].weight, 42)", "init = nn.init\n        init.constant_(self.net[2].weight, 42)", "assignment to init"),
+    ("xavier_42_mlp", "nn.init.constant_(self.net[2].weight, 42)", "nn.init.__dict__", "dunder attribute"),
+    ("xavier_42_mlp", "nn.init.constant_(self.net[2].weight, 42)", "print(nn.init)", "nn.init other than nn.init.<form>_"),
+]
+
+
+def test_gate_accepts_the_generated_init_code():
+    for stem in ("my_init_mlp", "xavier_42_mlp", "init_normal_mlp", "init_forms", "xavier_lenet"):
+        gate_check(stem, (Path(__file__).parent.parent / "generated" / f"{stem}.py").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("stem,old,new,message", TAMPERED)
+def test_gate_refuses_tampered_init_code(stem, old, new, message):
+    from codegen.errors import SpecError
+
+    source = (Path(__file__).parent.parent / "generated" / f"{stem}.py").read_text(encoding="utf-8")
+    assert old in source
+    with pytest.raises(SpecError, match=re.escape(message)) as caught:
+        gate_check(stem, source.replace(old, new))
+    assert caught.value.code == "E900"
