@@ -375,3 +375,13 @@ def test_gate_refuses_tampered_init_code(stem, old, new, message):
     with pytest.raises(SpecError, match=re.escape(message)) as caught:
         gate_check(stem, source.replace(old, new))
     assert caught.value.code == "E900"
+
+
+@pytest.mark.parametrize("stem", sorted(BOOK) + ["init_forms"])
+def test_init_blocks_script_with_torchscript(stem):
+    """Initialisation runs in __init__ only; every forward here is one the book's code would script too."""
+    cls = BOOK[stem][0] if stem in BOOK else "InitForms"
+    net = getattr(import_generated(stem), cls)()
+    scripted = torch.jit.script(net)
+    X = torch.randn(2, 1, 28, 28) if stem == "xavier_lenet" else torch.randn(2, 256 if stem == "init_forms" else 4)
+    torch.testing.assert_close(scripted(X), net(X), rtol=0, atol=0)

@@ -15,7 +15,7 @@ import pytest
 from codegen.render import format_source
 
 from .conftest import GENERATED
-from .reference import d2l, seed
+from .reference import d2l, d2l_builders, seed
 
 # stem -> the book's code for the same blocks
 BOOK = {
@@ -34,6 +34,12 @@ BOOK = {
     "googlenet": [d2l.Inception, d2l.googlenet],
     "resnet18": [d2l.Residual, d2l.resnet_block, d2l.resnet18],
     "densenet": [d2l.conv_block, d2l.DenseBlock, d2l.transition_block, d2l.densenet],
+    # The initialisers with the book's net.apply(...) lines (the references leave them to the caller).
+    "init_normal_mlp": [d2l_builders.mlp, d2l_builders.init_normal, "net.apply(init_normal)"],
+    "init_constant_mlp": [d2l_builders.mlp, d2l_builders.init_constant, "net.apply(init_constant)"],
+    "xavier_42_mlp": [d2l_builders.mlp, d2l_builders.init_xavier, d2l_builders.init_42, "net[0].apply(init_xavier)\nnet[2].apply(init_42)"],
+    "my_init_mlp": [d2l_builders.mlp, d2l_builders.my_init, "net.apply(my_init)"],
+    "xavier_lenet": [d2l.lenet, d2l_builders.init_cnn, "net.apply(init_cnn)"],
 }
 LIMIT = 1.3
 
@@ -56,7 +62,7 @@ def code_lines(source: str) -> int:
 
 
 def book_lines(stem: str) -> int:
-    source = "\n\n".join(inspect.getsource(obj) for obj in BOOK[stem])
+    source = "\n\n".join(obj if isinstance(obj, str) else inspect.getsource(obj) for obj in BOOK[stem])
     return code_lines(format_source(source))
 
 
