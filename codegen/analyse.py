@@ -249,8 +249,13 @@ def _layer_init(layer: LayerDef, doc: dict[str, Any], path: str, scope: Scope, i
     where = f"{path}.init"
     type_name = doc["type"]
     if type_name not in initialisers.LAYER_TENSORS:
-        raise SpecError("E342", f"{type_name} has no weight or bias to initialise" + (
-            "; a block initialises its own layers" if type_name not in catalogue.LAYERS else ""), path=where)
+        if type_name in CONTAINERS:
+            hint = "; give its children an init, or use a rule in the block's 'init'"
+        elif type_name not in catalogue.LAYERS:
+            hint = "; a block initialises its own layers"
+        else:
+            hint = ""
+        raise SpecError("E342", f"{type_name} has no weight or bias to initialise{hint}", path=where)
     if "if" in doc:
         raise SpecError("E342", "a layer built only 'if' a condition holds cannot take an init; use a rule in the block's 'init'", path=where)
     if not init_ok:

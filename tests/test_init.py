@@ -385,3 +385,24 @@ def test_init_blocks_script_with_torchscript(stem):
     scripted = torch.jit.script(net)
     X = torch.randn(2, 1, 28, 28) if stem == "xavier_lenet" else torch.randn(2, 256 if stem == "init_forms" else 4)
     torch.testing.assert_close(scripted(X), net(X), rtol=0, atol=0)
+
+
+def test_embedding_rule_refuses_what_torch_refuses():
+    """The analyser's two new Embedding checks, against torch: float indices, and an id equal to num_embeddings."""
+    from codegen import catalogue
+    from codegen.values import ShapeError, Tensor
+
+    layer = catalogue.LAYERS["Embedding"]
+    args = {p.name: p.default for p in layer.params} | {"num_embeddings": 28, "embedding_dim": 8}
+    embedding = nn.Embedding(28, 8)
+    assert layer.shape(args, {"input": Tensor((2, 5), "long", 28)}) == Tensor((2, 5, 8))
+    embedding(torch.randint(0, 28, (2, 5)))
+    with pytest.raises(ShapeError, match="integer indices"):
+        layer.shape(args, {"input": Tensor((2, 5), "float")})
+    with pytest.raises(RuntimeError):
+        embedding(torch.randn(2, 5))
+    with pytest.raises(ShapeError, match="below num_embeddings=28"):
+        layer.shape(args, {"input": Tensor((2, 5), "long", 29)})
+    with pytest.raises(IndexError):
+        embedding(torch.full((2, 5), 28))
+    assert layer.shape(args, {"input": Tensor((2, 5))}) == Tensor((2, 5, 8))  # dtype unknown: not refused
