@@ -703,8 +703,8 @@ def _embedding_shape(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
         _fail(f"expected padding_idx in [{-a['num_embeddings']}, {a['num_embeddings'] - 1}], found {idx}")
     # The input holds indices: an integer tensor, whose values the example may bound.
     x = c["input"]
-    if x.dtype == "float":
-        _fail("expected integer indices, found a float tensor (give the example input \"dtype\": \"long\")")
+    if x.dtype is not None and x.dtype != "long":
+        _fail(f"expected integer indices, found a {x.dtype} tensor (give the example input \"dtype\": \"long\")")
     if x.high is not None and x.high > a["num_embeddings"]:
         _fail(f"expected indices below num_embeddings={a['num_embeddings']}, found values up to {x.high - 1}")
     return Tensor(x.shape + (a["embedding_dim"],))

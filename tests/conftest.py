@@ -30,18 +30,6 @@ def import_generated(stem: str, folder: Path = GENERATED) -> ModuleType:
     return module
 
 
-def example_tensor(value: list[int] | dict) -> "torch.Tensor":
-    """An example input as the spec declares it: random floats of a shape, or token ids in [0, high) for a long input."""
-    import torch
-
-    if isinstance(value, dict):
-        shape = tuple(value["shape"])
-        if value.get("dtype", "float") == "long":
-            return torch.randint(0, value["high"], shape)
-        return torch.randn(*shape)
-    return torch.randn(*value)
-
-
 @lru_cache(maxsize=1)
 def analysed():
     """Every spec, checked and shape-inferred by the generator, keyed by stem."""

@@ -603,10 +603,10 @@ CORPUS = [
     Case("long_input_without_bound", "E405", MLP, "example.inputs.X", "a long input needs 'high'",
          edit("mlp", put(["example", "inputs", "X"], {"shape": [2, 20], "dtype": "long"}))),
     Case("bound_on_float_input", "E405", MLP, "example.inputs.X.high", "'high' bounds the values of a long input only",
-         edit("mlp", put(["example", "inputs", "X"], {"shape": [2, 20], "high": 5}))),
-    Case("input_dtype_payload", "E205", MLP, "example.inputs.X.dtype", "is not one of ['float', 'long']",
+         edit("mlp", put(["example", "inputs", "X"], {"shape": [2, 20], "dtype": "float32", "high": 5}))),
+    Case("input_dtype_payload", "E205", MLP, "example.inputs.X.dtype", "is not one of ['float32', 'long', 'bool']",
          edit("mlp", put(["example", "inputs", "X"], {"shape": [2, 20], "dtype": "long'); import os; ('", "high": 5}))),
-    Case("embedding_float_input", "E401", MLP, "layers.hidden", "nn.Embedding: expected integer indices, found a float tensor",
+    Case("embedding_float_input", "E401", MLP, "layers.hidden", "nn.Embedding: expected integer indices, found a float32 tensor",
          edit("mlp", put(["layers", "hidden"], {"type": "Embedding", "args": {"num_embeddings": 20, "embedding_dim": 256}}))),
     Case("embedding_ids_too_high", "E401", MLP, "layers.hidden", "expected indices below num_embeddings=20, found values up to 20",
          edit("mlp", put(["layers", "hidden"], {"type": "Embedding", "args": {"num_embeddings": 20, "embedding_dim": 256}}),
@@ -1124,7 +1124,7 @@ def biggest_numel(block: Any) -> int:
             sizes.append(n)
     for value in block.example["inputs"].values():
         n = 1
-        for d in value["shape"] if isinstance(value, dict) else value:
+        for d in () if value is None else value["shape"] if isinstance(value, dict) else value:
             n *= d
         sizes.append(n)
     return max(sizes)
@@ -1137,7 +1137,7 @@ def check_generated(work: Path, stem: str) -> None:
 
     from codegen import analyse, gate, generate, render
 
-    from .conftest import example_tensor
+    from .test_blocks import make_input
 
     source = (work / "out" / f"{stem}.py").read_text(encoding="utf-8")
     ast.parse(source)
@@ -1157,7 +1157,7 @@ def check_generated(work: Path, stem: str) -> None:
         device = torch.device("cpu") if small else torch.device("meta")
         with torch.device(device):
             net = eval(constructor, {"nn": nn, "torch": torch, **vars(module)})  # generator-built source
-            inputs = [example_tensor(value) for value in block.example["inputs"].values()]
+            inputs = [make_input(value) for value in block.example["inputs"].values()]
             with torch.no_grad():
                 output = net(*inputs)
         assert shape_text(output) == block.output_text, (shape_text(output), block.output_text)
