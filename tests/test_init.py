@@ -407,3 +407,27 @@ def test_embedding_rule_refuses_what_torch_refuses():
     with pytest.raises(IndexError):
         embedding(torch.full((2, 5), 28))
     assert layer.shape(args, {"input": Tensor((2, 5))}) == Tensor((2, 5, 8))  # dtype unknown: not refused
+
+
+def test_different_shape_expressions_are_written_inline(tmp_path):
+    spec = {
+        "stem": "two_shapes", "name": "TwoShapes", "doc": "Two whole-shape expressions: no shared local.",
+        "args": {"n": {"type": "int"}, "flat": {"type": "bool", "default": True}},
+        "parameters": {
+            "a": {"shape": "(n,) if flat else (1, n)", "init": "normal(std=0.5)"},
+            "b": {"shape": "(n, n) if flat else (1, n, n)", "init": "randn * 0.5"},
+        },
+        "forward": {"inputs": ["X"], "body": [{"return": "X @ self.b + self.a"}]},
+        "example": {"args": {"n": 3}, "inputs": {"X": [2, 3]}, "output": [2, 3]},
+    }
+    module = import_generated("two_shapes", generate(tmp_path, spec))
+    source = Path(module.__file__).read_text(encoding="utf-8")
+    assert "shape = " not in source
+    assert "self.a = nn.Parameter(torch.empty((n,) if flat else (1, n)))" in source
+    assert "self.b = nn.Parameter(torch.randn((n, n) if flat else (1, n, n)) * 0.5)" in source
+    assert module.TwoShapes(3).a.shape == (3,) and module.TwoShapes(3, flat=False).b.shape == (1, 3, 3)
+    torch.manual_seed(5)
+    block = module.TwoShapes(4)
+    torch.manual_seed(5)
+    torch.testing.assert_close(block.a.data, nn.init.normal_(torch.empty(4), std=0.5), rtol=0, atol=0)
+    torch.testing.assert_close(block.b.data, torch.randn(4, 4) * 0.5, rtol=0, atol=0)
