@@ -623,9 +623,10 @@ def example_inputs(example: dict[str, Any]) -> list[Any]:
         if value is None:
             inputs.append(None)
         elif isinstance(value, dict):
-            inputs.append(Tensor(tuple(value["shape"]), value["dtype"], value.get("high")))
+            kind = "float" if value["dtype"] == "float32" else value["dtype"]  # values.Tensor's kinds: float, long, bool
+            inputs.append(Tensor(tuple(value["shape"]), kind, value.get("high")))
         else:
-            inputs.append(Tensor(tuple(value), "float32"))
+            inputs.append(Tensor(tuple(value), "float"))
     return inputs
 
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 class Tensor:
     """A tensor whose values are unknown but whose shape is exact.
 
-    ``dtype`` ("float", "long") and ``high`` (integer values lie in [0, high))
+    ``dtype`` (the kind: "float", "long", "bool") and ``high`` (integer values lie in [0, high))
     are known for an example's inputs, None where unknown. They take no part
     in comparisons: shapes decide whether two branches agree.
     """

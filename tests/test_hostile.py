@@ -606,7 +606,7 @@ CORPUS = [
          edit("mlp", put(["example", "inputs", "X"], {"shape": [2, 20], "dtype": "float32", "high": 5}))),
     Case("input_dtype_payload", "E205", MLP, "example.inputs.X.dtype", "is not one of ['float32', 'long', 'bool']",
          edit("mlp", put(["example", "inputs", "X"], {"shape": [2, 20], "dtype": "long'); import os; ('", "high": 5}))),
-    Case("embedding_float_input", "E401", MLP, "layers.hidden", "nn.Embedding: expected integer indices, found a float32 tensor",
+    Case("embedding_float_input", "E401", MLP, "layers.hidden", "nn.Embedding: expected integer indices, found a float tensor",
          edit("mlp", put(["layers", "hidden"], {"type": "Embedding", "args": {"num_embeddings": 20, "embedding_dim": 256}}))),
     Case("embedding_ids_too_high", "E401", MLP, "layers.hidden", "expected indices below num_embeddings=20, found values up to 20",
          edit("mlp", put(["layers", "hidden"], {"type": "Embedding", "args": {"num_embeddings": 20, "embedding_dim": 256}}),

@@ -259,7 +259,7 @@ def test_analysis_of_integer_inputs(tmp_path):
     [no_bound] = errors({"X": {"shape": [2, 5], "dtype": "long"}})
     assert no_bound.startswith("E405") and "a long input needs 'high'" in no_bound
     [float_input] = errors({"X": [2, 5]})
-    assert float_input.startswith("E401") and "expected integer indices, found a float32 tensor" in float_input
+    assert float_input.startswith("E401") and "expected integer indices, found a float tensor" in float_input
     [too_high] = errors({"X": {"shape": [2, 5], "dtype": "long", "high": 29}})
     assert too_high.startswith("E401") and "below num_embeddings=28, found values up to 28" in too_high
 
