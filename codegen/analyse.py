@@ -31,7 +31,7 @@ from .model import (
 from .shapes import fits, infer
 from .values import REQUIRED
 
-CONTAINERS = ("Sequential", "ModuleList")
+CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
 DEFAULT_MAX_ITERATIONS = 10_000
 
 
@@ -63,7 +63,12 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     doc = raw.doc
     errors = _Collector(str(raw.path))
     name = doc["name"]
-    errors.run(lambda: _check_class_name(name, block_names))
+    kind = doc.get("kind", "block")
+    errors.run(lambda: _check_class_name(name, block_names, kind))
+    if kind == "function":
+        for section in ("parameters", "buffers", "layers"):
+            if section in doc:
+                errors.errors.append(SpecError("E318", f"a function spec has no {section}; write a block (kind 'block') to hold them", errors.file, section))
 
     args = [
         errors.run(lambda n=n, a=a: _arg(n, a, f"args.{n}"))
@@ -92,7 +97,10 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
                     errors.run(lambda v=v, i=i: _init_expr(v, init_scope, f"{path}.shape[{i}]"))
                     for i, v in enumerate(tdoc["shape"])
                 ]
-                tensors[section].append(TensorDef(tname, shape, tdoc["init"], tdoc.get("doc", "")))
+                persistent = tdoc.get("persistent", True)
+                if section == "parameters" and "persistent" in tdoc:
+                    errors.errors.append(SpecError("E318", "only a buffer can be non-persistent", errors.file, f"{path}.persistent"))
+                tensors[section].append(TensorDef(tname, shape, tdoc["init"], tdoc.get("doc", ""), persistent))
 
     layers: dict[str, LayerDef] = {}
     for lname, ldoc in doc.get("layers", {}).items():
@@ -103,26 +111,43 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
             layers[lname] = layer
 
     forward = doc["forward"]
-    inputs = forward["inputs"]
-    for i, input_name in enumerate(inputs):
-        errors.run(lambda: expressions.check_identifier(input_name, "input", f"forward.inputs[{i}]"))
+    inputs, optional = errors.run(lambda: _inputs(forward["inputs"]), default=([], frozenset()))
     variadic = next((a.name for a in args if a.variadic), None)
+    functions = doc.get("functions", [])
+    for i, used in enumerate(functions):
+        if used not in block_names or used == name:
+            errors.errors.append(SpecError("E320", f"unknown function spec {used!r}" + did_you_mean(used, {n for n in block_names if n.islower()}), errors.file, f"functions[{i}]"))
     local_names = set(inputs) | _assigned_names(forward["body"])
+    if kind == "function":  # a def's arguments are plain names; it has no self
+        local_names |= arg_names
     for local in sorted(local_names & set(members)):
         errors.errors.append(SpecError("E311", f"local name {local!r} is also a member; use self.{local} or rename", errors.file, "forward"))
+    for local in sorted(local_names & set(functions)):
+        errors.errors.append(SpecError("E311", f"local name {local!r} is also a function this spec calls; rename it", errors.file, "forward"))
+    # Hyperparameters: in a block, forward reads a constructor argument as self.<name>, as the book does.
+    hyper = frozenset() if kind == "function" else frozenset(a.name for a in args if not a.variadic) - set(members)
     forward_scope = Scope(
         "forward",
         frozenset(local_names),
-        members=frozenset(members),
+        members=frozenset(members) | hyper,
         functions=frozenset(catalogue.FUNCTIONS),
         methods=frozenset(catalogue.METHODS),
+        callables=frozenset(functions),
     )
     body = errors.run(lambda: _statements(forward["body"], "forward.body", forward_scope, variadic), default=[])
     if body and not isinstance(body[-1], Return):
         errors.errors.append(SpecError("E404", "forward must end with a return statement", errors.file, "forward.body"))
+    read = _members_read(body)
+    kept = [a.name for a in args if a.name in hyper and a.name in read]
 
-    example = doc["example"]
-    errors.run(lambda: _check_example(example, args, inputs))
+    if ("example" in doc) == ("examples" in doc):
+        errors.errors.append(SpecError("E405", "give either 'example' or 'examples' (a list), not both" if "example" in doc else "'example' (or 'examples', a list) is required", errors.file, ""))
+        examples: list[dict[str, Any]] = []
+    else:
+        examples = [doc["example"]] if "example" in doc else doc["examples"]
+    for i, example in enumerate(examples):
+        where = "example" if "example" in doc else f"examples[{i}]"
+        errors.run(lambda: _check_example(example, args, inputs, optional, where))
 
     if errors.errors:
         raise ErrorList(errors.errors)
@@ -136,19 +161,60 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         layers=layers,
         inputs=inputs,
         body=body,
-        example=example,
+        examples=examples,
+        kind=kind,
+        optional=optional,
+        kept=kept,
+        functions=list(functions),
+        examples_key="example" if "example" in doc else "examples",
     )
     block.uses = {layer.type for layer in _walk_layers(layers.values()) if layer.kind == "block"}
     block.uses |= {
-        l["type"] for l in _example_layers(example) if l["type"] in block_names
+        l["type"] for example in examples for l in _example_layers(example) if l["type"] in block_names
     }
+    block.uses |= set(functions)
     return block
 
 
-def _check_class_name(name: str, block_names: set[str]) -> None:
-    expressions.check_identifier(name, "class name", "name")
+def _check_class_name(name: str, block_names: set[str], kind: str = "block") -> None:
+    expressions.check_identifier(name, "function name" if kind == "function" else "class name", "name")
     if name in catalogue.LAYERS or name in CONTAINERS:
         raise SpecError("E312", f"class name {name!r} is a torch.nn layer; choose another", path="name")
+    if kind == "function" and (name in catalogue.FUNCTIONS or f"torch.{name}" in catalogue.FUNCTIONS or f"F.{name}" in catalogue.FUNCTIONS):
+        raise SpecError("E312", f"function name {name!r} is a catalogued function; choose another", path="name")
+
+
+def _inputs(items: list[Any]) -> tuple[list[str], frozenset[str]]:
+    """Forward's inputs by name, and which of them are optional (default None, after the others)."""
+    names: list[str] = []
+    optional: set[str] = set()
+    for i, item in enumerate(items):
+        name = item if isinstance(item, str) else item["name"]
+        expressions.check_identifier(name, "input", f"forward.inputs[{i}]")
+        if name in names:
+            raise SpecError("E311", f"input {name!r} is declared twice", path=f"forward.inputs[{i}]")
+        if isinstance(item, str) and optional:
+            raise SpecError("E318", f"input {name!r} without a default follows an optional one", path=f"forward.inputs[{i}]")
+        if not isinstance(item, str):
+            optional.add(name)
+        names.append(name)
+    return names, frozenset(optional)
+
+
+def _members_read(body: list[Statement]) -> set[str]:
+    """Every name forward reads as self.<name>."""
+    read: set[str] = set()
+    for stmt in body:
+        for attr in ("value", "test", "iterable"):
+            tree = getattr(stmt, attr, None)
+            if tree is not None:
+                read |= {
+                    n.attr for n in ast.walk(tree)
+                    if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self"
+                }
+        for attr in ("then", "orelse", "body"):
+            read |= _members_read(getattr(stmt, attr, []))
+    return read
 
 
 def _arg(name: str, doc: dict[str, Any], path: str) -> Arg:
@@ -198,7 +264,20 @@ def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], 
         layer.kind = "container"
         if doc.get("args"):
             errors.errors.append(SpecError("E321", f"{type_name} takes no args; list its children under 'layers'", path=f"{path}.args"))
-        for i, child in enumerate(doc.get("layers", [])):
+        children = doc.get("layers", [])
+        if (type_name == "ModuleDict") != isinstance(children, dict):
+            errors.errors.append(SpecError("E203", f"the layers of a {type_name} are " + ("an object of named layers" if type_name == "ModuleDict" else "a list"), path=f"{path}.layers"))
+            children = []
+        if isinstance(children, dict):
+            for key, child in children.items():
+                child_path = f"{path}.layers.{key}"
+                errors.run(lambda: expressions.check_identifier(key, "ModuleDict key", child_path))
+                sub = errors.run(lambda: _layer(child, child_path, scope, block_names))
+                if sub is not None:
+                    sub.key = key
+                    layer.children.append(sub)
+            children = []
+        for i, child in enumerate(children):
             child_path = f"{path}.layers[{i}]"
             if "for" in child:
                 layer.children.append(errors.run(lambda: _repeat(child, child_path, scope, block_names, top)))
@@ -206,7 +285,7 @@ def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], 
                 layer.children.append(errors.run(lambda: _layer(child, child_path, scope, block_names)))
     else:
         if "layers" in doc:
-            errors.errors.append(SpecError("E201", "only Sequential and ModuleList take 'layers'", path=f"{path}.layers"))
+            errors.errors.append(SpecError("E201", "only Sequential, ModuleList and ModuleDict take 'layers'", path=f"{path}.layers"))
         if type_name in catalogue.LAYERS:
             layer.kind = "layer"
             known = {p.name for p in catalogue.LAYERS[type_name].params}
@@ -272,7 +351,7 @@ def _assigned_names(body: list[dict[str, Any]]) -> set[str]:
             target = stmt["assign"]
             names |= set(target) if isinstance(target, list) else {target}
         if "for" in stmt:
-            names.add(stmt["for"])
+            names |= set(stmt["for"]) if isinstance(stmt["for"], list) else {stmt["for"]}
         for key in ("then", "else", "body"):
             names |= _assigned_names(stmt.get(key, []))
     return names
@@ -320,30 +399,45 @@ def _statement(doc: dict[str, Any], path: str, scope: Scope, variadic: str | Non
             path,
         )
     if "for" in doc:
-        var = doc["for"]
-        expressions.check_identifier(var, "loop variable", f"{path}.for")
+        names = doc["for"] if isinstance(doc["for"], list) else [doc["for"]]
+        for var in names:
+            expressions.check_identifier(var, "loop variable", f"{path}.for")
+        if len(names) == 2 and names[0] == names[1]:
+            raise SpecError("E311", f"loop variable {names[0]!r} is named twice", path=f"{path}.for")
         text = doc["in"].strip()
+        enumerated = expressions.parse(text, f"{path}.in")
+        # enumerate(self.blks): the one place forward calls enumerate; its argument is checked as usual.
+        if isinstance(enumerated, ast.Call) and isinstance(enumerated.func, ast.Name) and enumerated.func.id == "enumerate":
+            if len(names) != 2 or len(enumerated.args) != 1 or enumerated.keywords:
+                raise SpecError("E316", "write enumerate over one container, into two names: \"for\": [\"i\", \"blk\"]", path=f"{path}.in")
+            text = ast.unparse(enumerated.args[0])
+        elif len(names) != 1:
+            raise SpecError("E316", "two loop variables need enumerate(self.<Sequential or ModuleList>)", path=f"{path}.in")
         if variadic is not None and text == variadic:
             iterable: ast.expr = ast.Name(variadic, ast.Load())
         else:
             iterable = _forward_expr(text, scope, f"{path}.in")
             if not (isinstance(iterable, ast.Attribute) and isinstance(iterable.value, ast.Name) and iterable.value.id == "self"):
                 raise SpecError("E316", "a for loop runs over self.<Sequential or ModuleList> or the variadic module argument", path=f"{path}.in")
-        return For(var, iterable, _statements(doc["body"], f"{path}.body", scope, variadic), path)
+        body = _statements(doc["body"], f"{path}.body", scope, variadic)
+        return For(names[-1], iterable, body, path, index=names[0] if len(names) == 2 else None)
     return Return(_forward_expr(doc["return"], scope, f"{path}.return"), path)
 
 
-def _check_example(example: dict[str, Any], args: list[Arg], inputs: list[str]) -> None:
+def _check_example(example: dict[str, Any], args: list[Arg], inputs: list[str], optional: frozenset[str] = frozenset(), where: str = "example") -> None:
     given = example.get("args", {})
     by_name = {a.name: a for a in args}
     for name in given:
         if name not in by_name:
-            raise SpecError("E405", f"example gives unknown argument {name!r}" + did_you_mean(name, by_name), path=f"example.args.{name}")
+            raise SpecError("E405", f"example gives unknown argument {name!r}" + did_you_mean(name, by_name), path=f"{where}.args.{name}")
     for arg in args:
         if arg.default is REQUIRED and not arg.variadic and arg.name not in given:
-            raise SpecError("E405", f"example must give required argument {arg.name!r}", path="example.args")
+            raise SpecError("E405", f"example must give required argument {arg.name!r}", path=f"{where}.args")
     if set(example["inputs"]) != set(inputs) or list(example["inputs"]) != inputs:
-        raise SpecError("E405", f"example inputs must be exactly {inputs} in that order", path="example.inputs")
+        raise SpecError("E405", f"example inputs must be exactly {inputs} in that order", path=f"{where}.inputs")
+    for name, value in example["inputs"].items():
+        if value is None and name not in optional:
+            raise SpecError("E405", f"input {name!r} is not optional; give its shape", path=f"{where}.inputs.{name}")
 
 
 # ------------------------------------------------------------------ phase 2

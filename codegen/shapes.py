@@ -23,6 +23,7 @@ from .model import (
     If,
     LayerDef,
     RepeatDef,
+    Return,
     Statement,
     TableRow,
     While,
@@ -68,6 +69,7 @@ class Instance:
         self.children: dict[str, Instance] = {}
         self.tensors: dict[str, Tensor] = {}
         self.parameter_names: list[str] = []
+        self.hyper: dict[str, Any] = {}  # constructor arguments forward reads as self.<name>
         self.outputs: list[Any] = []
 
     def parameter_count(self) -> int:
@@ -85,6 +87,8 @@ class ShapeChecker:
         self.blocks = blocks
         self.layers = 0
         self.steps = 0
+        # Which way each if went, per file: (file, path) -> {"then", "else"}; every arm must be taken.
+        self.taken: dict[tuple[str, str], set[str]] = {}
 
     def _tick(self, file: str, path: str) -> None:
         self.steps += 1
@@ -104,6 +108,7 @@ class ShapeChecker:
         inst = Instance("block", block.name, path, block.file)
         inst.block = block
         env = {a.name: values.get(a.name, a.default) for a in block.args}
+        inst.hyper = {name: env[name] for name in block.kept}
         for section, defs in (("parameters", block.parameters), ("buffers", block.buffers)):
             for t in defs:
                 dims = []
@@ -139,6 +144,11 @@ class ShapeChecker:
         values = {k: expressions.evaluate(v, env, f"{layer.path}.args.{k}") for k, v in layer.args.items()}
         if layer.kind == "container":
             index = 0
+            if layer.type == "ModuleDict":
+                for child in layer.children:
+                    assert isinstance(child, LayerDef)
+                    inst.children[child.key] = self.build_layer(child, env, owner)
+                return inst
             for child in layer.children:
                 if isinstance(child, RepeatDef):
                     items = expressions.evaluate(child.iterable, env, f"{child.path}.in")
@@ -194,7 +204,7 @@ class ShapeChecker:
             raise SpecError("E406", f"layer at {inst.path} is None in this configuration; test it with 'is not None' first", file, path)
         if inst.kind == "container":
             if inst.type != "Sequential":
-                raise SpecError("E406", "a ModuleList is not callable; loop over it with a for statement", file, path)
+                raise SpecError("E406", f"a {inst.type} is not callable; index it or loop over it", file, path)
             if len(args) != 1 or kwargs:
                 raise SpecError("E406", "a Sequential takes exactly one input", file, path)
             value = args[0]
@@ -204,8 +214,15 @@ class ShapeChecker:
             return value
         if inst.kind == "block":
             assert inst.block is not None
-            if kwargs or len(args) != len(inst.block.inputs):
-                raise SpecError("E406", f"{inst.type} takes {len(inst.block.inputs)} input(s), given {len(args)}", file, path)
+            block = inst.block
+            required = len(block.inputs) - len(block.optional)
+            if kwargs or not required <= len(args) <= len(block.inputs):
+                count = f"{required} to {len(block.inputs)}" if block.optional else str(len(block.inputs))
+                raise SpecError("E406", f"{inst.type} takes {count} input(s), given {len(args)}", file, path)
+            args = list(args) + [None] * (len(block.inputs) - len(args))
+            for name, value in zip(block.inputs, args):
+                if not isinstance(value, Tensor) and not (value is None and name in block.optional):
+                    raise SpecError("E406", f"{inst.type}'s input {name} must be a tensor{' or None' if name in block.optional else ''}, found {_describe(value)}", file, path)
             value = self.run(inst, args)
             inst.outputs.append(value)
             return value
@@ -232,12 +249,53 @@ class ShapeChecker:
         inst.outputs.append(value)
         return value
 
-    def run(self, inst: Instance, inputs: list[Any]) -> Any:
+    def run(self, inst: Instance, inputs: list[Any], extra: dict[str, Any] | None = None) -> Any:
         block = inst.block
         assert block is not None
         env: dict[str, Any] = dict(zip(block.inputs, inputs))
+        env.update(extra or {})
         result = self._statements(block.body, env, inst)
         return result[1]
+
+    def call_function(self, function: Block, args: list[Any], kwargs: dict[str, Any], where: tuple[str, str]) -> Any:
+        """A function spec called from forward: bound like Python binds a def's arguments, then run on shapes."""
+        file, path = where
+        self._tick(file, path)
+        names = function.inputs + [a.name for a in function.args]
+        if len(args) > len(names):
+            raise SpecError("E406", f"{function.name} takes at most {len(names)} arguments, given {len(args)}", file, path)
+        bound = dict(zip(names, args))
+        for key, value in kwargs.items():
+            if key not in names:
+                raise SpecError("E321", f"{function.name} has no argument {key!r}" + did_you_mean(key, names), file, path)
+            if key in bound:
+                raise SpecError("E406", f"{function.name} got {key!r} twice", file, path)
+            bound[key] = value
+        for name in function.inputs:
+            if name not in bound:
+                if name not in function.optional:
+                    raise SpecError("E322", f"{function.name} needs argument {name!r}", file, path)
+                bound[name] = None
+            value = bound[name]
+            if not isinstance(value, Tensor) and not (value is None and name in function.optional):
+                raise SpecError("E406", f"{function.name}'s {name} must be a tensor{' or None' if name in function.optional else ''}, found {_describe(value)}", file, path)
+        for arg in function.args:
+            if arg.name not in bound:
+                if arg.default is REQUIRED:
+                    raise SpecError("E322", f"{function.name} needs argument {arg.name!r}", file, path)
+                bound[arg.name] = arg.default
+            elif not fits(arg.annotation, bound[arg.name]):
+                raise SpecError("E323", f"{function.name}'s {arg.name} must be {arg.annotation}, found {_describe(bound[arg.name])}", file, path)
+        inst = Instance("function", function.name, "", function.file)
+        inst.block = function
+        try:
+            return self.run(inst, [bound[n] for n in function.inputs], {a.name: bound[a.name] for a in function.args})
+        except SpecError as exc:
+            exc.file = exc.file or function.file
+            raise
+
+    def took(self, file: str, path: str, *arms: str) -> None:
+        self.taken.setdefault((file, path), set()).update(arms)
 
     def _statements(self, body: list[Statement], env: dict[str, Any], inst: Instance) -> tuple[bool, Any]:
         for stmt in body:
@@ -270,7 +328,9 @@ class ShapeChecker:
         if isinstance(stmt, If):
             test = self.eval(stmt.test, env, inst, stmt.path + ".if")
             if isinstance(test, bool):
+                self.took(file, stmt.path, "then" if test else "else")
                 return self._statements(stmt.then if test else stmt.orelse, env, inst)
+            self.took(file, stmt.path, "then", "else")
             # Data-dependent: both branches must leave the same shapes behind.
             then_env, else_env = dict(env), dict(env)
             then = self._statements(stmt.then, then_env, inst)
@@ -293,10 +353,12 @@ class ShapeChecker:
                 items = list(inst.children.values())
             else:
                 container = self.eval(stmt.iterable, env, inst, stmt.path + ".in")
-                if not isinstance(container, Instance) or container.kind != "container":
+                if not isinstance(container, Instance) or container.kind != "container" or container.type == "ModuleDict":
                     raise SpecError("E316", "a for loop runs over a Sequential or ModuleList", file, stmt.path)
                 items = list(container.children.values())
-            for item in items:
+            for index, item in enumerate(items):
+                if stmt.index is not None:
+                    env[stmt.index] = index
                 env[stmt.var] = item
                 done, value = self._statements(stmt.body, env, inst)
                 if done:
@@ -320,6 +382,8 @@ class ShapeChecker:
             if isinstance(node.value, ast.Name) and node.value.id == "self":
                 if node.attr in inst.tensors:
                     return inst.tensors[node.attr]
+                if node.attr in inst.hyper:
+                    return inst.hyper[node.attr]
                 child = inst.children[node.attr]
                 return None if child.kind == "none" else child
             value = self.eval(node.value, env, inst, path)
@@ -358,8 +422,11 @@ class ShapeChecker:
             return True
         if isinstance(node, ast.IfExp):
             test = self.eval(node.test, env, inst, path)
+            key = f"{path}: {expressions.unparse(node)}"
             if isinstance(test, bool):
+                self.took(inst.file, key, "then" if test else "else")
                 return self.eval(node.body if test else node.orelse, env, inst, path)
+            self.took(inst.file, key, "then", "else")
             body, orelse = self.eval(node.body, env, inst, path), self.eval(node.orelse, env, inst, path)
             if body != orelse:
                 raise SpecError("E401", f"the two sides of a data-dependent conditional give {_describe(body)} and {_describe(orelse)}", *where)
@@ -372,6 +439,8 @@ class ShapeChecker:
                     return value[index]
                 except IndexError:
                     raise SpecError("E401", f"index {index} is out of range for {value}", *where) from None
+            if isinstance(value, Instance) and value.kind == "container":
+                return _child(value, index, where)
             raise SpecError("E302", "only indexing a tuple (such as X.shape) by an int is supported in forward", *where)
         raise SpecError("E302", f"{type(node).__name__} is not supported in forward", *where)
 
@@ -380,7 +449,9 @@ class ShapeChecker:
         args = [self.eval(a, env, inst, path) for a in node.args]
         kwargs = {k.arg: self.eval(k.value, env, inst, path) for k in node.keywords if k.arg}
         func = node.func
-        if isinstance(func, ast.Name) or (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
+        if isinstance(func, ast.Name) and inst.block is not None and func.id in inst.block.functions:
+            return self.call_function(self.blocks[func.id], args, kwargs, where)
+        if isinstance(func, (ast.Name, ast.Subscript)) or (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
             target = self.eval(func, env, inst, path)
             if isinstance(target, Instance):
                 return self.call(target, args, kwargs, where)
@@ -471,6 +542,20 @@ def _bind(params: tuple, args: list[Any], kwargs: dict[str, Any], name: str, whe
     return bound
 
 
+def _child(container: Instance, index: Any, where: tuple[str, str]) -> Instance:
+    """``self.blks[i]`` (Sequential, ModuleList) or ``self.heads['name']`` (ModuleDict)."""
+    children = list(container.children.values())
+    if container.type == "ModuleDict":
+        if not isinstance(index, str) or index not in container.children:
+            raise SpecError("E401", f"the ModuleDict at {container.path} has no key {index!r}" + (did_you_mean(index, container.children) if isinstance(index, str) else ""), *where)
+        return container.children[index]
+    if not catalogue.check_kind("int", index):
+        raise SpecError("E401", f"a {container.type} is indexed by an int, found {_describe(index)}", *where)
+    if not -len(children) <= index < len(children):
+        raise SpecError("E401", f"index {index} is out of range for the {container.type} at {container.path} ({len(children)} layers)", *where)
+    return children[index]
+
+
 def _must_be_positive(name: str) -> bool:
     return name.endswith(("features", "channels", "_dim", "_size", "embeddings")) or name.startswith("num_")
 
@@ -491,15 +576,16 @@ def format_shape(value: Any) -> str:
     return repr(value)
 
 
-def build_example(checker: ShapeChecker, block: Block) -> Instance:
-    """Instantiate ``block`` with its example's arguments."""
+def build_example(checker: ShapeChecker, block: Block, index: int = 0) -> Instance:
+    """Instantiate ``block`` with the arguments of its example number ``index``."""
     # Layers given in the example are checked like a spec's own (imported here: analyse imports this module).
     from .analyse import _layer
 
     values: dict[str, Any] = {}
-    for name, value in block.example.get("args", {}).items():
+    where = block.example_path(index)
+    for name, value in block.examples[index].get("args", {}).items():
         arg = next(a for a in block.args if a.name == name)
-        path = f"example.args.{name}"
+        path = f"{where}.args.{name}"
         if arg.variadic:
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
                 raise SpecError("E405", "a variadic module argument takes a list of layers", block.file, path)
@@ -513,32 +599,115 @@ def build_example(checker: ShapeChecker, block: Block) -> Instance:
             if not fits(arg.annotation, value):
                 raise SpecError("E323", f"{name} must be {arg.annotation}, found {value!r}", block.file, path)
             values[name] = value
+    if block.kind == "function":
+        inst = Instance("function", block.name, "", block.file)
+        inst.block = block
+        inst.hyper = {a.name: values.get(a.name, a.default) for a in block.args}
+        return inst
     return checker.build_block(block, values, "")
 
 
+def example_inputs(example: dict[str, Any]) -> list[Any]:
+    """The abstract inputs of an example: a tensor per shape, None where an optional input is left out."""
+    inputs: list[Any] = []
+    for value in example["inputs"].values():
+        if value is None:
+            inputs.append(None)
+        else:
+            inputs.append(Tensor(tuple(value["shape"] if isinstance(value, dict) else value)))
+    return inputs
+
+
+def annotation(value: Any) -> str | None:
+    """The return annotation TorchScript accepts for ``value``: torch.Tensor, tuple[torch.Tensor, ...] spelled out, nested."""
+    if isinstance(value, Tensor):
+        return "torch.Tensor"
+    if isinstance(value, tuple) and value:
+        parts = [annotation(v) for v in value]
+        if all(parts):
+            return "tuple[" + ", ".join(parts) + "]"  # type: ignore[arg-type]
+    return None
+
+
 def infer(block: Block, blocks: dict[str, Block]) -> None:
-    """Run the example through the block on shapes; fill its table and output."""
+    """Run every example through the block on shapes; fill its table and output from the first."""
     checker = ShapeChecker(blocks)
-    inst = build_example(checker, block)
-    inputs = [Tensor(tuple(shape)) for shape in block.example["inputs"].values()]
-    output = checker.run(inst, inputs)
-    declared = block.example.get("output")
-    if isinstance(output, Tensor):
-        block.output_shape = output.shape
-        block.returns = "torch.Tensor"
-        if declared is not None and tuple(declared) != output.shape:
-            raise SpecError("E402", f"example output declared as {Tensor(tuple(declared))} but the layers give {output}", block.file, "example.output")
-    else:
+    first: Instance | None = None
+    first_output: Any = None
+    for index, example in enumerate(block.examples):
+        where = block.example_path(index)
+        inst = build_example(checker, block, index)
+        inputs = example_inputs(example)
+        if block.kind == "function":
+            output = checker.run(inst, inputs, inst.hyper)
+        else:
+            output = checker.run(inst, inputs)
+        declared = example.get("output")
+        returns = annotation(output)
+        if returns is None:
+            raise SpecError("E401", f"forward returns {_describe(output)}; it must return a tensor or a tuple of tensors", block.file, "forward.body")
         if declared is not None:
-            raise SpecError("E402", f"example output declared as a shape but forward returns {_describe(output)}", block.file, "example.output")
-        block.returns = "tuple[torch.Tensor, ...]" if isinstance(output, tuple) and all(isinstance(v, Tensor) for v in output) else "torch.Tensor"
-        if not isinstance(output, tuple):
-            raise SpecError("E401", f"forward returns {_describe(output)}; it must return a tensor", block.file, "forward.body")
-    block.output_text = format_shape(output)
-    block.table = table_rows(inst)
-    block.total_parameters = inst.parameter_count()
+            if not isinstance(output, Tensor):
+                raise SpecError("E402", f"example output declared as a shape but forward returns {_describe(output)}", block.file, f"{where}.output")
+            if tuple(declared) != output.shape:
+                raise SpecError("E402", f"example output declared as {Tensor(tuple(declared))} but the layers give {output}", block.file, f"{where}.output")
+        if index == 0:
+            first, first_output = inst, output
+            block.returns = returns
+        elif returns != block.returns:
+            raise SpecError("E401", f"this example's forward returns {returns}, the first one's {block.returns}: one annotation must fit both", block.file, where)
+    assert first is not None
+    _check_branches(block, checker)
+    block.output_shape = first_output.shape if isinstance(first_output, Tensor) else None
+    block.output_text = format_shape(first_output)
+    block.table = table_rows(first) if block.kind == "block" else []
+    block.total_parameters = first.parameter_count() if block.kind == "block" else 0
     if block.total_parameters > MAX_PARAMETERS:
         raise SpecError("E324", f"the example has {block.total_parameters:,} parameters (at most {MAX_PARAMETERS:,})", block.file, "example")
+
+
+def _check_branches(block: Block, checker: ShapeChecker) -> None:
+    """Every arm of every if in forward must have been shape-checked by some example."""
+    examples = "the example" if len(block.examples) == 1 else "any example"
+
+    def arms(test: str, taken: set[str], path: str) -> None:
+        for arm in ("then", "else"):
+            if arm not in taken:
+                outcome = "true" if arm == "then" else "false"
+                raise SpecError(
+                    "E409",
+                    f"the {arm} branch of 'if {test}' is never shape-checked: {examples} never makes the test {outcome}; "
+                    "add an example (\"examples\": [...]) that does",
+                    block.file,
+                    path,
+                )
+
+    def expressions_of(stmt: Statement) -> list[tuple[ast.expr, str]]:
+        found = []
+        # The paths shape inference evaluates each expression under (ShapeChecker._statement).
+        for attr, suffix in (("value", ""), ("test", ".if"), ("iterable", ".in")):
+            tree = getattr(stmt, attr, None)
+            if tree is not None:
+                if isinstance(stmt, Return):
+                    suffix = ".return"
+                elif isinstance(stmt, While) and attr == "test":
+                    suffix = ".while"
+                found.append((tree, stmt.path + suffix))
+        return found
+
+    def walk(body: list[Statement]) -> None:
+        for stmt in body:
+            for tree, path in expressions_of(stmt):
+                for node in ast.walk(tree):
+                    if isinstance(node, ast.IfExp):
+                        text = expressions.unparse(node)
+                        arms(expressions.unparse(node.test), checker.taken.get((block.file, f"{path}: {text}"), set()), path)
+            if isinstance(stmt, If):
+                arms(expressions.unparse(stmt.test), checker.taken.get((block.file, stmt.path), set()), stmt.path)
+            for attr in ("then", "orelse", "body"):
+                walk(getattr(stmt, attr, []))
+
+    walk(block.body)
 
 
 def table_rows(inst: Instance) -> list[TableRow]:
