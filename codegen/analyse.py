@@ -16,6 +16,7 @@ from .errors import ErrorList, SpecError, did_you_mean
 from .expressions import Scope
 from .load import RawSpec
 from .model import (
+    Append,
     Arg,
     Assign,
     Block,
@@ -133,6 +134,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         functions=frozenset(catalogue.FUNCTIONS),
         methods=frozenset(catalogue.METHODS),
         callables=frozenset(functions),
+        buffers=frozenset(t.name for t in tensors["buffers"]),
     )
     body = errors.run(lambda: _statements(forward["body"], "forward.body", forward_scope, variadic), default=[])
     if body and not isinstance(body[-1], Return):
@@ -349,7 +351,7 @@ def _assigned_names(body: list[dict[str, Any]]) -> set[str]:
     for stmt in body:
         if "assign" in stmt:
             target = stmt["assign"]
-            names |= set(target) if isinstance(target, list) else {target}
+            names |= {t for t in (target if isinstance(target, list) else [target]) if not t.startswith("self.")}
         if "for" in stmt:
             names |= set(stmt["for"]) if isinstance(stmt["for"], list) else {stmt["for"]}
         for key in ("then", "else", "body"):
@@ -379,11 +381,26 @@ def _statement(doc: dict[str, Any], path: str, scope: Scope, variadic: str | Non
     if "assign" in doc:
         targets = doc["assign"] if isinstance(doc["assign"], list) else [doc["assign"]]
         for t in targets:
-            expressions.check_identifier(t, "variable", f"{path}.assign")
+            if t.startswith("self."):
+                # Forward's one assignment to self: a new value for a declared buffer (d2l's BatchNorm).
+                if t[5:] not in scope.buffers:
+                    raise SpecError("E411", f"forward may assign to self only to update a declared buffer; {t} is not one" + did_you_mean(t[5:], scope.buffers), path=f"{path}.assign")
+            else:
+                expressions.check_identifier(t, "variable", f"{path}.assign")
+        if len(set(targets)) != len(targets):
+            raise SpecError("E311", "an assignment names the same target twice", path=f"{path}.assign")
         op = doc.get("op", "=")
+        if op != "=" and any(t.startswith("self.") for t in targets):
+            raise SpecError("E411", f"a buffer gets a new value with '=', not {op}", path=f"{path}.op")
         if op != "=" and len(targets) != 1:
             raise SpecError("E315", f"{op} takes one target", path=f"{path}.op")
         return Assign(targets, op, _forward_expr(doc["value"], scope, f"{path}.value"), path)
+    if "append" in doc:
+        target = doc["append"]
+        expressions.check_identifier(target, "list", f"{path}.append")
+        if target not in scope.names:
+            raise SpecError("E303", f"unknown list {target!r}: build it first with {{\"assign\": \"{target}\", \"value\": \"[]\"}}", path=f"{path}.append")
+        return Append(target, _forward_expr(doc["value"], scope, f"{path}.value"), path)
     if "if" in doc:
         return If(
             _forward_expr(doc["if"], scope, f"{path}.if"),
@@ -413,14 +430,17 @@ def _statement(doc: dict[str, Any], path: str, scope: Scope, variadic: str | Non
             text = ast.unparse(enumerated.args[0])
         elif len(names) != 1:
             raise SpecError("E316", "two loop variables need enumerate(self.<Sequential or ModuleList>)", path=f"{path}.in")
+        over = "modules"
         if variadic is not None and text == variadic:
             iterable: ast.expr = ast.Name(variadic, ast.Load())
         else:
             iterable = _forward_expr(text, scope, f"{path}.in")
-            if not (isinstance(iterable, ast.Attribute) and isinstance(iterable.value, ast.Name) and iterable.value.id == "self"):
-                raise SpecError("E316", "a for loop runs over self.<Sequential or ModuleList> or the variadic module argument", path=f"{path}.in")
+            if isinstance(iterable, ast.Name) and len(names) == 1:
+                over = "values"  # a tensor (its first dimension) or a list; shape inference tells which
+            elif not (isinstance(iterable, ast.Attribute) and isinstance(iterable.value, ast.Name) and iterable.value.id == "self"):
+                raise SpecError("E316", "a for loop runs over self.<Sequential or ModuleList>, the variadic module argument, or a local tensor or list by name", path=f"{path}.in")
         body = _statements(doc["body"], f"{path}.body", scope, variadic)
-        return For(names[-1], iterable, body, path, index=names[0] if len(names) == 2 else None)
+        return For(names[-1], iterable, body, path, index=names[0] if len(names) == 2 else None, over=over)
     return Return(_forward_expr(doc["return"], scope, f"{path}.return"), path)
 
 

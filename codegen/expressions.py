@@ -50,6 +50,11 @@ RESERVED = frozenset(
     | {"layers", "idx", "module", "steps"}
 )
 
+# Training-mode tests forward may make: they take no arguments and decide nothing about
+# shapes, so shape inference runs both arms of an if on them.
+MODE_FUNCTIONS = frozenset({"torch.is_grad_enabled"})
+MODE_MEMBERS = frozenset({"training"})  # self.training
+
 INIT_FUNCTIONS = {"range": (1, 3), "len": (1, 1), "min": (2, 8), "max": (2, 8)}
 MAX_INT = 2**31
 MAX_DEPTH = 50  # syntax tree levels of one expression; the specs use at most 7
@@ -126,6 +131,7 @@ class Scope:
     functions: frozenset[str] = frozenset()  # "F.relu", "torch.cat" (forward only)
     methods: frozenset[str] = frozenset()  # tensor methods (forward only)
     callables: frozenset[str] = frozenset()  # function specs forward may call by name
+    buffers: frozenset[str] = frozenset()  # members forward may assign (self.<buffer> = ...)
 
 
 def check(tree: ast.expr, scope: Scope, path: str) -> None:
@@ -228,6 +234,8 @@ class _Checker(ast.NodeVisitor):
             self.fail("E302", f"private attribute {node.attr!r} is not allowed")
         if self.scope.context == "forward":
             if isinstance(node.value, ast.Name) and node.value.id == "self":
+                if node.attr in MODE_MEMBERS:
+                    return
                 if node.attr not in self.scope.members:
                     from .errors import did_you_mean
 
@@ -263,6 +271,10 @@ class _Checker(ast.NodeVisitor):
                 return
             if isinstance(owner, ast.Name) and owner.id in ("F", "torch"):
                 qualname = f"{owner.id}.{func.attr}"
+                if qualname in MODE_FUNCTIONS:
+                    if node.args or node.keywords:
+                        self.fail("E302", f"{qualname}() takes no arguments")
+                    return
                 if qualname not in self.scope.functions:
                     from .errors import did_you_mean
 

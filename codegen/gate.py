@@ -101,6 +101,8 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
     buffers = {t.name for t in block.buffers}
     assigned: set[str] = set()
     registered: set[str] = set()
+    forward = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "forward")
+    in_forward = {id(n) for n in _nodes(forward)}
     for node in _nodes(cls):
         kind = type(node)
         if kind in FORBIDDEN_NODES:
@@ -120,11 +122,22 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
             if node.attr == "_modules" and block.variadic is None:
                 fail(f"_modules in {cls.name}")
         elif kind is ast.Assign:
-            for target in node.targets:
+            for target in _flat_targets(node.targets):
                 if type(target) is ast.Attribute and type(target.value) is ast.Name and target.value.id == "self":
+                    if id(node) in in_forward:
+                        # Forward's one assignment to self: a new value for a declared buffer.
+                        if target.attr not in buffers:
+                            fail(f"{cls.name}.forward assigns self.{target.attr}, which is not a declared buffer")
+                        continue
+                    if len(node.targets) != 1 or type(node.targets[0]) is not ast.Attribute:
+                        fail(f"{cls.name} assigns self.{target.attr} by unpacking")
                     assigned.add(target.attr)
                     if target.attr in block.kept and ast.unparse(node.value) != target.attr:
                         fail(f"{cls.name} keeps self.{target.attr} as something other than its argument")
+        elif kind is ast.AugAssign:
+            for target in _flat_targets([node.target]):
+                if type(target) is ast.Attribute:
+                    fail(f"augmented assignment to an attribute in {cls.name}")
         elif kind is ast.AnnAssign:
             if type(node.target) is ast.Attribute:
                 fail(f"annotated attribute in {cls.name}")
@@ -138,6 +151,17 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
         fail(f"{cls.name} assigns attributes {sorted(assigned)}, the spec declares {sorted(members)}")
     if registered != buffers:
         fail(f"{cls.name} registers buffers {sorted(registered)}, the spec declares {sorted(buffers)}")
+
+
+def _flat_targets(targets: list[ast.expr]) -> list[ast.expr]:
+    """Assignment targets with tuples and lists unpacked: ``Y, self.moving_mean = ...``."""
+    flat: list[ast.expr] = []
+    for target in targets:
+        if type(target) in (ast.Tuple, ast.List):
+            flat.extend(_flat_targets(target.elts))
+        else:
+            flat.append(target)
+    return flat
 
 
 def _nodes(root: ast.AST) -> list[ast.AST]:

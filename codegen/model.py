@@ -58,7 +58,7 @@ class RepeatDef:
 
 @dataclass
 class Assign:
-    targets: list[str]
+    targets: list[str]  # local names, or "self.<buffer>" (forward's one assignment to self)
     op: str
     value: ast.expr
     path: str
@@ -87,6 +87,16 @@ class For:
     body: list["Statement"]
     path: str
     index: str | None = None  # for index, var in enumerate(iterable)
+    over: str = "modules"  # "modules" (a container or the variadic argument) or "values" (a tensor's first dim, a list)
+
+
+@dataclass
+class Append:
+    """``outputs.append(H)`` on a list forward built with ``outputs = []``."""
+
+    target: str
+    value: ast.expr
+    path: str
 
 
 @dataclass
@@ -95,7 +105,7 @@ class Return:
     path: str
 
 
-Statement = Union[Assign, If, While, For, Return]
+Statement = Union[Assign, If, While, For, Append, Return]
 
 
 @dataclass

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import catalogue, expressions
-from .model import Assign, Block, For, If, LayerDef, RepeatDef, Return, Statement, While
+from .model import Append, Assign, Block, For, If, LayerDef, RepeatDef, Return, Statement, While
 from .values import REQUIRED, Tensor
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -271,6 +271,8 @@ class _ForwardRenderer:
     def statement(self, stmt: Statement) -> dict[str, Any]:
         if isinstance(stmt, Assign):
             return {"kind": "assign", "target": ", ".join(stmt.targets), "op": stmt.op, "value": expressions.unparse(stmt.value)}
+        if isinstance(stmt, Append):
+            return {"kind": "append", "target": stmt.target, "value": expressions.unparse(stmt.value)}
         if isinstance(stmt, Return):
             return {"kind": "return", "value": expressions.unparse(stmt.value)}
         if isinstance(stmt, If):
@@ -289,7 +291,7 @@ class _ForwardRenderer:
                 "body": self.statements(stmt.body),
             }
         assert isinstance(stmt, For)
-        if isinstance(stmt.iterable, ast.Name):
+        if isinstance(stmt.iterable, ast.Name) and stmt.over == "modules":
             # The variadic module argument: its modules are the numbered children.
             iterable = "self._modules.values()"
         else:

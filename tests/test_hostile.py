@@ -293,6 +293,11 @@ def output_is_file(work: Path) -> None:
 
 
 MLP = "specs/mlp.json"
+FIXED = "specs/fixed_hidden_mlp.json"  # forward: X = linear(X); X = relu(mm(X, rand_weight) + 1); X = linear(X); while; return
+
+
+def insert_statement(index: int, statement: dict) -> Callable[[Any], None]:
+    return lambda doc: doc["forward"]["body"].insert(index, statement)
 FWD = ["forward", "body", 0, "return"]
 OUT_FEATURES = ["layers", "hidden", "args", "out_features"]
 E305 = frozenset({"E305"})
@@ -494,8 +499,46 @@ CORPUS = [
          edit("nest_mlp", lambda d: d["layers"]["net"]["layers"][1].update({"if": "True"}))),
     Case("augmented_two_targets", "E315", "specs/residual.json", "forward.body[3].op", "+= takes one target",
          edit("residual", put(["forward", "body", 3, "assign"], ["Y", "X"]))),
-    Case("loop_over_tensor", "E316", "specs/my_sequential.json", "forward.body[0].in", "a for loop runs over",
-         edit("my_sequential", put(["forward", "body", 0, "in"], "X"))),
+    Case("loop_over_expression", "E316", "specs/my_sequential.json", "forward.body[0].in", "a for loop runs over",
+         edit("my_sequential", put(["forward", "body", 0, "in"], "X.shape"))),
+    Case("loop_over_tuple_name", "E316", FIXED, "forward.body[4]", "runs over a tensor or a list, found (2, 20)",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "n", "value": "X.shape"}), insert_statement(4, {"for": "d", "in": "n", "body": []}))),
+    # Loops over a tensor's first dimension: one symbolic pass must decide every later one.
+    Case("loop_changes_shape", "E410", FIXED, "forward.body[3]", "changes X from a tensor of shape (2, 20) to a tensor of shape (2, 40)",
+         edit("fixed_hidden_mlp", insert_statement(3, {"for": "row", "in": "X", "body": [{"assign": "X", "value": "torch.cat((X, X), dim=1)"}]}))),
+    Case("loop_return_inside", "E410", FIXED, "forward.body[3]", "a return inside a loop",
+         edit("fixed_hidden_mlp", insert_statement(3, {"for": "row", "in": "X", "body": [{"return": "row"}]}))),
+    Case("loop_over_ragged_list", "E410", FIXED, "forward.body[4]", "its items have different shapes",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "parts", "value": "[X, self.rand_weight]"}),
+              insert_statement(4, {"for": "part", "in": "parts", "body": []}))),
+    Case("loop_over_0d", "E401", FIXED, "forward.body[4]", "it is a 0-d tensor",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "total", "value": "X.sum()"}), insert_statement(4, {"for": "t", "in": "total", "body": []}))),
+    # Lists built in forward.
+    Case("append_to_tensor", "E401", FIXED, "forward.body[3]", "X.append() needs a list built with X = []",
+         edit("fixed_hidden_mlp", insert_statement(3, {"append": "X", "value": "X"}))),
+    Case("append_unknown_list", "E303", FIXED, "forward.body[3].append", "unknown list 'outs'",
+         edit("fixed_hidden_mlp", insert_statement(3, {"append": "outs", "value": "X"}))),
+    Case("append_non_tensor", "E401", FIXED, "forward.body[4]", "only tensors may be appended",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "outs", "value": "[]"}), insert_statement(4, {"append": "outs", "value": "X.shape"}))),
+    Case("append_payload", "E204", FIXED, "forward.body[3].append", "is not a valid name",
+         edit("fixed_hidden_mlp", insert_statement(3, {"append": "outs.x; import os", "value": "X"})), frozenset({"E200"})),
+    Case("list_of_numbers", "E401", FIXED, "forward.body[3]", "a list in forward holds tensors only",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "outs", "value": "[1, 2]"}))),
+    # Assignment to self in forward: only a declared buffer, whole, with its shape.
+    Case("forward_assigns_layer", "E411", FIXED, "forward.body[3].assign", "self.linear is not one",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "self.linear", "value": "X"}))),
+    Case("forward_assigns_dunder", "E411", FIXED, "forward.body[3].assign", "self.__class__ is not one",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "self.__class__", "value": "X"}))),
+    Case("forward_assigns_buffer_attribute", "E204", FIXED, "forward.body[3].assign", "is not a valid name",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "self.rand_weight.data", "value": "X"})), frozenset({"E200"})),
+    Case("forward_buffer_new_shape", "E401", FIXED, "forward.body[3]", "self.rand_weight is a buffer of shape (20, 20)",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "self.rand_weight", "value": "X"}))),
+    Case("forward_buffer_augmented", "E411", FIXED, "forward.body[3].op", "with '=', not +=",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "self.rand_weight", "op": "+=", "value": "1"}))),
+    Case("forward_buffer_unpacked_into_layer", "E411", FIXED, "forward.body[3].assign", "self.linear is not one",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": ["self.rand_weight", "self.linear"], "value": "(X, X)"}))),
+    Case("forward_assigns_training", "E411", FIXED, "forward.body[3].assign", "is not one",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "self.training", "value": "X"}))),
     Case("repeat_over_int", "E317", MLP, "layers.extra.layers[0].in", "a repeat runs over range(...) or a tuple, found 3",
          edit("mlp", lambda d: d["layers"].update(extra={"type": "Sequential", "layers": [{"for": "i", "in": "3", "layers": [{"type": "ReLU"}]}]}))),
     Case("unknown_kwarg", "E321", MLP, "layers.hidden.args.out_feature", "nn.Linear has no argument 'out_feature' (did you mean 'out_features'?)",
