@@ -67,9 +67,15 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     kind = doc.get("kind", "block")
     errors.run(lambda: _check_class_name(name, block_names, kind))
     if kind == "function":
-        for section in ("parameters", "buffers", "layers"):
+        for section in ("parameters", "buffers", "layers", "sequential"):
             if section in doc:
                 errors.errors.append(SpecError("E318", f"a function spec has no {section}; write a block (kind 'block') to hold them", errors.file, section))
+    elif kind == "builder":
+        for section in ("parameters", "buffers", "layers", "forward", "functions"):
+            if section in doc:
+                errors.errors.append(SpecError("E318", f"a builder has no {section}: it returns an nn.Sequential of the layers under 'sequential'", errors.file, section))
+    elif "sequential" in doc:
+        errors.errors.append(SpecError("E318", "only a builder (kind 'builder') has 'sequential'; a block lists its layers under 'layers'", errors.file, "sequential"))
 
     args = [
         errors.run(lambda n=n, a=a: _arg(n, a, f"args.{n}"))
@@ -111,7 +117,14 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         if layer is not None:
             layers[lname] = layer
 
-    forward = doc["forward"]
+    if kind == "builder":
+        # Checked and shape-inferred as a block holding the Sequential as "net", whose forward runs it;
+        # rendered as the book's def returning the Sequential itself (render.builder_context).
+        members[BUILDER_MEMBER] = "sequential"
+        net = errors.run(lambda: _builder_sequential(doc["sequential"], init_scope, block_names))
+        if net is not None:
+            layers = {BUILDER_MEMBER: net}
+    forward = doc["forward"] if kind != "builder" else BUILDER_FORWARD
     inputs, optional = errors.run(lambda: _inputs(forward["inputs"]), default=([], frozenset()))
     variadic = next((a.name for a in args if a.variadic), None)
     functions = doc.get("functions", [])
@@ -178,11 +191,30 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     return block
 
 
+BUILDER_MEMBER = "net"
+BUILDER_FORWARD = {"inputs": ["X"], "body": [{"return": "self.net(X)"}]}
+
+
+def _builder_sequential(items: list[Any], scope: Scope, block_names: set[str]) -> LayerDef:
+    """A builder's 'sequential' list as one Sequential, its items at the paths the spec has (sequential[i])."""
+    errors = _Collector("")
+    net = LayerDef(path="sequential", type="Sequential", kind="container")
+    for i, child in enumerate(items):
+        path = f"sequential[{i}]"
+        if "for" in child:
+            net.children.append(errors.run(lambda: _repeat(child, path, scope, block_names, True)))
+        else:
+            net.children.append(errors.run(lambda: _layer(child, path, scope, block_names)))
+    if errors.errors:
+        raise ErrorList(errors.errors)
+    return net
+
+
 def _check_class_name(name: str, block_names: set[str], kind: str = "block") -> None:
-    expressions.check_identifier(name, "function name" if kind == "function" else "class name", "name")
+    expressions.check_identifier(name, "class name" if kind == "block" else "function name", "name")
     if name in catalogue.LAYERS or name in CONTAINERS:
         raise SpecError("E312", f"class name {name!r} is a torch.nn layer; choose another", path="name")
-    if kind == "function" and (name in catalogue.FUNCTIONS or f"torch.{name}" in catalogue.FUNCTIONS or f"F.{name}" in catalogue.FUNCTIONS):
+    if kind != "block" and (name in catalogue.FUNCTIONS or f"torch.{name}" in catalogue.FUNCTIONS or f"F.{name}" in catalogue.FUNCTIONS):
         raise SpecError("E312", f"function name {name!r} is a catalogued function; choose another", path="name")
 
 
@@ -471,12 +503,18 @@ def resolve(blocks: dict[str, Block]) -> list[SpecError]:
             if layer.kind != "block":
                 continue
             target = blocks[layer.type]
+            if target.kind == "function":
+                errors.append(SpecError("E320", f"{layer.type} is a function spec, not a layer: call it from forward and list it under 'functions'", block.file, f"{layer.path}.type"))
+                continue
             known = {a.name for a in target.args}
             for key in layer.args:
                 if key not in known:
                     errors.append(SpecError("E321", f"{layer.type} has no argument {key!r}" + did_you_mean(key, known), block.file, f"{layer.path}.args.{key}"))
             if target.variadic is not None:
                 errors.append(SpecError("E321", f"{layer.type} takes modules as *args; it cannot be built from a spec", block.file, layer.path))
+        for i, used in enumerate(block.functions):
+            if used in blocks and blocks[used].kind != "function":
+                errors.append(SpecError("E320", f"{used} is a {blocks[used].kind}, not a function forward can call" + (": use it as a layer's type" if blocks[used].kind == "builder" else ""), block.file, f"functions[{i}]"))
     # Cycles: depth-first search with colours.
     state: dict[str, int] = {}
 

@@ -57,7 +57,7 @@ def check(source: str, chain: list[Block], file: str) -> None:
     if [c.name for c in classes] != expected:
         fail(f"classes and functions {[c.name for c in classes]}, expected {expected}")
     for node, block in zip(classes, chain):
-        if block.kind == "function":
+        if block.kind in ("function", "builder"):
             if not isinstance(node, ast.FunctionDef):
                 fail(f"{node.name} must be a function")
             _check_function(node, block, fail)
@@ -71,11 +71,16 @@ def _check_function(func: ast.FunctionDef, block: Block, fail) -> None:
     """A function spec: a plain typed def; no decorators, no self, no attributes but tensor ones."""
     if func.decorator_list:
         fail(f"decorator on {func.name}")
-    expected = block.inputs + [a.name for a in block.args]
+    builder = block.kind == "builder"
+    expected = ([] if builder else block.inputs) + [a.name for a in block.args]
     if [a.arg for a in func.args.args] != expected or func.args.vararg or func.args.kwarg or func.args.kwonlyargs:
         fail(f"function {func.name} takes {[a.arg for a in func.args.args]}, the spec declares {expected}")
+    if builder and (func.returns is None or ast.unparse(func.returns) != "nn.Sequential"):
+        fail(f"builder {func.name} must return nn.Sequential")
     for node in _nodes(func):
         kind = type(node)
+        if builder and kind is ast.Starred and ast.unparse(node) == "*layers":
+            continue  # nn.Sequential(*layers): the list the builder's loop filled
         if kind in FORBIDDEN_NODES or kind in (ast.ClassDef, ast.Starred) or (kind is ast.FunctionDef and node is not func):
             fail(f"{kind.__name__} in {func.name}")
         elif kind is ast.Call and type(node.func) is ast.Name and node.func.id in FORBIDDEN_CALLS:

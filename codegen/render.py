@@ -126,7 +126,9 @@ def shape_table(block: Block) -> str:
     if block.kind == "function":
         return f"Shapes for input {inputs}{config}: output {block.output_text}"
     rows = [("layer", "output", "parameters")]
-    rows += [(row.name, row.output, f"{row.parameters:,}") for row in block.table]
+    # A builder's layers are the Sequential it returns: 0, 1, ... (its state_dict keys), not net.0.
+    strip = len("net.") if block.kind == "builder" else 0
+    rows += [(row.name[strip:], row.output, f"{row.parameters:,}") for row in block.table]
     rows.append(("total", block.output_text, f"{block.total_parameters:,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(2)]
     count_width = max(len(r[2]) for r in rows)
@@ -199,6 +201,14 @@ def layer_source(layer: LayerDef, blocks: dict[str, Block]) -> Call:
         spec = catalogue.LAYERS[layer.type]
         order = [p.name for p in spec.params]
         positional = [p.name for p in spec.params[: spec.positional]]
+        # The book passes variables on by position where torch allows it, and says what literals
+        # are (nn.Conv2d(in_channels, out_channels, kernel_size, strides, padding) but kernel_size=3):
+        # a name that is not a flag continues the positional run.
+        for param in spec.params[spec.positional:]:
+            tree = layer.args.get(param.name)
+            if not isinstance(tree, ast.Name) or param.kind == "bool":
+                break
+            positional.append(param.name)
         prefix = "nn."
     else:
         target = blocks[layer.type]
@@ -230,19 +240,26 @@ def signature(params: list[str], indent: int, head: str, tail: str) -> str:
     return "\n" + "".join(f"{inner}{p},\n" for p in params) + " " * indent
 
 
+def _loops(layer: LayerDef, blocks: dict[str, Block], indent: int) -> list[dict[str, Any]]:
+    """A container with repeats, as ``layers.append(...)`` lines (in loops) at ``indent`` spaces."""
+    loops: list[dict[str, Any]] = []
+    for child in layer.children:
+        if isinstance(child, RepeatDef):
+            loops.append({
+                "var": child.var,
+                "iterable": expressions.unparse(child.iterable),
+                "appends": [Call("layers.append", [layer_source(l, blocks)]).layout(indent + 4) for l in child.layers],
+            })
+        else:
+            loops.append({"var": None, "appends": [Call("layers.append", [layer_source(child, blocks)]).layout(indent)]})
+    return loops
+
+
 def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[str, Any]:
     item: dict[str, Any] = {"name": name, "comment": comment(layer.doc), "loops": []}
     if layer.kind == "container" and any(isinstance(c, RepeatDef) for c in layer.children):
         item["container"] = layer.type
-        for child in layer.children:
-            if isinstance(child, RepeatDef):
-                item["loops"].append({
-                    "var": child.var,
-                    "iterable": expressions.unparse(child.iterable),
-                    "appends": [Call("layers.append", [layer_source(l, blocks)]).layout(12) for l in child.layers],
-                })
-            else:
-                item["loops"].append({"var": None, "appends": [Call("layers.append", [layer_source(child, blocks)]).layout(8)]})
+        item["loops"] = _loops(layer, blocks, 8)
         return item
     call = layer_source(layer, blocks)
     head = len(f"self.{name} = ")
@@ -344,6 +361,29 @@ def function_context(block: Block) -> dict[str, Any]:
     }
 
 
+def builder_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
+    """A builder: ``def vgg_block(...) -> nn.Sequential:`` building and returning the Sequential, as the book does."""
+    from .analyse import BUILDER_MEMBER
+
+    net = block.layers[BUILDER_MEMBER]
+    params = [
+        f"{a.name}: {a.annotation}" + ("" if a.default is REQUIRED else f" = {_literal(a.default)}")
+        for a in block.args
+    ]
+    context: dict[str, Any] = {
+        "kind": "builder",
+        "name": block.name,
+        "docstring": class_docstring(block),
+        "signature": signature(params, 0, f"def {block.name}(", ") -> nn.Sequential:"),
+        "loops": [],
+    }
+    if any(isinstance(c, RepeatDef) for c in net.children):
+        context["loops"] = _loops(net, blocks, 4)
+    else:
+        context["value"] = layer_source(net, blocks).layout(4, head=len("return "))
+    return context
+
+
 def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
     signature: list[str] = ["self"]
     for arg in block.args:
@@ -367,6 +407,8 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
             })
     if block.kind == "function":
         return function_context(block)
+    if block.kind == "builder":
+        return builder_context(block, blocks)
     return {
         "kind": "block",
         "name": block.name,

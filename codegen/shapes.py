@@ -763,8 +763,8 @@ def infer(block: Block, blocks: dict[str, Block]) -> None:
     _check_branches(block, checker)
     block.output_shape = first_output.shape if isinstance(first_output, Tensor) else None
     block.output_text = format_shape(first_output)
-    block.table = table_rows(first) if block.kind == "block" else []
-    block.total_parameters = first.parameter_count() if block.kind == "block" else 0
+    block.table = table_rows(first) if block.kind != "function" else []
+    block.total_parameters = first.parameter_count() if block.kind != "function" else 0
     if block.total_parameters > MAX_PARAMETERS:
         raise SpecError("E324", f"the example has {block.total_parameters:,} parameters (at most {MAX_PARAMETERS:,})", block.file, "example")
 

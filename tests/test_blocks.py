@@ -129,7 +129,10 @@ def test_docstring_table_matches_torch(stem):
         assert doc.rstrip().endswith(f"output {shape_text(net(*inputs))}")
         return
     net, inputs = build(stem)
-    rows, (total_output, total) = parse_table(type(net).__doc__)
+    block = analysed()[stem]
+    # A builder's docstring is the function's; its rows name the returned Sequential's children (0, 1, ...).
+    doc = getattr(import_generated(stem), block.name).__doc__ if block.kind == "builder" else type(net).__doc__
+    rows, (total_output, total) = parse_table(doc)
     modules = dict(net.named_modules())
     seen: dict[str, list[str]] = {}
     hooks = []
@@ -174,6 +177,8 @@ def test_generated_file_is_standalone(stem):
     block = analysed()[stem]
     if block.kind == "function":
         assert re.search(rf"^def {block.name}\(", source, re.MULTILINE)
+    elif block.kind == "builder":
+        assert re.search(rf"^def {block.name}\([^)]*\) -> nn.Sequential:", source, re.MULTILINE)
     else:
         assert re.search(r"def forward\(\s*self(, \w+: (torch\.Tensor|Optional\[torch\.Tensor\] = None))+\s*\) -> ", source)
 

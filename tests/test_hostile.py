@@ -340,10 +340,10 @@ CORPUS = [
          edit("my_linear", put(["forward", "body", 0, "assign"], "__class__")), frozenset({"E303"})),
     Case("assign_targets_torch", "E310", "specs/my_linear.json", "forward.body[0].assign", "variable 'torch' is reserved",
          edit("my_linear", put(["forward", "body", 0, "assign"], ["linear", "torch"])), frozenset({"E401"})),
-    Case("repeat_variable_class", "E310", "specs/vgg_block.json", "layers.net.layers[0].for", "loop variable 'class' is a Python keyword",
-         edit("vgg_block", put(["layers", "net", "layers", 0, "for"], "class"))),
-    Case("repeat_variable_payload", "E204", "specs/vgg_block.json", "layers.net.layers[0].for", "'i; import os' is not a valid name",
-         edit("vgg_block", put(["layers", "net", "layers", 0, "for"], "i; import os"))),
+    Case("repeat_variable_class", "E310", "specs/vgg_block.json", "sequential[0].for", "loop variable 'class' is a Python keyword",
+         edit("vgg_block", put(["sequential", 0, "for"], "class"))),
+    Case("repeat_variable_payload", "E204", "specs/vgg_block.json", "sequential[0].for", "'i; import os' is not a valid name",
+         edit("vgg_block", put(["sequential", 0, "for"], "i; import os"))),
     Case("forward_loop_variable_match", "E310", "specs/my_sequential.json", "forward.body[0].for", "loop variable 'match' is a Python keyword",
          edit("my_sequential", put(["forward", "body", 0, "for"], "match"))),
     Case("layer_type_dotted", "E204", MLP, "layers.hidden.type", "'nn.Module' is not a valid name",
@@ -371,10 +371,10 @@ CORPUS = [
          edit("my_linear", put(["parameters", "weight", "shape", 0], "in_units.__class__"))),
     Case("layer_if_import", "E304", "specs/residual.json", "layers.conv3.if", "call of '__import__' is not allowed",
          edit("residual", put(["layers", "conv3", "if"], "use_1x1conv or __import__('os')"))),
-    Case("repeat_in_escape", "E301", "specs/vgg_block.json", "layers.net.layers[0].in", "not a valid expression",
-         edit("vgg_block", put(["layers", "net", "layers", 0, "in"], "range(num_convs)); import os; (("))),
-    Case("repeat_in_open", "E304", "specs/vgg_block.json", "layers.net.layers[0].in", "call of 'open' is not allowed",
-         edit("vgg_block", put(["layers", "net", "layers", 0, "in"], "open('x')"))),
+    Case("repeat_in_escape", "E301", "specs/vgg_block.json", "sequential[0].in", "not a valid expression",
+         edit("vgg_block", put(["sequential", 0, "in"], "range(num_convs)); import os; (("))),
+    Case("repeat_in_open", "E304", "specs/vgg_block.json", "sequential[0].in", "call of 'open' is not allowed",
+         edit("vgg_block", put(["sequential", 0, "in"], "open('x')"))),
     # -- injection through forward expressions ---------------------------------------------------
     Case("forward_import", "E302", MLP, "forward.body[0].return", "literal 'x' is not allowed here", edit("mlp", put(FWD, PAYLOADS[4]))),
     Case("forward_dunder_class", "E302", MLP, "forward.body[0].return", "private attribute '__class__'", edit("mlp", put(FWD, PAYLOADS[5]))),
@@ -473,16 +473,16 @@ CORPUS = [
          edit("my_linear", lambda d: d["parameters"]["weight"].update(inits="rand"))),
     Case("unknown_key_statement", "E201", MLP, "forward.body[0]", "unknown key 'retrun' (did you mean 'return'?); allowed: return",
          edit("mlp", lambda d: d["forward"]["body"][0].update(retrun="X"))),
-    Case("unknown_key_repeat", "E201", "specs/vgg_block.json", "layers.net.layers[0]", "unknown key 'fro' (did you mean 'for'?)",
-         edit("vgg_block", lambda d: d["layers"]["net"]["layers"][0].update(fro="j"))),
+    Case("unknown_key_repeat", "E201", "specs/vgg_block.json", "sequential[0]", "unknown key 'fro' (did you mean 'for'?)",
+         edit("vgg_block", lambda d: d["sequential"][0].update(fro="j"))),
     Case("unknown_key_nested_child", "E201", "specs/nest_mlp.json", "layers.net.layers[0]", "unknown key 'arg' (did you mean 'args'?)",
          edit("nest_mlp", lambda d: d["layers"]["net"]["layers"][0].update(arg={}))),
     Case("missing_forward", "E202", MLP, "", "'forward' is a required property", edit("mlp", delete(["forward"]))),
     Case("missing_layer_type", "E202", MLP, "layers.hidden", "'type' is a required property", edit("mlp", delete(["layers", "hidden", "type"]))),
     Case("missing_tensor_init", "E202", "specs/my_linear.json", "parameters.weight", "'init' is a required property",
          edit("my_linear", delete(["parameters", "weight", "init"]))),
-    Case("missing_repeat_in", "E202", "specs/vgg_block.json", "layers.net.layers[0]", "'in' is a required property",
-         edit("vgg_block", delete(["layers", "net", "layers", 0, "in"]))),
+    Case("missing_repeat_in", "E202", "specs/vgg_block.json", "sequential[0]", "'in' is a required property",
+         edit("vgg_block", delete(["sequential", 0, "in"]))),
     Case("wrong_type_doc", "E203", MLP, "doc", "5 is not of type 'string'", edit("mlp", put(["doc"], 5))),
     Case("wrong_type_layers", "E203", MLP, "layers", "[] is not of type 'object'", edit("mlp", put(["layers"], []))),
     Case("wrong_type_inputs", "E203", MLP, "forward.inputs", "'X' is not of type 'array'", edit("mlp", put(["forward", "inputs"], "X"))),
@@ -513,6 +513,21 @@ CORPUS = [
               insert_statement(4, {"for": "part", "in": "parts", "body": []}))),
     Case("loop_over_0d", "E401", FIXED, "forward.body[4]", "it is a 0-d tensor",
          edit("fixed_hidden_mlp", insert_statement(3, {"assign": "total", "value": "X.sum()"}), insert_statement(4, {"for": "t", "in": "total", "body": []}))),
+    # Builder functions (kind "builder") against function specs and blocks.
+    Case("builder_with_forward", "E318", "specs/vgg_block.json", "forward", "a builder has no forward",
+         edit("vgg_block", lambda d: d.update(forward={"inputs": ["X"], "body": [{"return": "X"}]}))),
+    Case("builder_without_sequential", "E202", "specs/vgg_block.json", "", "'sequential' is a required property",
+         edit("vgg_block", delete(["sequential"]))),
+    Case("block_with_sequential", "E318", MLP, "sequential", "only a builder",
+         edit("mlp", lambda d: d.update(sequential=[{"type": "ReLU"}]))),
+    Case("builder_called_as_function", "E320", MLP, "functions[0]", "vgg_block is a builder, not a function forward can call",
+         edit("mlp", lambda d: d.update(functions=["vgg_block"]))),
+    Case("builder_class_name", "E204", "specs/vgg_block.json", "name", "is not a valid name",
+         edit("vgg_block", put(["name"], "VggBlock")), frozenset({"E320"})),
+    Case("builder_unknown_arg", "E321", "specs/vgg11.json", "sequential[0].args.num_conv", "vgg_block has no argument 'num_conv' (did you mean 'num_convs'?)",
+         edit("vgg11", rename(["sequential", 0, "args"], "num_convs", "num_conv"))),
+    Case("builder_layer_payload", "E204", "specs/vgg11.json", "sequential[0].type", "is not a valid name",
+         edit("vgg11", put(["sequential", 0, "type"], "vgg_block(1, 1, 64); import os"))),
     # Lists built in forward.
     Case("append_to_tensor", "E401", FIXED, "forward.body[3]", "X.append() needs a list built with X = []",
          edit("fixed_hidden_mlp", insert_statement(3, {"append": "X", "value": "X"}))),
@@ -873,11 +888,11 @@ def test_single_spec_file_finds_the_specs_it_uses(baseline, tmp_path):
 
 def test_error_in_used_block_is_reported_once_against_its_own_file(baseline, tmp_path):
     work = make_work(baseline, tmp_path)
-    edit("vgg_block", put(["layers", "net", "layers", 0, "in"], "range(10**100)"))(work)
+    edit("vgg_block", put(["sequential", 0, "in"], "range(10**100)"))(work)
     result = cli(work)
     assert result.returncode == 2
     lines = error_lines(result.stderr)
-    assert [(l["file"], l["path"], l["code"]) for l in lines] == [("specs/vgg_block.json", "layers.net.layers[0].in", "E324")]
+    assert [(l["file"], l["path"], l["code"]) for l in lines] == [("specs/vgg_block.json", "sequential[0].in", "E324")]
 
 
 def test_folder_named_like_a_spec_is_a_clear_error(baseline, tmp_path):
