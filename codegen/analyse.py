@@ -20,6 +20,7 @@ from .model import (
     Arg,
     Assign,
     Block,
+    ConstructorAssign,
     For,
     If,
     LayerDef,
@@ -33,6 +34,16 @@ from .shapes import fits, infer
 from .values import REQUIRED
 
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
+# What constructor statements may call: constant tensor code (no randomness), as d2l's PositionalEncoding
+# computes its table. Only what the catalogue also knows (with a shape rule) is allowed.
+CONSTRUCTOR_FUNCTIONS = frozenset({
+    "torch.arange", "torch.pow", "torch.sin", "torch.cos", "torch.exp", "torch.log", "torch.zeros", "torch.ones",
+    "torch.full", "torch.cat", "torch.stack", "torch.outer", "torch.matmul", "torch.tanh", "torch.sigmoid",
+}) & frozenset(catalogue.FUNCTIONS)
+CONSTRUCTOR_METHODS = frozenset({
+    "reshape", "view", "unsqueeze", "squeeze", "transpose", "permute", "flatten", "float", "to", "exp", "log",
+    "sin", "cos", "sqrt", "t", "T", "sum", "mean", "clone", "contiguous", "expand",
+}) & frozenset(catalogue.METHODS)
 DEFAULT_MAX_ITERATIONS = 10_000
 
 
@@ -124,8 +135,14 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         net = errors.run(lambda: _builder_sequential(doc["sequential"], init_scope, block_names))
         if net is not None:
             layers = {BUILDER_MEMBER: net}
+    constructor = errors.run(
+        lambda: _constructor(doc.get("constructor", []), arg_names, {t.name for t in tensors["buffers"]}), default=[]
+    )
+    if constructor and kind != "block":
+        errors.errors.append(SpecError("E318", f"a {kind} spec has no constructor", errors.file, "constructor"))
+
     forward = doc["forward"] if kind != "builder" else BUILDER_FORWARD
-    inputs, optional = errors.run(lambda: _inputs(forward["inputs"]), default=([], frozenset()))
+    inputs, optional = _inputs(forward["inputs"], errors)
     variadic = next((a.name for a in args if a.variadic), None)
     functions = doc.get("functions", [])
     for i, used in enumerate(functions):
@@ -143,7 +160,8 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     forward_scope = Scope(
         "forward",
         frozenset(local_names),
-        members=frozenset(members) | hyper,
+        # self.training: a block's forward may branch on it (each arm checked by an example with "training").
+        members=frozenset(members) | hyper | (frozenset({"training"}) if kind == "block" else frozenset()),
         functions=frozenset(catalogue.FUNCTIONS),
         methods=frozenset(catalogue.METHODS),
         callables=frozenset(functions),
@@ -178,6 +196,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         body=body,
         examples=examples,
         kind=kind,
+        constructor=constructor,
         optional=optional,
         kept=kept,
         functions=list(functions),
@@ -201,7 +220,9 @@ def _builder_sequential(items: list[Any], scope: Scope, block_names: set[str]) -
     net = LayerDef(path="sequential", type="Sequential", kind="container")
     for i, child in enumerate(items):
         path = f"sequential[{i}]"
-        if "for" in child:
+        if "prefix" in child:
+            errors.errors.append(SpecError("E314", "a builder's children are named 0, 1, ... as nn.Sequential names them; a prefix needs a block", path=f"{path}.prefix"))
+        elif "for" in child:
             net.children.append(errors.run(lambda: _repeat(child, path, scope, block_names, True)))
         else:
             net.children.append(errors.run(lambda: _layer(child, path, scope, block_names)))
@@ -218,21 +239,60 @@ def _check_class_name(name: str, block_names: set[str], kind: str = "block") -> 
         raise SpecError("E312", f"function name {name!r} is a catalogued function; choose another", path="name")
 
 
-def _inputs(items: list[Any]) -> tuple[list[str], frozenset[str]]:
+def _inputs(items: list[Any], errors: _Collector) -> tuple[list[str], frozenset[str]]:
     """Forward's inputs by name, and which of them are optional (default None, after the others)."""
-    names: list[str] = []
-    optional: set[str] = set()
-    for i, item in enumerate(items):
-        name = item if isinstance(item, str) else item["name"]
-        expressions.check_identifier(name, "input", f"forward.inputs[{i}]")
-        if name in names:
-            raise SpecError("E311", f"input {name!r} is declared twice", path=f"forward.inputs[{i}]")
-        if isinstance(item, str) and optional:
-            raise SpecError("E318", f"input {name!r} without a default follows an optional one", path=f"forward.inputs[{i}]")
-        if not isinstance(item, str):
-            optional.add(name)
-        names.append(name)
-    return names, frozenset(optional)
+    names = [item if isinstance(item, str) else item["name"] for item in items]
+    optional = frozenset(item["name"] for item in items if not isinstance(item, str))
+    seen_optional = False
+    for i, (name, item) in enumerate(zip(names, items)):
+        errors.run(lambda: expressions.check_identifier(name, "input", f"forward.inputs[{i}]"))
+        if name in names[:i]:
+            errors.errors.append(SpecError("E311", f"input {name!r} is declared twice", errors.file, f"forward.inputs[{i}]"))
+        if isinstance(item, str) and seen_optional:
+            errors.errors.append(SpecError("E318", f"input {name!r} without a default follows an optional one", errors.file, f"forward.inputs[{i}]"))
+        seen_optional = seen_optional or not isinstance(item, str)
+    return names, optional
+
+
+def _constructor(docs: list[dict[str, Any]], args: set[str], buffers: set[str]) -> list[ConstructorAssign]:
+    """Constructor statements: assign a local name, or into a buffer through a subscript."""
+    errors = _Collector("")
+    local_names: set[str] = set()
+    for i, doc in enumerate(docs):
+        target = doc["assign"].strip()
+        if target.isidentifier():
+            local_names.add(target)
+    scope = Scope(
+        "forward",
+        frozenset(args | local_names),
+        members=frozenset(buffers),
+        functions=CONSTRUCTOR_FUNCTIONS,
+        methods=CONSTRUCTOR_METHODS,
+    )
+    out: list[ConstructorAssign] = []
+    for i, doc in enumerate(docs):
+        path = f"constructor[{i}]"
+
+        def statement() -> ConstructorAssign:
+            target = expressions.parse(doc["assign"], f"{path}.assign")
+            if isinstance(target, ast.Name):
+                expressions.check_identifier(target.id, "variable", f"{path}.assign")
+                if target.id in args:
+                    raise SpecError("E311", f"{target.id!r} is a constructor argument; a constructor statement may not change it", path=f"{path}.assign")
+            elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Attribute) and isinstance(target.value.value, ast.Name) and target.value.value.id == "self":
+                if target.value.attr not in buffers:
+                    raise SpecError("E305", f"constructor statements assign into buffers only; self.{target.value.attr} is not one" + did_you_mean(target.value.attr, buffers), path=f"{path}.assign")
+                expressions.check(target, scope, f"{path}.assign")
+            else:
+                raise SpecError("E302", "a constructor statement assigns a local name or self.<buffer>[...]", path=f"{path}.assign")
+            return ConstructorAssign(target, _forward_expr(doc["value"], scope, f"{path}.value"), path)
+
+        stmt = errors.run(statement)
+        if stmt is not None:
+            out.append(stmt)
+    if errors.errors:
+        raise ErrorList(errors.errors)
+    return out
 
 
 def _members_read(body: list[Statement]) -> set[str]:
@@ -311,6 +371,8 @@ def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], 
                     sub.key = key
                     layer.children.append(sub)
             children = []
+        if any("prefix" in child for child in children if isinstance(child, dict)) and (len(children) != 1 or type_name == "ModuleDict"):
+            errors.errors.append(SpecError("E314", "a repeat with a prefix must be the only item of its Sequential or ModuleList", path=f"{path}.layers"))
         for i, child in enumerate(children):
             child_path = f"{path}.layers[{i}]"
             if "for" in child:
@@ -352,7 +414,12 @@ def _repeat(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str],
     iterable = _init_expr(doc["in"], scope, f"{path}.in")
     inner = Scope("init", scope.names | {var})
     layers = [_layer(l, f"{path}.layers[{i}]", inner, block_names) for i, l in enumerate(doc["layers"])]
-    return RepeatDef(path, var, iterable, layers)
+    prefix = doc.get("prefix", "")
+    if prefix:
+        expressions.check_identifier(prefix, "child name prefix", f"{path}.prefix")
+        if len(layers) != 1:
+            raise SpecError("E314", "a repeat with a prefix builds one layer per step (its name is prefix + str(step))", path=f"{path}.layers")
+    return RepeatDef(path, var, iterable, layers, prefix)
 
 
 def _walk_layers(layers: Iterable[LayerDef | RepeatDef]) -> Iterable[LayerDef]:

@@ -50,10 +50,9 @@ RESERVED = frozenset(
     | {"layers", "idx", "module", "steps"}
 )
 
-# Training-mode tests forward may make: they take no arguments and decide nothing about
-# shapes, so shape inference runs both arms of an if on them.
+# torch.is_grad_enabled(): takes no arguments and is decided at run time, so shape
+# inference runs both arms of an if on it. (self.training is a member: see analyse.)
 MODE_FUNCTIONS = frozenset({"torch.is_grad_enabled"})
-MODE_MEMBERS = frozenset({"training"})  # self.training
 
 INIT_FUNCTIONS = {"range": (1, 3), "len": (1, 1), "min": (2, 8), "max": (2, 8)}
 MAX_INT = 2**31
@@ -234,8 +233,6 @@ class _Checker(ast.NodeVisitor):
             self.fail("E302", f"private attribute {node.attr!r} is not allowed")
         if self.scope.context == "forward":
             if isinstance(node.value, ast.Name) and node.value.id == "self":
-                if node.attr in MODE_MEMBERS:
-                    return
                 if node.attr not in self.scope.members:
                     from .errors import did_you_mean
 

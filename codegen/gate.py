@@ -128,6 +128,11 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
                 fail(f"_modules in {cls.name}")
         elif kind is ast.Assign:
             for target in _flat_targets(node.targets):
+                if type(target) is ast.Subscript:  # constructor statements fill buffers: self.<buffer>[...] = ...
+                    owner = target.value
+                    if not (type(owner) is ast.Attribute and type(owner.value) is ast.Name and owner.value.id == "self" and owner.attr in buffers):
+                        if not (type(owner) is ast.Name and block.kind == "block"):
+                            fail(f"subscript assignment into {ast.unparse(owner)} in {cls.name}")
                 if type(target) is ast.Attribute and type(target.value) is ast.Name and target.value.id == "self":
                     if id(node) in in_forward:
                         # Forward's one assignment to self: a new value for a declared buffer.
