@@ -143,6 +143,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
 
     forward = doc["forward"] if kind != "builder" else BUILDER_FORWARD
     inputs, optional = _inputs(forward["inputs"], errors)
+    pairs = frozenset(i["name"] for i in forward["inputs"] if isinstance(i, dict) and i.get("type") == PAIR)
     variadic = next((a.name for a in args if a.variadic), None)
     functions = doc.get("functions", [])
     for i, used in enumerate(functions):
@@ -180,7 +181,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         examples = [doc["example"]] if "example" in doc else doc["examples"]
     for i, example in enumerate(examples):
         where = "example" if "example" in doc else f"examples[{i}]"
-        errors.run(lambda: _check_example(example, args, inputs, optional, where))
+        errors.run(lambda: _check_example(example, args, inputs, optional, where, pairs))
 
     if errors.errors:
         raise ErrorList(errors.errors)
@@ -199,6 +200,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         constructor=constructor,
         optional=optional,
         kept=kept,
+        pairs=pairs,
         functions=list(functions),
         examples_key="example" if "example" in doc else "examples",
     )
@@ -210,6 +212,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     return block
 
 
+PAIR = "tuple[torch.Tensor, torch.Tensor]"  # a forward input's type, besides a tensor
 BUILDER_MEMBER = "net"
 BUILDER_FORWARD = {"inputs": ["X"], "body": [{"return": "self.net(X)"}]}
 
@@ -242,9 +245,10 @@ def _check_class_name(name: str, block_names: set[str], kind: str = "block") -> 
 def _inputs(items: list[Any], errors: _Collector) -> tuple[list[str], frozenset[str]]:
     """Forward's inputs by name, and which of them are optional (default None, after the others)."""
     names = [item if isinstance(item, str) else item["name"] for item in items]
-    optional = frozenset(item["name"] for item in items if not isinstance(item, str))
+    optional = frozenset(item["name"] for item in items if not isinstance(item, str) and "default" in item)
     seen_optional = False
     for i, (name, item) in enumerate(zip(names, items)):
+        item = item if isinstance(item, str) or "default" in item else name  # {"name", "type"}: required
         errors.run(lambda: expressions.check_identifier(name, "input", f"forward.inputs[{i}]"))
         if name in names[:i]:
             errors.errors.append(SpecError("E311", f"input {name!r} is declared twice", errors.file, f"forward.inputs[{i}]"))
@@ -543,7 +547,7 @@ def _statement(doc: dict[str, Any], path: str, scope: Scope, variadic: str | Non
     return Return(_forward_expr(doc["return"], scope, f"{path}.return"), path)
 
 
-def _check_example(example: dict[str, Any], args: list[Arg], inputs: list[str], optional: frozenset[str] = frozenset(), where: str = "example") -> None:
+def _check_example(example: dict[str, Any], args: list[Arg], inputs: list[str], optional: frozenset[str] = frozenset(), where: str = "example", pairs: frozenset[str] = frozenset()) -> None:
     given = example.get("args", {})
     by_name = {a.name: a for a in args}
     for name in given:
@@ -557,6 +561,10 @@ def _check_example(example: dict[str, Any], args: list[Arg], inputs: list[str], 
     for name, value in example["inputs"].items():
         if value is None and name not in optional:
             raise SpecError("E405", f"input {name!r} is not optional; give its shape", path=f"{where}.inputs.{name}")
+        is_pair = isinstance(value, list) and bool(value) and isinstance(value[0], list)
+        if value is not None and is_pair != (name in pairs):
+            need = "a pair of shapes, [[...], [...]]" if name in pairs else "one shape (declare \"type\": \"tuple[torch.Tensor, torch.Tensor]\" for a pair)"
+            raise SpecError("E405", f"input {name!r} takes {need}", path=f"{where}.inputs.{name}")
 
 
 # ------------------------------------------------------------------ phase 2

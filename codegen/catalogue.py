@@ -321,6 +321,7 @@ _DTYPE_POLICIES = {
     "any": _DTypePolicy(None, {}),  # reshaping, copying: the dtype passes through
     "numeric": _DTypePolicy(("long", "float"), {}, "a numeric tensor (long or float; a bool tensor needs .float() first)"),
     "float": _DTypePolicy(("float",), {}, "a floating-point tensor (convert with .float() first)"),
+    "long": _DTypePolicy(("long",), {}, "an integer (long) tensor of class indices"),
     "to_float": _DTypePolicy(None, {"bool": "float", "long": "float"}),  # sigmoid, exp, sin: ints become floats
     "sum": _DTypePolicy(None, {"bool": "long"}),  # counting a mask gives ints
     "rule": _DTypePolicy(None, None),  # the rule sets the output dtype itself
@@ -1393,6 +1394,17 @@ def _new_shape(b: Mapping[str, Any]) -> Tensor:
     return Tensor(tuple(size), b["dtype"].kind if b["dtype"] is not None else "float")
 
 
+def _rand_shape(b: Mapping[str, Any]) -> Tensor:
+    return _new_shape(dict(b, dtype=None))  # uniform and normal draws are float32
+
+
+def _one_hot_shape(b: Mapping[str, Any]) -> Tensor:
+    x, n = b["input"], b["num_classes"]
+    if n < 1:
+        _fail(f"expected num_classes of at least 1 (torch's -1, 'from the data', cannot be checked), found {n}")
+    return Tensor(x.shape + (n,), "long")
+
+
 def _full_shape(b: Mapping[str, Any]) -> Tensor:
     value = b["fill_value"]
     shape = _new_shape(dict(b, dtype=None))
@@ -1707,6 +1719,21 @@ def _build_functions() -> dict[str, Function]:
             "torch.ones", (Param("size", "ints"), dtype, device), _new_shape,
             {"size": (2, 3)}, {"size": (0, 2), "dtype": TORCH_DTYPES["bool"]},
             varargs="size", keyword_only=("dtype", "device"), dtypes="rule",
+        ),
+        # Randomness in forward (d2l's dropout from scratch): float32 draws of a size, or of a tensor's shape.
+        _function(
+            "torch.rand", (Param("size", "ints"), device), _rand_shape,
+            {"size": (2, 3)}, {"size": (4,), "device": DEVICE},
+            varargs="size", keyword_only=("device",), dtypes="rule",
+        ),
+        _function("torch.rand_like", (x,), _elementwise, a, dtypes="float"),
+        _function("torch.randn_like", (x,), _elementwise, a, dtypes="float"),
+        # num_classes is required: torch's default (-1) takes the largest id in the data. (torch documents
+        # the first argument as `tensor` but binds it by keyword as `input`.)
+        _function(
+            "F.one_hot", (x, Param("num_classes", "int")), _one_hot_shape,
+            {"input": Tensor((2, 3), "long"), "num_classes": 5}, {"input": Tensor((4,), "long"), "num_classes": 4},
+            dtypes="long",
         ),
         _function(
             "torch.full", (Param("size", "ints"), Param("fill_value", "scalar"), dtype, device), _full_shape,

@@ -139,6 +139,7 @@ class Block:
     examples: list[dict[str, Any]]
     kind: str = "block"  # or "function": a module-level def
     optional: frozenset[str] = frozenset()  # inputs that default to None
+    pairs: frozenset[str] = frozenset()  # inputs that are a pair of tensors (an LSTM's (H, C))
     kept: list[str] = field(default_factory=list)  # arguments forward reads as self.<name>
     constructor: list[ConstructorAssign] = field(default_factory=list)  # after parameters and buffers
     functions: list[str] = field(default_factory=list)  # function specs forward calls

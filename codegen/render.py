@@ -292,19 +292,36 @@ class _ForwardRenderer:
     def __init__(self, block: Block) -> None:
         self.block = block
         self.counters = 0
+        self.indent = 4 if block.kind == "function" else 8  # of the statement being rendered
 
-    def statements(self, body: list[Statement]) -> list[dict[str, Any]]:
-        return [self.statement(s) for s in body]
+    def statements(self, body: list[Statement], nested: bool = False) -> list[dict[str, Any]]:
+        self.indent += 4 if nested else 0
+        try:
+            return [self.statement(s) for s in body]
+        finally:
+            self.indent -= 4 if nested else 0
+
+    def value(self, tree: ast.expr, head: str, tail: str = "") -> str:
+        """An expression after ``head`` on its line, split as black splits a call that is too long."""
+        flat = expressions.unparse(tree)
+        if self.indent + len(head) + len(flat) + len(tail) <= LINE or not isinstance(tree, ast.Call):
+            return flat
+        args = [expressions.unparse(a) for a in tree.args]
+        args += [f"{k.arg}={expressions.unparse(k.value)}" for k in tree.keywords]
+        text = Call(expressions.unparse(tree.func), list(args)).layout(self.indent, head=len(head), tail=len(tail))
+        # The template indents every line by the statement's depth: continuation lines are relative to it.
+        return "\n".join(line[self.indent:] if i else line for i, line in enumerate(text.split("\n")))
 
     def statement(self, stmt: Statement) -> dict[str, Any]:
         if isinstance(stmt, Assign):
-            return {"kind": "assign", "target": ", ".join(stmt.targets), "op": stmt.op, "value": expressions.unparse(stmt.value)}
+            target = ", ".join(stmt.targets)
+            return {"kind": "assign", "target": target, "op": stmt.op, "value": self.value(stmt.value, f"{target} {stmt.op} ")}
         if isinstance(stmt, Append):
-            return {"kind": "append", "target": stmt.target, "value": expressions.unparse(stmt.value)}
+            return {"kind": "append", "target": stmt.target, "value": self.value(stmt.value, f"{stmt.target}.append(", ")")}
         if isinstance(stmt, Return):
-            return {"kind": "return", "value": expressions.unparse(stmt.value)}
+            return {"kind": "return", "value": self.value(stmt.value, "return ")}
         if isinstance(stmt, If):
-            return {"kind": "if", "test": expressions.unparse(stmt.test), "then": self.statements(stmt.then), "orelse": self.statements(stmt.orelse)}
+            return {"kind": "if", "test": expressions.unparse(stmt.test), "then": self.statements(stmt.then, True), "orelse": self.statements(stmt.orelse, True)}
         if isinstance(stmt, While):
             self.counters += 1
             counter = "steps" if self.counters == 1 else f"steps{self.counters}"
@@ -316,7 +333,7 @@ class _ForwardRenderer:
                 "counter": counter,
                 "max_iterations": stmt.max_iterations,
                 "message": message,
-                "body": self.statements(stmt.body),
+                "body": self.statements(stmt.body, True),
             }
         assert isinstance(stmt, For)
         if isinstance(stmt.iterable, ast.Name) and stmt.over == "modules":
@@ -325,8 +342,8 @@ class _ForwardRenderer:
         else:
             iterable = expressions.unparse(stmt.iterable)
         if stmt.index is not None:
-            return {"kind": "for", "var": f"{stmt.index}, {stmt.var}", "iterable": f"enumerate({iterable})", "body": self.statements(stmt.body)}
-        return {"kind": "for", "var": stmt.var, "iterable": iterable, "body": self.statements(stmt.body)}
+            return {"kind": "for", "var": f"{stmt.index}, {stmt.var}", "iterable": f"enumerate({iterable})", "body": self.statements(stmt.body, True)}
+        return {"kind": "for", "var": stmt.var, "iterable": iterable, "body": self.statements(stmt.body, True)}
 
 
 def _uses_functional(block: Block) -> bool:
@@ -353,7 +370,8 @@ def forward_signature(block: Block) -> str:
     """``self, X: torch.Tensor, valid_lens: Optional[torch.Tensor] = None``; a function's arguments follow its inputs."""
     params = [] if block.kind == "function" else ["self"]
     for name in block.inputs:
-        params.append(f"{name}: Optional[torch.Tensor] = None" if name in block.optional else f"{name}: torch.Tensor")
+        kind = "tuple[torch.Tensor, torch.Tensor]" if name in block.pairs else "torch.Tensor"
+        params.append(f"{name}: Optional[{kind}] = None" if name in block.optional else f"{name}: {kind}")
     if block.kind == "function":
         for arg in block.args:
             params.append(f"{arg.name}: {arg.annotation}" + ("" if arg.default is REQUIRED else f" = {_literal(arg.default)}"))

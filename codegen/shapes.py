@@ -251,6 +251,8 @@ class ShapeChecker:
                 raise SpecError("E406", f"{inst.type} takes {count} input(s), given {len(args)}", file, path)
             args = list(args) + [None] * (len(block.inputs) - len(args))
             for name, value in zip(block.inputs, args):
+                if name in block.pairs and isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, Tensor) for v in value):
+                    continue
                 if not isinstance(value, Tensor) and not (value is None and name in block.optional):
                     raise SpecError("E406", f"{inst.type}'s input {name} must be a tensor{' or None' if name in block.optional else ''}, found {_describe(value)}", file, path)
             value = self.run(inst, args)
@@ -697,7 +699,7 @@ def _describe(value: Any) -> str:
 
 
 def format_shape(value: Any) -> str:
-    if isinstance(value, Tensor):
+    if isinstance(value, (Tensor, TensorList)):
         return str(value)
     if isinstance(value, tuple):
         return "(" + ", ".join(format_shape(v) for v in value) + ")"
@@ -742,8 +744,17 @@ def example_inputs(example: dict[str, Any]) -> list[Any]:
         if value is None:
             inputs.append(None)
         else:
-            inputs.append(Tensor(tuple(value["shape"] if isinstance(value, dict) else value)))
+            inputs.append(_example_tensor(value))
     return inputs
+
+
+def _example_tensor(value: Any) -> Any:
+    """An example input: a shape, {shape, dtype, high}, or a pair of shapes."""
+    if isinstance(value, list) and value and isinstance(value[0], list):
+        return tuple(_example_tensor(v) for v in value)
+    if isinstance(value, dict):
+        return Tensor(tuple(value["shape"]), {"float32": "float", "long": "long", "bool": "bool"}[value["dtype"]])
+    return Tensor(tuple(value))
 
 
 def annotation(value: Any) -> str | None:

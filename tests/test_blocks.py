@@ -20,6 +20,8 @@ def make_input(value) -> torch.Tensor | None:
     """An example input: a shape (float32), None (an optional input left out), or {shape, dtype, high}."""
     if value is None:
         return None
+    if isinstance(value, list) and value and isinstance(value[0], list):  # a pair input, e.g. an LSTM's (H, C)
+        return tuple(make_input(v) for v in value)
     if isinstance(value, dict):
         if value["dtype"] == "long":
             return torch.randint(0, value.get("high", 2), tuple(value["shape"]))
@@ -70,7 +72,7 @@ def test_forward_shape_and_gradients(stem, index):
     net, inputs = build(stem, index)
     if isinstance(net, nn.Module):
         net.train(example.get("training", True))
-    floats = [X for X in inputs if X is not None and X.is_floating_point()]
+    floats = [X for X in leaves([X for X in inputs if X is not None]) if X.is_floating_point()]
     for X in floats:
         X.requires_grad_(True)
     output = net(*inputs)
@@ -93,10 +95,12 @@ def test_forward_shape_and_gradients(stem, index):
 
 
 def shapes_of_abstract(value):
-    from codegen.values import Tensor
+    from codegen.values import Tensor, TensorList
 
     if isinstance(value, Tensor):
         return value.shape
+    if isinstance(value, TensorList):
+        value = value.items
     return tuple(shapes_of_abstract(v) for v in value)
 
 
@@ -117,7 +121,10 @@ def shape_text(value) -> str:
     if isinstance(value, torch.Tensor):
         dims = tuple(value.shape)
         return "(" + ", ".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")"
-    if isinstance(value, (tuple, list)):
+    if isinstance(value, list):  # a list forward built: as codegen.values.TensorList shows it
+        texts = [shape_text(v) for v in value]
+        return f"[{len(texts)} x {texts[0]}]" if texts and len(set(texts)) == 1 else "[" + ", ".join(texts) + "]"
+    if isinstance(value, tuple):
         return "(" + ", ".join(shape_text(v) for v in value) + ")"
     return repr(value)
 

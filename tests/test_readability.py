@@ -16,7 +16,7 @@ import pytest
 from codegen.render import format_source
 
 from .conftest import GENERATED
-from .reference import d2l, d2l_attention, seed
+from .reference import d2l, d2l_attention, d2l_recurrent, seed
 
 # stem -> the book's code for the same blocks
 BOOK = {
@@ -34,6 +34,7 @@ BOOK = {
     "nin": [d2l.nin_block, d2l.nin],
     "vgg_block": [d2l.vgg_block],
     "nin_block": [d2l.nin_block],
+    "rnn_scratch": [d2l_recurrent.RNNScratch],
     "googlenet": [d2l.Inception, d2l.googlenet],
     "resnet18": [d2l.Residual, d2l.resnet_block, d2l.resnet18],
     "densenet": [d2l.conv_block, d2l.DenseBlock, d2l.transition_block, d2l.densenet],

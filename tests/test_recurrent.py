@@ -1,0 +1,90 @@
+"""Issue 11's recurrent and training-mode blocks against the book's code.
+
+Each generated block is built beside its reference (tests/reference/d2l_recurrent.py,
+d2l_builders.py); the reference's state_dict is loaded into the generated block
+(the keys must be equal), then outputs, parameter gradients and input gradients
+must be equal with atol=0. TorchScript: each block the book's own code would let
+torch.jit.script compile is scripted and run here; the tests say which.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from .conftest import import_generated
+from .reference import d2l_recurrent as rnn_book
+
+
+def generated(stem: str, name: str) -> Any:
+    return getattr(import_generated(stem), name)
+
+
+def leaves(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    return [t for v in value for t in leaves(v)]
+
+
+def assert_same_run(ref: nn.Module, gen: nn.Module, ref_inputs: list[Any], gen_inputs: list[Any]) -> None:
+    """Same outputs (structure and values), same parameter and input gradients, atol=0."""
+    assert list(gen.state_dict()) == list(ref.state_dict())
+    gen.load_state_dict(ref.state_dict())
+    ref_out, gen_out = ref(*ref_inputs), gen(*gen_inputs)
+    ref_leaves, gen_leaves = leaves(ref_out), leaves(gen_out)
+    assert len(gen_leaves) == len(ref_leaves)
+    for g, r in zip(gen_leaves, ref_leaves):
+        torch.testing.assert_close(g, r, rtol=0, atol=0)
+    weights = torch.randn(sum(t.numel() for t in ref_leaves))
+    sum((t.flatten() * w).sum() for t, w in zip(ref_leaves, weights.split([t.numel() for t in ref_leaves]))).backward()
+    sum((t.flatten() * w).sum() for t, w in zip(gen_leaves, weights.split([t.numel() for t in gen_leaves]))).backward()
+    for (name, r), g in zip(ref.named_parameters(), gen.parameters()):
+        torch.testing.assert_close(g.grad, r.grad, rtol=0, atol=0, msg=name)
+    for r, g in zip(leaves([x for x in ref_inputs if x is not None]), leaves([x for x in gen_inputs if x is not None])):
+        if r.requires_grad:
+            torch.testing.assert_close(g.grad, r.grad, rtol=0, atol=0)
+
+
+def grad_inputs(*tensors: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    return [t.clone().requires_grad_(True) for t in tensors], [t.clone().requires_grad_(True) for t in tensors]
+
+
+# ---------------------------------------------------------------------------- RNNScratch
+
+
+def test_rnn_scratch_equals_the_book_without_state():
+    torch.manual_seed(0)
+    ref, gen = rnn_book.RNNScratch(16, 32), generated("rnn_scratch", "RNNScratch")(16, 32)
+    (X,), (Y,) = grad_inputs(torch.randn(7, 2, 16))
+    assert_same_run(ref, gen, [X], [Y])
+    outputs, state = gen(Y)
+    assert isinstance(outputs, list) and len(outputs) == 7 and state.shape == (2, 32)
+
+
+def test_rnn_scratch_equals_the_book_with_state():
+    """The book unpacks its state from a 1-tuple (state, = state); ours takes the tensor."""
+    torch.manual_seed(0)
+    ref, gen = rnn_book.RNNScratch(16, 32), generated("rnn_scratch", "RNNScratch")(16, 32)
+    (X, H), (Y, G) = grad_inputs(torch.randn(5, 3, 16), torch.randn(3, 32))
+    ref_out = ref(X, (H,))
+    gen.load_state_dict(ref.state_dict())
+    gen_out = gen(Y, G)
+    for g, r in zip(leaves(gen_out), leaves(ref_out)):
+        torch.testing.assert_close(g, r, rtol=0, atol=0)
+    sum(t.sum() for t in leaves(ref_out)).backward()
+    sum(t.sum() for t in leaves(gen_out)).backward()
+    torch.testing.assert_close(G.grad, H.grad, rtol=0, atol=0)
+    torch.testing.assert_close(Y.grad, X.grad, rtol=0, atol=0)
+
+
+def test_rnn_scratch_scripts():
+    """The book's RNNScratch scripts too once its 1-tuple unpacking is gone; the loop over a tensor and the list are TorchScript."""
+    torch.manual_seed(0)
+    gen = generated("rnn_scratch", "RNNScratch")(16, 32)
+    scripted = torch.jit.script(gen)
+    X = torch.randn(4, 2, 16)
+    for s, g in zip(leaves(scripted(X)), leaves(gen(X))):
+        torch.testing.assert_close(s, g, rtol=0, atol=0)
