@@ -189,7 +189,8 @@ def test_generated_file_is_standalone(stem):
     elif block.kind == "builder":
         assert re.search(rf"^def {block.name}\([^)]*\) -> nn.Sequential:", source, re.MULTILINE)
     else:
-        assert re.search(r"def forward\(\s*self(, \w+: (torch\.Tensor|Optional\[torch\.Tensor\] = None))+\s*\) -> ", source)
+        kind = r"(torch\.Tensor|tuple\[torch\.Tensor, torch\.Tensor\])"
+        assert re.search(rf"def forward\(\s*self(,\s*\w+: ({kind}|Optional\[{kind}\] = None))+,?\s*\) -> ", source)
 
 
 @pytest.mark.parametrize("stem", STEMS)

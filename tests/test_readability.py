@@ -35,6 +35,8 @@ BOOK = {
     "vgg_block": [d2l.vgg_block],
     "nin_block": [d2l.nin_block],
     "rnn_scratch": [d2l_recurrent.RNNScratch],
+    "lstm_scratch": [d2l_recurrent.LSTMScratch],
+    "gru_scratch": [d2l_recurrent.GRUScratch],
     "googlenet": [d2l.Inception, d2l.googlenet],
     "resnet18": [d2l.Residual, d2l.resnet_block, d2l.resnet18],
     "densenet": [d2l.conv_block, d2l.DenseBlock, d2l.transition_block, d2l.densenet],

@@ -88,3 +88,41 @@ def test_rnn_scratch_scripts():
     X = torch.randn(4, 2, 16)
     for s, g in zip(leaves(scripted(X)), leaves(gen(X))):
         torch.testing.assert_close(s, g, rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------- LSTMScratch, GRUScratch
+
+
+@pytest.mark.parametrize("stem, name", [("lstm_scratch", "LSTMScratch"), ("gru_scratch", "GRUScratch")])
+def test_gated_scratch_equals_the_book_without_state(stem, name):
+    torch.manual_seed(0)
+    ref, gen = getattr(rnn_book, name)(28, 32), generated(stem, name)(28, 32)
+    (X,), (Y,) = grad_inputs(torch.randn(6, 2, 28))
+    assert_same_run(ref, gen, [X], [Y])
+
+
+def test_lstm_scratch_equals_the_book_with_state():
+    torch.manual_seed(0)
+    ref, gen = rnn_book.LSTMScratch(28, 32), generated("lstm_scratch", "LSTMScratch")(28, 32)
+    (X, H, C), (Y, G, D) = grad_inputs(torch.randn(4, 3, 28), torch.randn(3, 32), torch.randn(3, 32))
+    assert_same_run(ref, gen, [X, (H, C)], [Y, (G, D)])
+    outputs, (H_out, C_out) = gen(Y, (G, D))
+    assert len(outputs) == 4 and H_out.shape == C_out.shape == (3, 32)
+
+
+def test_gru_scratch_equals_the_book_with_state():
+    torch.manual_seed(0)
+    ref, gen = rnn_book.GRUScratch(28, 32), generated("gru_scratch", "GRUScratch")(28, 32)
+    (X, H), (Y, G) = grad_inputs(torch.randn(4, 3, 28), torch.randn(3, 32))
+    assert_same_run(ref, gen, [X, H], [Y, G])
+
+
+@pytest.mark.parametrize("stem, name", [("lstm_scratch", "LSTMScratch"), ("gru_scratch", "GRUScratch")])
+def test_gated_scratch_scripts(stem, name):
+    """The book's LSTMScratch and GRUScratch would script too (their lambdas run in __init__ only)."""
+    torch.manual_seed(0)
+    gen = generated(stem, name)(28, 32)
+    scripted = torch.jit.script(gen)
+    X = torch.randn(3, 2, 28)
+    for s, g in zip(leaves(scripted(X)), leaves(gen(X))):
+        torch.testing.assert_close(s, g, rtol=0, atol=0)
