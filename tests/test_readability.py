@@ -35,6 +35,7 @@ BOOK = {
     "vgg_block": [d2l.vgg_block],
     "nin_block": [d2l.nin_block],
     "rnn_scratch": [d2l_recurrent.RNNScratch],
+    "rnn_lm_scratch": [d2l_recurrent.RNNScratch, d2l_recurrent.RNNLMScratch],
     "lstm_scratch": [d2l_recurrent.LSTMScratch],
     "gru_scratch": [d2l_recurrent.GRUScratch],
     "googlenet": [d2l.Inception, d2l.googlenet],

@@ -126,3 +126,23 @@ def test_gated_scratch_scripts(stem, name):
     X = torch.randn(3, 2, 28)
     for s, g in zip(leaves(scripted(X)), leaves(gen(X))):
         torch.testing.assert_close(s, g, rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------- RNNLMScratch
+
+
+def test_rnn_lm_scratch_equals_the_book():
+    """One-hot token ids through the RNN and the output layer; the book's RNNLMScratch takes the RNN built outside."""
+    torch.manual_seed(0)
+    ref = rnn_book.RNNLMScratch(rnn_book.RNNScratch(16, 32), 16)
+    gen = generated("rnn_lm_scratch", "RNNLMScratch")(16, 32)
+    X = torch.randint(0, 16, (2, 9))
+    assert_same_run(ref, gen, [X], [X])
+    assert gen(X).shape == (2, 9, 16)
+
+
+def test_rnn_lm_scratch_scripts():
+    torch.manual_seed(0)
+    gen = generated("rnn_lm_scratch", "RNNLMScratch")(16, 32)
+    X = torch.randint(0, 16, (2, 5))
+    torch.testing.assert_close(torch.jit.script(gen)(X), gen(X), rtol=0, atol=0)
