@@ -35,6 +35,8 @@ BOOK = {
     "vgg_block": [d2l.vgg_block],
     "nin_block": [d2l.nin_block],
     "rnn_scratch": [d2l_recurrent.RNNScratch],
+    "concise_rnn": [d2l_recurrent.RNN],
+    "rnn_lm": [d2l_recurrent.RNN, d2l_recurrent.RNNLMScratch, d2l_recurrent.RNNLM],
     "rnn_lm_scratch": [d2l_recurrent.RNNScratch, d2l_recurrent.RNNLMScratch],
     "lstm_scratch": [d2l_recurrent.LSTMScratch],
     "gru_scratch": [d2l_recurrent.GRUScratch],

@@ -146,3 +146,41 @@ def test_rnn_lm_scratch_scripts():
     gen = generated("rnn_lm_scratch", "RNNLMScratch")(16, 32)
     X = torch.randint(0, 16, (2, 5))
     torch.testing.assert_close(torch.jit.script(gen)(X), gen(X), rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------- concise RNN, RNNLM
+
+
+def test_concise_rnn_equals_the_book():
+    torch.manual_seed(0)
+    ref, gen = rnn_book.RNN(28, 32), generated("concise_rnn", "ConciseRNN")(28, 32)
+    (X, H), (Y, G) = grad_inputs(torch.randn(6, 2, 28), torch.randn(1, 2, 32))
+    assert_same_run(ref, gen, [X], [Y])
+    ref.zero_grad(), gen.zero_grad()
+    assert_same_run(ref, gen, [X, H], [Y, G])
+
+
+def test_rnn_lm_equals_the_book():
+    """The book's RNNLM: its LazyLinear is materialised by one forward on each side before the weights are copied."""
+    torch.manual_seed(0)
+    ref = rnn_book.RNNLM(rnn_book.RNN(28, 32), vocab_size=28)
+    gen = generated("rnn_lm", "RNNLM")(28, 32)
+    X = torch.randint(0, 28, (2, 7))
+    with torch.no_grad():
+        ref(X), gen(X)
+    assert_same_run(ref, gen, [X], [X])
+    assert gen(X).shape == (2, 7, 28)
+
+
+@pytest.mark.parametrize("stem, name, args, inputs", [
+    ("concise_rnn", "ConciseRNN", (28, 32), lambda: [torch.randn(4, 2, 28)]),
+    ("rnn_lm", "RNNLM", (28, 32), lambda: [torch.randint(0, 28, (2, 4))]),
+])
+def test_concise_scripts(stem, name, args, inputs):
+    torch.manual_seed(0)
+    gen = generated(stem, name)(*args)
+    values = inputs()
+    with torch.no_grad():
+        expected = gen(*values)
+    for s, g in zip(leaves(torch.jit.script(gen)(*values)), leaves(expected)):
+        torch.testing.assert_close(s, g, rtol=0, atol=0)
