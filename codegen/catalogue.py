@@ -1650,6 +1650,7 @@ def _build_functions() -> dict[str, Function]:
         _function("torch.sigmoid", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.tanh", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.exp", (x,), _elementwise, b, dtypes="to_float"),
+        _function("torch.sqrt", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.sin", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.cos", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.relu", (x,), _elementwise, b, dtypes="numeric"),

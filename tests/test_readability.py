@@ -16,7 +16,7 @@ import pytest
 from codegen.render import format_source
 
 from .conftest import GENERATED
-from .reference import d2l, d2l_attention, d2l_recurrent, seed
+from .reference import d2l, d2l_attention, d2l_builders, d2l_recurrent, seed
 
 # stem -> the book's code for the same blocks
 BOOK = {
@@ -35,6 +35,7 @@ BOOK = {
     "vgg_block": [d2l.vgg_block],
     "nin_block": [d2l.nin_block],
     "rnn_scratch": [d2l_recurrent.RNNScratch],
+    "batch_norm": [d2l_builders.batch_norm],
     "concise_rnn": [d2l_recurrent.RNN],
     "rnn_lm": [d2l_recurrent.RNN, d2l_recurrent.RNNLMScratch, d2l_recurrent.RNNLM],
     "rnn_lm_scratch": [d2l_recurrent.RNNScratch, d2l_recurrent.RNNLMScratch],
