@@ -1487,6 +1487,10 @@ def _float_shape(b: Mapping[str, Any]) -> Tensor:
     return replace(b["self"], dtype="float")
 
 
+def _long_shape(b: Mapping[str, Any]) -> Tensor:
+    return replace(b["self"], dtype="long")
+
+
 def _dim_value(b: Mapping[str, Any]) -> int:
     return len(b["self"].shape)
 
@@ -1807,6 +1811,8 @@ def _build_methods() -> dict[str, Function]:
             varargs="size",
         ),
         _function("float", (me,), _float_shape, {"self": Tensor((2,), "bool")}, {"self": Tensor((2, 3), "long")}, m, dtypes="rule"),
+        # d2l's X.t().type(torch.int64) on token ids read as floats, written as .long().
+        _function("long", (me,), _long_shape, {"self": Tensor((2,), "bool")}, {"self": Tensor((2, 3), "long")}, m, dtypes="rule"),
         # to(dtype) and to(device) are torch overloads that name the position differently.
         _function(
             "to", (me, Param("dtype", "dtype|device")), _to_shape,

@@ -35,6 +35,8 @@ BOOK = {
     "vgg_block": [d2l.vgg_block],
     "nin_block": [d2l.nin_block],
     "rnn_scratch": [d2l_recurrent.RNNScratch],
+    "multi_gru": [d2l_recurrent.RNN, d2l_recurrent.GRU],
+    "seq2seq_encoder": [d2l_recurrent.RNN, d2l_recurrent.GRU, d2l_recurrent.Seq2SeqEncoder],
     "batch_norm": [d2l_builders.batch_norm],
     "concise_rnn": [d2l_recurrent.RNN],
     "rnn_lm": [d2l_recurrent.RNN, d2l_recurrent.RNNLMScratch, d2l_recurrent.RNNLM],

@@ -184,3 +184,36 @@ def test_concise_scripts(stem, name, args, inputs):
         expected = gen(*values)
     for s, g in zip(leaves(torch.jit.script(gen)(*values)), leaves(expected)):
         torch.testing.assert_close(s, g, rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------- sequence to sequence
+
+
+def test_multi_gru_equals_the_books_gru():
+    torch.manual_seed(0)
+    ref, gen = rnn_book.GRU(8, 16, 2), generated("multi_gru", "MultiGRU")(8, 16, 2)
+    (X, H), (Y, G) = grad_inputs(torch.randn(9, 4, 8), torch.randn(2, 4, 16))
+    assert_same_run(ref, gen, [X, H], [Y, G])
+
+
+def test_seq2seq_encoder_equals_the_book():
+    """The book feeds float token ids and casts them; the generated block takes long (or float) ids."""
+    torch.manual_seed(0)
+    ref, gen = rnn_book.Seq2SeqEncoder(10, 8, 16, 2), generated("seq2seq_encoder", "Seq2SeqEncoder")(10, 8, 16, 2)
+    X = torch.randint(0, 10, (4, 9))
+    assert_same_run(ref.eval(), gen.eval(), [X.float()], [X])
+    outputs, state = gen(X.float())
+    assert outputs.shape == (9, 4, 16) and state.shape == (2, 4, 16)
+
+
+@pytest.mark.parametrize("stem, name, args, inputs", [
+    ("multi_gru", "MultiGRU", (8, 16, 2), lambda: [torch.randn(3, 2, 8)]),
+    ("seq2seq_encoder", "Seq2SeqEncoder", (10, 8, 16, 2), lambda: [torch.randint(0, 10, (2, 5))]),
+])
+def test_seq2seq_scripts(stem, name, args, inputs):
+    """The book's encoder would not script (forward takes *args); ours does."""
+    torch.manual_seed(0)
+    gen = generated(stem, name)(*args).eval()
+    values = inputs()
+    for s, g in zip(leaves(torch.jit.script(gen)(*values)), leaves(gen(*values))):
+        torch.testing.assert_close(s, g, rtol=0, atol=0)
