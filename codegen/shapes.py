@@ -743,8 +743,10 @@ def example_inputs(example: dict[str, Any]) -> list[Any]:
     for value in example["inputs"].values():
         if value is None:
             inputs.append(None)
+        elif isinstance(value, dict):  # a dtype'd input: "float32" is a float tensor, "long" and "bool" themselves
+            inputs.append(Tensor(tuple(value["shape"]), "float" if value["dtype"] == "float32" else value["dtype"]))
         else:
-            inputs.append(_example_tensor(value))
+            inputs.append(_example_tensor(value))  # a shape, or a pair of shapes
     return inputs
 
 

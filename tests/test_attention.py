@@ -64,6 +64,30 @@ BLOCKS: dict[str, tuple[Callable[[float], nn.Module], Callable[[float], nn.Modul
         lambda: [torch.randn(2, 3, 4), torch.randn(2, 3, 4)],
         0.5,
     ),
+    "PositionWiseFFN": (
+        lambda p: book.PositionWiseFFN(4, 8),
+        lambda p: generated("position_wise_ffn", "PositionWiseFFN")(4, 8),
+        lambda: [torch.randn(2, 3, 4)],
+        0.0,
+    ),
+    "PatchEmbedding": (
+        lambda p: book.PatchEmbedding(32, 8, 16),
+        lambda p: generated("patch_embedding", "PatchEmbedding")(32, 8, 16),
+        lambda: [torch.randn(2, 3, 32, 32)],
+        0.0,
+    ),
+    "ViTMLP": (
+        lambda p: book.ViTMLP(48, 24, p),
+        lambda p: generated("vit_mlp", "ViTMLP")(48, 24, p),
+        lambda: [torch.randn(2, 10, 24)],
+        0.5,
+    ),
+    "NextSentencePred": (
+        lambda p: book.NextSentencePred(),
+        lambda p: generated("next_sentence_pred", "NextSentencePred")(),
+        lambda: [torch.randn(2, 96)],
+        0.0,
+    ),
 }
 
 
@@ -79,7 +103,7 @@ def test_block_equals_the_book(name: str, train: bool) -> None:
 
 
 # Blocks with no data-dependent control flow: TorchScript and torch.export take them as they are.
-SCRIPTABLE = ["AddNorm"]
+SCRIPTABLE = ["AddNorm", "PositionWiseFFN", "PatchEmbedding", "ViTMLP", "NextSentencePred"]
 
 
 @pytest.mark.parametrize("name", SCRIPTABLE)

@@ -47,6 +47,10 @@ BOOK = {
     "resnet18": [d2l.Residual, d2l.resnet_block, d2l.resnet18],
     "densenet": [d2l.conv_block, d2l.DenseBlock, d2l.transition_block, d2l.densenet],
     "add_norm": [d2l_attention.AddNorm],
+    "position_wise_ffn": [d2l_attention.PositionWiseFFN],
+    "patch_embedding": [d2l_attention.PatchEmbedding],
+    "vit_mlp": [d2l_attention.ViTMLP],
+    "next_sentence_pred": [d2l_attention.NextSentencePred],
     "transpose_qkv": [d2l_attention.MultiHeadAttention.transpose_qkv],
     "transpose_output": [d2l_attention.MultiHeadAttention.transpose_output],
 }
