@@ -233,6 +233,17 @@ def signature(params: list[str], indent: int, head: str, tail: str) -> str:
 
 def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[str, Any]:
     item: dict[str, Any] = {"name": name, "comment": comment(layer.doc), "loops": []}
+    named = layer.children[0] if layer.kind == "container" and len(layer.children) == 1 else None
+    if isinstance(named, RepeatDef) and named.prefix:
+        # The book's form: an empty container, then add_module(prefix + str(i), ...) per step.
+        call = Call(f"self.{name}.add_module", [f"{string_literal(named.prefix)} + str({named.var})", layer_source(named.layers[0], blocks)])
+        item["named"] = {
+            "container": layer.type,
+            "var": named.var,
+            "iterable": expressions.unparse(named.iterable),
+            "add": call.layout(12),
+        }
+        return item
     if layer.kind == "container" and any(isinstance(c, RepeatDef) for c in layer.children):
         item["container"] = layer.type
         for child in layer.children:
@@ -386,7 +397,7 @@ def function_context(block: Block) -> dict[str, Any]:
     return {
         "kind": "function",
         "name": block.name,
-        "docstring": docstring_literal(f"{block.doc.strip()}\n\n{shape_table(block)}"),
+        "docstring": class_docstring(block),
         "forward_signature": forward_signature(block),
         "returns": block.returns,
         "body": _ForwardRenderer(block).statements(block.body),
@@ -424,6 +435,7 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
         return function_context(block)
     return {
         "kind": "block",
+        "constructor": [f"{expressions.unparse(s.target)} = {expressions.unparse(s.value)}" for s in block.constructor],
         "name": block.name,
         "kept": block.kept,
         "forward_signature": forward_signature(block),
@@ -448,6 +460,7 @@ def render(chain: list[Block], blocks: dict[str, Block]) -> str:
         blocks=[block_context(b, blocks) for b in chain],
         uses_functional=any(_uses_functional(b) for b in chain),
         uses_optional=any(b.optional for b in chain),
+        uses_nn=any(b.kind == "block" for b in chain),
     )
 
 
