@@ -90,6 +90,7 @@ def _check_function(func: ast.FunctionDef, block: Block, fail) -> None:
             fail(f"self in function {func.name}")
         elif kind is ast.Attribute and node.attr.startswith("_"):
             fail(f"private attribute {node.attr} in {func.name}")
+    _check_init_code(func, "function", fail)  # no initialisation code outside a block's __init__
 
 
 def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
