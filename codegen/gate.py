@@ -13,6 +13,7 @@ from .errors import SpecError
 from .model import Block
 
 ALLOWED_IMPORTS = {
+    ("import", "math", None),
     ("import", "torch", None),
     ("from", "torch", "nn"),
     ("from", "torch.nn", "functional"),
@@ -96,6 +97,12 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
             for target in node.targets:
                 if type(target) is ast.Attribute and type(target.value) is ast.Name and target.value.id == "self":
                     assigned.add(target.attr)
+                elif type(target) is ast.Subscript and not (type(target.value) is ast.Name and target.value.id != "self"):
+                    # X[index] = value writes into a local tensor only, never into a member or through a call.
+                    fail(f"assignment to {ast.unparse(target)} in {cls.name}")
+        elif kind is ast.AugAssign:
+            if type(node.target) is ast.Subscript:
+                fail(f"augmented assignment to {ast.unparse(node.target)} in {cls.name}")
         elif kind is ast.AnnAssign:
             if type(node.target) is ast.Attribute:
                 fail(f"annotated attribute in {cls.name}")
