@@ -295,3 +295,32 @@ def test_constructor_arithmetic_refuses(tmp_path, text, fragment):
         args={"n": {"type": "int", "default": 4}},
     )
     assert "layers.fc.args.out_features: " in line and fragment in line, line
+
+
+# ---------------------------------------------------------------------------- the AST gate
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("        X[~mask] = -1000000.0\n", "        X.view(-1, 4)[~mask] = -1000000.0\n", "assignment to X.view(-1, 4)[~mask]"),
+        ("        X[~mask] = -1000000.0\n", "        self.training[~mask] = -1000000.0\n", "assignment to self.training[~mask]"),
+        ("        X[~mask] = -1000000.0\n", "        X[~mask] += 1.0\n", "augmented assignment to X[~mask]"),
+        ("import math\n", "import math as m\n", "import of math"),
+        ("import torch\n", "import torch\nimport os\n", "import of os"),
+    ],
+)
+def test_gate_allows_math_and_local_subscript_assignment_only(tmp_path, old, new, message):
+    from codegen import gate
+    from codegen.errors import SpecError
+    from codegen.generate import analyse_folder
+
+    doc = dict(MASKED_SOFTMAX, forward=dict(MASKED_SOFTMAX["forward"]))
+    doc["forward"]["body"] = [{"assign": "d", "value": "math.sqrt(X.shape[-1])"}] + MASKED_SOFTMAX["forward"]["body"]
+    _, source = built(tmp_path, "masked_softmax", doc)
+    chain = [analyse_folder(tmp_path / "specs")["masked_softmax"]]
+    gate.check(source, chain, "out/masked_softmax.py")  # as generated: passes
+    assert old in source
+    with pytest.raises(SpecError, match="E900") as info:
+        gate.check(source.replace(old, new, 1), chain, "out/masked_softmax.py")
+    assert message in str(info.value)
