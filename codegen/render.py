@@ -284,19 +284,7 @@ class _ForwardRenderer:
 
 
 def _uses_functional(block: Block) -> bool:
-    def walk(body: list[Statement]) -> bool:
-        for stmt in body:
-            trees = [getattr(stmt, attr) for attr in ("value", "test", "iterable") if hasattr(stmt, attr)]
-            for tree in trees:
-                for node in ast.walk(tree):
-                    if isinstance(node, ast.Name) and node.id == "F":
-                        return True
-            for attr in ("then", "orelse", "body"):
-                if walk(getattr(stmt, attr, [])):
-                    return True
-        return False
-
-    return walk(block.body)
+    return _uses_name(block, "F")
 
 
 def _trees(block: Block) -> list[ast.expr]:
@@ -325,8 +313,9 @@ def _trees(block: Block) -> list[ast.expr]:
     return trees
 
 
-def _uses_math(block: Block) -> bool:
-    return any(isinstance(node, ast.Name) and node.id == "math" for tree in _trees(block) for node in ast.walk(tree))
+def _uses_name(block: Block, name: str) -> bool:
+    """Whether any expression of ``block`` reads ``name`` (``F``, ``math``): the file imports it then."""
+    return any(isinstance(node, ast.Name) and node.id == name for tree in _trees(block) for node in ast.walk(tree))
 
 
 def signature_text(params: list[str]) -> str:
@@ -372,7 +361,7 @@ def render(chain: list[Block], blocks: dict[str, Block]) -> str:
     return template.render(
         blocks=[block_context(b, blocks) for b in chain],
         uses_functional=any(_uses_functional(b) for b in chain),
-        uses_math=any(_uses_math(b) for b in chain),
+        uses_math=any(_uses_name(b, "math") for b in chain),
     )
 
 

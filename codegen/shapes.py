@@ -372,6 +372,9 @@ class ShapeChecker:
                 elif _DATA in (left, right):
                     return _DATA
                 elif isinstance(left, Tensor) or isinstance(right, Tensor):
+                    for side in (left, right):
+                        if isinstance(side, Instance):
+                            raise SpecError("E401", f"cannot compare a tensor with {_describe(side)}", *where)
                     if len(node.ops) > 1:
                         raise SpecError("E401", "a chained comparison of tensors needs & between its parts: (a < X) & (X < b)", *where)
                     symbol = _COMPARE_SYMBOLS[type(op)]
@@ -445,7 +448,7 @@ class ShapeChecker:
                 raise SpecError("E401", f"math.{func.attr} takes numbers; for a tensor use torch.{func.attr}", *where)
             try:
                 return expressions.call_math(func.attr, args)
-            except (TypeError, ValueError, OverflowError) as exc:
+            except (TypeError, ValueError, ArithmeticError) as exc:  # math.log(1, 1) divides by zero
                 raise SpecError("E306", f"cannot evaluate {ast.unparse(node)!r} on {_describe(tuple(args))}: {exc}", *where) from None
         if isinstance(func, ast.Name) or (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
             target = self.eval(func, env, inst, path)
@@ -506,7 +509,10 @@ class ShapeChecker:
             if isinstance(value, tuple):
                 return len(value)
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            return int(value) if name == "int" else float(value)
+            try:
+                return expressions.bounded(int(value) if name == "int" else float(value))
+            except SpecError as exc:
+                raise SpecError(exc.code, exc.message, *where) from None
         raise SpecError("E401", f"{name}() takes {'a tensor or a tuple' if name == 'len' else 'a number (a tensor element depends on the data)'}, found {_describe(value)}", *where)
 
 
