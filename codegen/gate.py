@@ -15,6 +15,7 @@ from .model import Block
 
 ALLOWED_IMPORTS = {
     ("from", "typing", "Optional"),  # Optional[torch.Tensor] inputs
+    ("import", "math", None),
     ("import", "torch", None),
     ("from", "torch", "nn"),
     ("from", "torch.nn", "functional"),
@@ -135,8 +136,8 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
                 if type(target) is ast.Subscript:  # constructor statements fill buffers: self.<buffer>[...] = ...
                     owner = target.value
                     if not (type(owner) is ast.Attribute and type(owner.value) is ast.Name and owner.value.id == "self" and owner.attr in buffers):
-                        if not (type(owner) is ast.Name and block.kind == "block"):
-                            fail(f"subscript assignment into {ast.unparse(owner)} in {cls.name}")
+                        if not (type(owner) is ast.Name and owner.id != "self"):  # X[index] = value on a local tensor
+                            fail(f"assignment to {ast.unparse(target)} in {cls.name}")
                 if type(target) is ast.Attribute and type(target.value) is ast.Name and target.value.id == "self":
                     if id(node) in in_forward:
                         # Forward's one assignment to self: a new value for a declared buffer.
@@ -149,6 +150,8 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
                     if target.attr in block.kept and ast.unparse(node.value) != target.attr:
                         fail(f"{cls.name} keeps self.{target.attr} as something other than its argument")
         elif kind is ast.AugAssign:
+            if type(node.target) is ast.Subscript:
+                fail(f"augmented assignment to {ast.unparse(node.target)} in {cls.name}")
             # An attribute is updated in place only by __init__'s init steps (<tensor>.data *= ...),
             # which _check_init_code admits in their one form.
             for target in _flat_targets([node.target]):

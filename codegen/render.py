@@ -315,7 +315,7 @@ class _ForwardRenderer:
 
     def statement(self, stmt: Statement) -> dict[str, Any]:
         if isinstance(stmt, Assign):
-            target = ", ".join(stmt.targets)
+            target = expressions.unparse(stmt.item) if stmt.item is not None else ", ".join(stmt.targets)
             return {"kind": "assign", "target": target, "op": stmt.op, "value": self.value(stmt.value, f"{target} {stmt.op} ")}
         if isinstance(stmt, Append):
             return {"kind": "append", "target": stmt.target, "value": self.value(stmt.value, f"{stmt.target}.append(", ")")}
@@ -348,19 +348,40 @@ class _ForwardRenderer:
 
 
 def _uses_functional(block: Block) -> bool:
-    def walk(body: list[Statement]) -> bool:
-        for stmt in body:
-            trees = [getattr(stmt, attr) for attr in ("value", "test", "iterable") if hasattr(stmt, attr)]
-            for tree in trees:
-                for node in ast.walk(tree):
-                    if isinstance(node, ast.Name) and node.id == "F":
-                        return True
-            for attr in ("then", "orelse", "body"):
-                if walk(getattr(stmt, attr, [])):
-                    return True
-        return False
+    return _uses_name(block, "F")
 
-    return walk(block.body)
+
+def _trees(block: Block) -> list[ast.expr]:
+    """Every expression tree of a block: constructor arithmetic and forward."""
+    trees: list[ast.expr] = []
+    for tensor in block.parameters + block.buffers:  # a shape is a list of sizes, or one expression of the whole
+        trees.extend(tensor.shape if isinstance(tensor.shape, list) else [tensor.shape])
+
+    def layers(items: list[LayerDef | RepeatDef]) -> None:
+        for layer in items:
+            if isinstance(layer, RepeatDef):
+                trees.append(layer.iterable)
+                layers(list(layer.layers))
+                continue
+            trees.extend(layer.args.values())
+            if layer.condition is not None:
+                trees.append(layer.condition)
+            layers(layer.children)
+
+    def statements(body: list[Statement]) -> None:
+        for stmt in body:
+            trees.extend(getattr(stmt, attr) for attr in ("value", "test", "iterable", "item") if getattr(stmt, attr, None) is not None)
+            for attr in ("then", "orelse", "body"):
+                statements(getattr(stmt, attr, []))
+
+    layers(list(block.layers.values()))
+    statements(block.body)
+    return trees
+
+
+def _uses_name(block: Block, name: str) -> bool:
+    """Whether any expression of ``block`` reads ``name`` (``F``, ``math``): the file imports it then."""
+    return any(isinstance(node, ast.Name) and node.id == name for tree in _trees(block) for node in ast.walk(tree))
 
 
 def _shared_shape(block: Block) -> str | None:
@@ -523,6 +544,7 @@ def render(chain: list[Block], blocks: dict[str, Block]) -> str:
         uses_functional=any(_uses_functional(b) for b in chain),
         uses_optional=any(b.optional for b in chain),
         uses_nn=any(b.kind != "function" for b in chain),  # blocks and builders
+        uses_math=any(_uses_name(b, "math") for b in chain),
     )
 
 
