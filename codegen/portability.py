@@ -1,0 +1,122 @@
+"""Which of torch.export, torch.jit.script and torch.compile(fullgraph=True) take a block.
+
+The generator never imports torch, so this is a static prediction from the
+analysed forward of the block and of every block it uses; it is not a
+measurement. ``tests/test_overview.py`` runs all three on every block of
+``specs/`` (as its example builds it) and fails where torch disagrees with
+what ``generated/README.md`` states, so each rule here is checked against
+torch wherever a spec exercises it.
+
+The rules:
+
+* A test (``if``, ``while``, an if-expression) that reads tensor values is
+  data-dependent control flow: torch.export cannot guard on it and
+  torch.compile(fullgraph=True) must break the graph. Tests on the
+  configuration (``self.conv3 is not None``) and on shapes (``X.shape[0]``)
+  are decided while tracing and cost nothing.
+* A loop over the variadic modules reads ``self._modules``, which
+  TorchScript does not know.
+* A statement kind without a rule here makes the verdict "unknown" for all
+  three, so that a new construct cannot be reported as working untested.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from .model import Assign, Block, For, If, Return, While
+
+TOOLS = ("torch.export", "torch.jit.script", "torch.compile(fullgraph=True)")
+UNKNOWN = "unknown"
+
+
+def _reads_tensor_values(test: ast.AST, tensors: set[str]) -> bool:
+    """Does deciding ``test`` need a tensor's values (not only its shape, or the configuration)?"""
+    if isinstance(test, ast.Attribute):
+        if test.attr == "shape":
+            return False  # shapes are static under export and compile as traced here
+        if isinstance(test.value, ast.Name) and test.value.id == "self":
+            return test.attr in tensors  # a parameter or buffer; a layer is only tested against None
+        return _reads_tensor_values(test.value, tensors)
+    if isinstance(test, ast.Name):
+        return True  # forward's variables and inputs are tensors (or modules, which are never tested)
+    if isinstance(test, ast.Call):
+        return True  # a tensor function or method: its result is a tensor
+    if isinstance(test, ast.Subscript) and isinstance(test.value, ast.Attribute) and test.value.attr == "shape":
+        return _reads_tensor_values(test.slice, tensors)
+    return any(_reads_tensor_values(child, tensors) for child in ast.iter_child_nodes(test))
+
+
+def _if_expressions(tree: ast.AST) -> list[ast.IfExp]:
+    return [node for node in ast.walk(tree) if isinstance(node, ast.IfExp)]
+
+
+def _problems(block: Block) -> dict[str, str]:
+    """Tool -> why it cannot take ``block``'s own forward (first reason found); UNKNOWN for a kind without a rule."""
+    tensors = {t.name for t in block.parameters} | {t.name for t in block.buffers}
+    found: dict[str, str] = {}
+
+    def data_dependent(kind: str, test: ast.AST) -> None:
+        if _reads_tensor_values(test, tensors):
+            why = f"`{block.name}` branches on tensor values (`{kind} {_code(test)}`): data-dependent control flow"
+            found.setdefault("torch.export", why)
+            found.setdefault("torch.compile(fullgraph=True)", why + ", so the graph breaks")
+
+    def expressions(*trees: Any) -> None:
+        for tree in trees:
+            if isinstance(tree, ast.AST):
+                for node in _if_expressions(tree):
+                    data_dependent("if", node.test)
+
+    def walk(body: list[Any]) -> None:
+        for stmt in body:
+            if isinstance(stmt, (Assign, Return)):
+                expressions(stmt.value)
+            elif isinstance(stmt, If):
+                data_dependent("if", stmt.test)
+                expressions(stmt.test)
+                walk(stmt.then)
+                walk(stmt.orelse)
+            elif isinstance(stmt, While):
+                data_dependent("while", stmt.test)
+                expressions(stmt.test)
+                walk(stmt.body)
+            elif isinstance(stmt, For):
+                if isinstance(stmt.iterable, ast.Name):  # the variadic modules
+                    found.setdefault(
+                        "torch.jit.script",
+                        f"`{block.name}` loops over the modules given as `*{stmt.iterable.id}` "
+                        "(`self._modules.values()`), and TorchScript has no `self._modules`",
+                    )
+                walk(stmt.body)
+            else:
+                for tool in TOOLS:  # a known reason outranks it
+                    found.setdefault(tool, f"{UNKNOWN}: no rule for the `{type(stmt).__name__}` statement")
+
+    walk(block.body)
+    return found
+
+
+def _code(tree: ast.AST) -> str:
+    """Inline code: names, numbers and operators only (see ``diagram.expression_text``), so never a backtick."""
+    from .diagram import expression_text
+
+    return expression_text(tree).replace("`", "?")
+
+
+def predict(block: Block, blocks: dict[str, Block]) -> dict[str, str | None]:
+    """Tool -> None where it works, else the reason (or ``unknown: ...``), for ``block`` with the blocks it uses."""
+    verdict: dict[str, str | None] = dict.fromkeys(TOOLS)
+    seen: set[str] = set()
+    order = [block.name]
+    while order:  # the block first, then what it uses: its own reasons are the ones named
+        name = order.pop(0)
+        if name in seen or name not in blocks:
+            continue
+        seen.add(name)
+        for tool, why in _problems(blocks[name]).items():
+            if verdict[tool] is None or verdict[tool].startswith(UNKNOWN) and not why.startswith(UNKNOWN):
+                verdict[tool] = why  # a known reason outranks an unknown
+        order += sorted(blocks[name].uses)
+    return verdict
