@@ -25,7 +25,7 @@ from typing import Any
 from .model import Assign, Block, For, If, LayerDef, Return, Statement, While
 
 # What a label may hold, besides letters and digits: what operators, calls and numbers need.
-_LABEL_CHARS = re.compile(r"[^A-Za-z0-9_ .,:()\[\]+\-*/%=!<>@~]")
+_LABEL_CHARS = re.compile(r"[^A-Za-z0-9_ .,:()\[\]+\-*/%=!<>@~']")
 _ENTITIES = {"<": "#lt;", ">": "#gt;"}
 MAX_LABEL = 48  # longer labels are cut (with "..."): a box per node stays narrow
 MAX_EXPANDED = 64  # a Sequential with more children than this is one node (as in the docstring table)
@@ -57,6 +57,8 @@ def expression_text(node: ast.AST) -> str:
         return node.id
     if isinstance(node, ast.Constant):
         value = node.value
+        if isinstance(value, str) and value.isidentifier() and value.isascii():
+            return repr(value)  # a ModuleDict key
         return repr(value) if isinstance(value, (bool, int, float)) or value is None else "..."
     if isinstance(node, ast.Attribute):
         owner = expression_text(node.value)
@@ -169,6 +171,8 @@ class _Flow:
             return self.call(node, env)
         if isinstance(node, ast.BinOp):
             return self.operator(_OPERATORS.get(type(node.op), "?"), node.left, node.right, env)
+        if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], (ast.Is, ast.IsNot)):
+            return None  # "mask is not None": whether an input was given, decided before any value flows
         if isinstance(node, ast.Compare) and len(node.ops) == 1:
             return self.operator(_OPERATORS.get(type(node.ops[0]), "?"), node.left, node.comparators[0], env)
         if isinstance(node, ast.UnaryOp):
@@ -223,10 +227,11 @@ class _Flow:
         if isinstance(func, ast.Attribute):  # a tensor method
             owner = self.expr(func.value, env)
             return self.op(f".{func.attr}(){extra}", ([owner] if owner is not None else []) + tensor_args)
-        if isinstance(func, ast.Name):  # a loop variable bound to a module
-            over = self.loop_vars.get(func.id)
-            return self.op(f"{func.id}: each of {over}" if over else func.id, tensor_args)
-        return self.op("call", tensor_args)
+        if isinstance(func, ast.Name) and func.id in self.loop_vars:  # a loop variable bound to a module
+            return self.op(f"{func.id}: each of {self.loop_vars[func.id]}", tensor_args)
+        if isinstance(func, ast.Name):  # a function spec
+            return self.op(f"{func.id}{extra}", tensor_args)
+        return self.op(f"{expression_text(func)}{extra}", tensor_args)  # self.blks[0](X), self.heads['a'](X)
 
     def sequential(self, name: str, layer: LayerDef, inputs: list[_Ref]) -> _Ref:
         """A Sequential drawn as the chain of its children, so that the stages of a network show.
@@ -311,7 +316,8 @@ class _Flow:
         else:
             over = "the modules given" if isinstance(stmt.iterable, ast.Name) else expression_text(stmt.iterable)
             self.loop_vars[stmt.var] = over
-            title = f"for {stmt.var} in {over}"
+            index = getattr(stmt, "index", None)
+            title = f"for {index}, {stmt.var} in enumerate({over})" if index else f"for {stmt.var} in {over}"
         box = self.open_box(title)
         carried = {}
         for name in sorted(_assigned(stmt.body)):

@@ -13,6 +13,7 @@ from .errors import SpecError
 from .model import Block
 
 ALLOWED_IMPORTS = {
+    ("from", "typing", "Optional"),  # Optional[torch.Tensor] inputs
     ("import", "torch", None),
     ("from", "torch", "nn"),
     ("from", "torch.nn", "functional"),
@@ -39,7 +40,7 @@ def check(source: str, chain: list[Block], file: str) -> None:
     except SyntaxError as exc:
         fail(f"does not parse: {exc.msg} at line {exc.lineno}")
     expected = [b.name for b in chain]
-    classes = []
+    classes: list[ast.ClassDef | ast.FunctionDef] = []
     for node in tree.body:
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -49,14 +50,40 @@ def check(source: str, chain: list[Block], file: str) -> None:
             for alias in node.names:
                 if ("from", node.module, alias.name) not in ALLOWED_IMPORTS or node.level:
                     fail(f"import from {node.module}")
-        elif isinstance(node, ast.ClassDef):
+        elif isinstance(node, (ast.ClassDef, ast.FunctionDef)):
             classes.append(node)
         else:
             fail(f"top-level {type(node).__name__} at line {node.lineno}")
     if [c.name for c in classes] != expected:
-        fail(f"classes {[c.name for c in classes]}, expected {expected}")
-    for cls, block in zip(classes, chain):
-        _check_class(cls, block, fail)
+        fail(f"classes and functions {[c.name for c in classes]}, expected {expected}")
+    for node, block in zip(classes, chain):
+        if block.kind == "function":
+            if not isinstance(node, ast.FunctionDef):
+                fail(f"{node.name} must be a function")
+            _check_function(node, block, fail)
+        elif not isinstance(node, ast.ClassDef):
+            fail(f"{node.name} must be a class")
+        else:
+            _check_class(node, block, fail)
+
+
+def _check_function(func: ast.FunctionDef, block: Block, fail) -> None:
+    """A function spec: a plain typed def; no decorators, no self, no attributes but tensor ones."""
+    if func.decorator_list:
+        fail(f"decorator on {func.name}")
+    expected = block.inputs + [a.name for a in block.args]
+    if [a.arg for a in func.args.args] != expected or func.args.vararg or func.args.kwarg or func.args.kwonlyargs:
+        fail(f"function {func.name} takes {[a.arg for a in func.args.args]}, the spec declares {expected}")
+    for node in _nodes(func):
+        kind = type(node)
+        if kind in FORBIDDEN_NODES or kind in (ast.ClassDef, ast.Starred) or (kind is ast.FunctionDef and node is not func):
+            fail(f"{kind.__name__} in {func.name}")
+        elif kind is ast.Call and type(node.func) is ast.Name and node.func.id in FORBIDDEN_CALLS:
+            fail(f"call of {node.func.id} in {func.name}")
+        elif kind is ast.Name and node.id == "self":
+            fail(f"self in function {func.name}")
+        elif kind is ast.Attribute and node.attr.startswith("_"):
+            fail(f"private attribute {node.attr} in {func.name}")
 
 
 def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
@@ -70,7 +97,7 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
         fail(f"class {cls.name} defines {methods}")
     if len(others) != 1 or not (isinstance(others[0], ast.Expr) and isinstance(others[0].value, ast.Constant)):
         fail(f"class {cls.name} has statements besides its docstring and methods")
-    members = {t.name for t in block.parameters} | set(block.layers)
+    members = {t.name for t in block.parameters} | set(block.layers) | set(block.kept)
     buffers = {t.name for t in block.buffers}
     assigned: set[str] = set()
     registered: set[str] = set()
@@ -96,6 +123,8 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
             for target in node.targets:
                 if type(target) is ast.Attribute and type(target.value) is ast.Name and target.value.id == "self":
                     assigned.add(target.attr)
+                    if target.attr in block.kept and ast.unparse(node.value) != target.attr:
+                        fail(f"{cls.name} keeps self.{target.attr} as something other than its argument")
         elif kind is ast.AnnAssign:
             if type(node.target) is ast.Attribute:
                 fail(f"annotated attribute in {cls.name}")

@@ -32,13 +32,15 @@ class TensorDef:
     shape: list[ast.expr]
     init: str
     doc: str = ""
+    persistent: bool = True  # buffers: False keeps it out of state_dict
 
 
 @dataclass
 class LayerDef:
     path: str  # JSON path in the spec, for messages
     type: str
-    kind: str = ""  # "layer" (catalogue), "block" (another spec), "container" (Sequential/ModuleList)
+    kind: str = ""  # "layer" (catalogue), "block" (another spec), "container" (Sequential/ModuleList/ModuleDict)
+    key: str = ""  # a ModuleDict child's key
     args: dict[str, ast.expr] = field(default_factory=dict)
     children: list[Union["LayerDef", "RepeatDef"]] = field(default_factory=list)
     condition: ast.expr | None = None
@@ -81,9 +83,10 @@ class While:
 @dataclass
 class For:
     var: str
-    iterable: ast.expr
+    iterable: ast.expr  # for enumerate(self.blks): self.blks, with ``index`` set
     body: list["Statement"]
     path: str
+    index: str | None = None  # for index, var in enumerate(iterable)
 
 
 @dataclass
@@ -113,14 +116,27 @@ class Block:
     layers: dict[str, LayerDef]
     inputs: list[str]
     body: list[Statement]
-    example: dict[str, Any]
-    uses: set[str] = field(default_factory=set)  # class names of other specs it builds
+    examples: list[dict[str, Any]]
+    kind: str = "block"  # or "function": a module-level def
+    optional: frozenset[str] = frozenset()  # inputs that default to None
+    kept: list[str] = field(default_factory=list)  # arguments forward reads as self.<name>
+    functions: list[str] = field(default_factory=list)  # function specs forward calls
+    examples_key: str = "example"  # where the examples are in the spec, for messages
+    uses: set[str] = field(default_factory=set)  # names of other specs it builds or calls
     # Filled by shape inference on the example:
     table: list[TableRow] = field(default_factory=list)
     total_parameters: int = 0
     output_shape: tuple[int, ...] | None = None
     output_text: str = ""  # the output's shape(s) as the docstring shows them
     returns: str = "torch.Tensor"
+
+    @property
+    def example(self) -> dict[str, Any]:
+        """The first example: the docstring's and the tests'."""
+        return self.examples[0]
+
+    def example_path(self, index: int) -> str:
+        return "example" if self.examples_key == "example" else f"examples[{index}]"
 
     @property
     def file(self) -> str:

@@ -206,11 +206,17 @@ def page_body(spec_dir_name: str, sections: "list[str]") -> str:
 def section(block: "Block", blocks: "dict[str, Block]", fingerprint: str) -> str:
     """One block's section, starting with its marker line; ends with a newline."""
     from . import diagram, portability, render
-    from .values import Tensor
 
     stem = block.raw.stem
-    inputs = ", ".join(f"torch.randn({', '.join(map(str, shape))})" for shape in block.example["inputs"].values())
-    usage = [f"net = {render.example_constructor(block, blocks)}", f"y = net({inputs})  # {block.output_text}"]
+    inputs = {name: example_input(value) for name, value in block.example["inputs"].items()}
+    if block.kind == "function":  # the inputs, then the call with the example's other arguments
+        given = ", ".join(f"{k}={render._literal(v)}" for k, v in block.example.get("args", {}).items())
+        usage = [
+            f"{', '.join(inputs)} = {', '.join(inputs.values())}",
+            f"y = {block.name}({', '.join([*inputs, given] if given else inputs)})  # {block.output_text}",
+        ]
+    else:
+        usage = [f"net = {render.example_constructor(block, blocks)}", f"y = net({', '.join(inputs.values())})  # {block.output_text}"]
     verdict = portability.predict(block, blocks)
     text = environment_template().render(
         stem=stem,
@@ -218,9 +224,7 @@ def section(block: "Block", blocks: "dict[str, Block]", fingerprint: str) -> str
         name=code_span(block.name),
         doc=markdown_text(summary(block.doc)),
         diagram=diagram.flowchart(block),
-        inputs=", ".join(
-            f"{code_span(name)} {code_span(str(Tensor(tuple(shape))))}" for name, shape in block.example["inputs"].items()
-        ),
+        inputs=", ".join(f"{code_span(name)} {code_span(input_text(value))}" for name, value in block.example["inputs"].items()),
         config=_config(block),
         rows=[(code_span(r.name), code_span(r.output), f"{r.parameters:,}") for r in block.table],
         total=(code_span(block.output_text), f"{block.total_parameters:,}"),
@@ -230,6 +234,31 @@ def section(block: "Block", blocks: "dict[str, Block]", fingerprint: str) -> str
     )
     assert _SECTION.match(text) and text.endswith("\n") and not text.endswith("\n\n")
     return text
+
+
+def example_input(value: object) -> str:
+    """Source for an example input: a shape (float), None (an optional input left out), or {shape, dtype, high}."""
+    if value is None:
+        return "None"
+    if isinstance(value, dict):
+        shape = tuple(value["shape"])
+        if value.get("dtype") == "long":
+            return f"torch.randint(0, {int(value.get('high', 2))}, {shape!r})"
+        if value.get("dtype") == "bool":
+            return f"torch.rand{shape!r} < 0.5"
+        value = shape
+    return f"torch.randn({', '.join(str(int(d)) for d in value)})"  # type: ignore[union-attr]
+
+
+def input_text(value: object) -> str:
+    """An example input for the shapes line: "(2, 20)", "None", "(2, 5) long"."""
+    from .values import Tensor
+
+    if value is None:
+        return "None"
+    if isinstance(value, dict):
+        return f"{Tensor(tuple(value['shape']))} {value.get('dtype', 'float')}"
+    return str(Tensor(tuple(value)))  # type: ignore[arg-type]
 
 
 def environment_template() -> "object":

@@ -39,6 +39,8 @@ def _reads_tensor_values(test: ast.AST, tensors: set[str]) -> bool:
         if isinstance(test.value, ast.Name) and test.value.id == "self":
             return test.attr in tensors  # a parameter or buffer; a layer is only tested against None
         return _reads_tensor_values(test.value, tensors)
+    if isinstance(test, ast.Compare) and all(isinstance(op, (ast.Is, ast.IsNot)) for op in test.ops):
+        return False  # "mask is not None": whether an optional input or layer is there, fixed when tracing
     if isinstance(test, ast.Name):
         return True  # forward's variables and inputs are tensors (or modules, which are never tested)
     if isinstance(test, ast.Call):

@@ -109,12 +109,22 @@ def class_docstring(block: Block) -> str:
     return docstring_literal("\n\n".join(p for p in parts if p))
 
 
+def _input_text(name: str, value: Any) -> str:
+    if value is None:
+        return f"{name} None"
+    if isinstance(value, dict):
+        return f"{name} {Tensor(tuple(value['shape']))} {value['dtype']}"
+    return f"{name} {Tensor(tuple(value))}"
+
+
 def shape_table(block: Block) -> str:
-    inputs = ", ".join(f"{name} {Tensor(tuple(shape))}" for name, shape in block.example["inputs"].items())
+    inputs = ", ".join(_input_text(name, value) for name, value in block.example["inputs"].items())
     args = block.example.get("args", {})
     config = ""
     if args and block.variadic is None:
         config = " with " + ", ".join(f"{k}={_literal(v)}" for k, v in args.items())
+    if block.kind == "function":
+        return f"Shapes for input {inputs}{config}: output {block.output_text}"
     rows = [("layer", "output", "parameters")]
     rows += [(row.name, row.output, f"{row.parameters:,}") for row in block.table]
     rows.append(("total", block.output_text, f"{block.total_parameters:,}"))
@@ -177,6 +187,11 @@ def layer_source(layer: LayerDef, blocks: dict[str, Block]) -> Call:
         children: list[str | Call] = [layer_source(c, blocks) for c in layer.children if isinstance(c, LayerDef)]
         if layer.type == "Sequential":
             return Call("nn.Sequential", children)
+        if layer.type == "ModuleDict":
+            for child, source in zip(layer.children, children):
+                assert isinstance(child, LayerDef) and isinstance(source, Call)
+                source.func = f"{string_literal(child.key)}: {source.func}"  # a dict item: "key": nn.Layer(...)
+            return Call("nn.ModuleDict", [Call("", children, "{}")])
         return Call("nn.ModuleList", [Call("", children, "[]")])
     values = {name: expressions.unparse(tree) for name, tree in layer.args.items()}
     values.update({name: repr(v) for name, v in layer.inferred.items() if name not in values})
@@ -279,6 +294,8 @@ class _ForwardRenderer:
             iterable = "self._modules.values()"
         else:
             iterable = expressions.unparse(stmt.iterable)
+        if stmt.index is not None:
+            return {"kind": "for", "var": f"{stmt.index}, {stmt.var}", "iterable": f"enumerate({iterable})", "body": self.statements(stmt.body)}
         return {"kind": "for", "var": stmt.var, "iterable": iterable, "body": self.statements(stmt.body)}
 
 
@@ -302,6 +319,29 @@ def signature_text(params: list[str]) -> str:
     return signature(params, 4, "def __init__(", ") -> None:")
 
 
+def forward_signature(block: Block) -> str:
+    """``self, X: torch.Tensor, valid_lens: Optional[torch.Tensor] = None``; a function's arguments follow its inputs."""
+    params = [] if block.kind == "function" else ["self"]
+    for name in block.inputs:
+        params.append(f"{name}: Optional[torch.Tensor] = None" if name in block.optional else f"{name}: torch.Tensor")
+    if block.kind == "function":
+        for arg in block.args:
+            params.append(f"{arg.name}: {arg.annotation}" + ("" if arg.default is REQUIRED else f" = {_literal(arg.default)}"))
+        return signature(params, 0, f"def {block.name}(", f") -> {block.returns}:")
+    return signature(params, 4, "def forward(", f") -> {block.returns}:")
+
+
+def function_context(block: Block) -> dict[str, Any]:
+    return {
+        "kind": "function",
+        "name": block.name,
+        "docstring": docstring_literal(f"{block.doc.strip()}\n\n{shape_table(block)}"),
+        "forward_signature": forward_signature(block),
+        "returns": block.returns,
+        "body": _ForwardRenderer(block).statements(block.body),
+    }
+
+
 def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
     signature: list[str] = ["self"]
     for arg in block.args:
@@ -320,10 +360,16 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
                 "name": t.name,
                 "name_literal": string_literal(t.name),
                 "value": f"torch.{t.init}({shape})",
+                "persistent": t.persistent,
                 "comment": comment(t.doc),
             })
+    if block.kind == "function":
+        return function_context(block)
     return {
+        "kind": "block",
         "name": block.name,
+        "kept": block.kept,
+        "forward_signature": forward_signature(block),
         "docstring": class_docstring(block),
         "signature": signature_text(signature),
         "tensors": tensors,
@@ -341,6 +387,7 @@ def render(chain: list[Block], blocks: dict[str, Block]) -> str:
     return template.render(
         blocks=[block_context(b, blocks) for b in chain],
         uses_functional=any(_uses_functional(b) for b in chain),
+        uses_optional=any(b.optional for b in chain),
     )
 
 
@@ -362,15 +409,15 @@ def format_source(source: str) -> str:
     return black.format_str(source, mode=black_mode())
 
 
-def example_constructor(block: Block, blocks: dict[str, Block]) -> str:
-    """Source that builds ``block`` as its example configures it, e.g. ``MyLinear(5, 3)``."""
+def example_constructor(block: Block, blocks: dict[str, Block], index: int = 0) -> str:
+    """Source that builds ``block`` as its example number ``index`` configures it, e.g. ``MyLinear(5, 3)``."""
     from . import analyse, expressions
 
-    given = block.example.get("args", {})
+    given = block.examples[index].get("args", {})
     if block.variadic is not None:
         scope = expressions.Scope("init", frozenset())
         layers = [
-            analyse._layer(doc, f"example.args.{block.variadic.name}[{i}]", scope, set(blocks))
+            analyse._layer(doc, f"{block.example_path(index)}.args.{block.variadic.name}[{i}]", scope, set(blocks))
             for i, doc in enumerate(given.get(block.variadic.name, []))
         ]
         return f"{block.name}({', '.join(str(layer_source(l, blocks)) for l in layers)})"

@@ -16,36 +16,86 @@ from codegen import render
 from .conftest import STEMS, analysed, import_generated
 
 
-def build(stem: str) -> tuple[nn.Module, list[torch.Tensor]]:
+def make_input(value) -> torch.Tensor | None:
+    """An example input: a shape (float32), None (an optional input left out), or {shape, dtype, high}."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        if value["dtype"] == "long":
+            return torch.randint(0, value.get("high", 2), tuple(value["shape"]))
+        if value["dtype"] == "bool":
+            return torch.rand(*value["shape"]) < 0.5
+        return torch.randn(*value["shape"])
+    return torch.randn(*value)
+
+
+def build(stem: str, index: int = 0) -> tuple[nn.Module, list[torch.Tensor | None]]:
+    """The block of example ``index`` and its inputs; for a function spec, the function with the example's arguments bound."""
+    import functools
+
     blocks = analysed()
     block = blocks[stem]
     module = import_generated(stem)
+    example = block.examples[index]
+    inputs = [make_input(value) for value in example["inputs"].values()]
+    if block.kind == "function":
+        args = {k: tuple(v) if isinstance(v, list) else v for k, v in example.get("args", {}).items()}
+        return functools.partial(getattr(module, block.name), **args), inputs
     by_name = {b.name: b for b in blocks.values()}
-    source = render.example_constructor(block, by_name)
+    source = render.example_constructor(block, by_name, index)
     namespace = {"nn": nn, "torch": torch, **vars(module)}
     net = eval(source, namespace)  # source built by the generator from the checked spec
-    inputs = [torch.randn(*shape) for shape in block.example["inputs"].values()]
     return net, inputs
 
 
-@pytest.mark.parametrize("stem", STEMS)
-def test_forward_shape_and_gradients(stem):
+def shapes_of(value):
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape)
+    return tuple(shapes_of(v) for v in value)
+
+
+def leaves(value) -> list[torch.Tensor]:
+    return [value] if isinstance(value, torch.Tensor) else [t for v in value for t in leaves(v)]
+
+
+EXAMPLES = [(stem, i) for stem in STEMS for i in range(len(analysed()[stem].examples))]
+
+
+@pytest.mark.parametrize("stem, index", EXAMPLES, ids=[f"{s}-{i}" for s, i in EXAMPLES])
+def test_forward_shape_and_gradients(stem, index):
+    from codegen.shapes import ShapeChecker, build_example, example_inputs
+
     block = analysed()[stem]
-    net, inputs = build(stem)
-    for X in inputs:
+    example = block.examples[index]
+    net, inputs = build(stem, index)
+    floats = [X for X in inputs if X is not None and X.is_floating_point()]
+    for X in floats:
         X.requires_grad_(True)
     output = net(*inputs)
-    declared = block.example.get("output")
-    expected = tuple(declared) if declared is not None else block.output_shape
-    assert tuple(output.shape) == expected
-    output.sum().backward()
-    for name, param in net.named_parameters():
-        assert param.grad is not None, f"{name} got no gradient"
-        assert torch.isfinite(param.grad).all(), f"{name} has a non-finite gradient"
-    for name, buffer in net.named_buffers():
-        assert buffer.grad is None and not buffer.requires_grad, f"buffer {name} is trained"
-    for X in inputs:
+    # The shapes the generator inferred for this example, run again on shapes alone.
+    checker = ShapeChecker({b.name: b for b in analysed().values()})
+    inst = build_example(checker, block, index)
+    expected = checker.run(inst, example_inputs(example), inst.hyper if block.kind == "function" else None)
+    assert shapes_of(output) == shapes_of_abstract(expected)
+    if example.get("output") is not None:
+        assert tuple(output.shape) == tuple(example["output"])
+    sum(t.sum() for t in leaves(output)).backward()
+    if isinstance(net, nn.Module):
+        for name, param in net.named_parameters():
+            assert param.grad is not None, f"{name} got no gradient"
+            assert torch.isfinite(param.grad).all(), f"{name} has a non-finite gradient"
+        for name, buffer in net.named_buffers():
+            assert buffer.grad is None and not buffer.requires_grad, f"buffer {name} is trained"
+    for X in floats:
         assert X.grad is not None and torch.isfinite(X.grad).all()
+
+
+def shapes_of_abstract(value):
+    from codegen.values import Tensor
+
+    if isinstance(value, Tensor):
+        return value.shape
+    return tuple(shapes_of_abstract(v) for v in value)
 
 
 def parse_table(doc: str) -> tuple[list[tuple[str, str, int]], tuple[str, int]]:
@@ -73,6 +123,11 @@ def shape_text(value) -> str:
 @pytest.mark.parametrize("stem", STEMS)
 def test_docstring_table_matches_torch(stem):
     """Every figure in the class docstring's table, checked against the real module."""
+    if analysed()[stem].kind == "function":
+        net, inputs = build(stem)
+        doc = getattr(import_generated(stem), analysed()[stem].name).__doc__
+        assert doc.rstrip().endswith(f"output {shape_text(net(*inputs))}")
+        return
     net, inputs = build(stem)
     rows, (total_output, total) = parse_table(type(net).__doc__)
     modules = dict(net.named_modules())
@@ -114,9 +169,13 @@ def test_generated_file_is_standalone(stem):
             imported |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom):
             imported.add((node.module or "").split(".")[0])
-    assert imported <= {"torch"}, imported
+    assert imported <= {"torch", "typing"}, imported
     assert "codegen" not in source.split("\n", 3)[3]
-    assert re.search(r"def forward\(self(, \w+: torch\.Tensor)+\) -> ", source)
+    block = analysed()[stem]
+    if block.kind == "function":
+        assert re.search(rf"^def {block.name}\(", source, re.MULTILINE)
+    else:
+        assert re.search(r"def forward\(\s*self(, \w+: (torch\.Tensor|Optional\[torch\.Tensor\] = None))+\s*\) -> ", source)
 
 
 @pytest.mark.parametrize("stem", STEMS)

@@ -20,6 +20,7 @@ from codegen import diagram, overview, portability, render
 from codegen.__main__ import main
 
 from .conftest import GENERATED, SPECS, STEMS, analysed, import_generated
+from .test_blocks import build  # the block (or the function, its arguments bound) and inputs of an example
 
 README = GENERATED / "README.md"
 TOOL_NAMES = {"`torch.export`": "export", "`torch.jit.script`": "script", "`torch.compile(fullgraph=True)`": "compile"}
@@ -46,27 +47,29 @@ def mermaid(section: str) -> str:
     return match.group(1)
 
 
-def build(stem: str) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
-    blocks = analysed()
-    block = blocks[stem]
-    module = import_generated(stem)
-    source = render.example_constructor(block, {b.name: b for b in blocks.values()})
-    net = eval(source, {"nn": nn, "torch": torch, **vars(module)})  # source built by the generator from the checked spec
-    return net, tuple(torch.randn(*shape) for shape in block.example["inputs"].values())
-
-
 # ------------------------------------------------------------------ what it says is true
 
 
-def _works(tool: str, net: nn.Module, inputs: tuple[torch.Tensor, ...]) -> str | None:
-    """None if ``tool`` takes ``net``, else the first line of torch's error."""
+class Calls(nn.Module):
+    """A function spec inside a module, for torch.export (which takes modules only)."""
+
+    def __init__(self, function) -> None:
+        super().__init__()
+        self.function = function
+
+    def forward(self, *inputs):
+        return self.function(*inputs)
+
+
+def _works(tool: str, net, inputs: tuple, function=None) -> str | None:
+    """None if ``tool`` takes ``net`` (for a function spec: ``function``, ``net`` its example's call), else torch's error."""
     try:
         if tool == "export":
-            torch.export.export(net, inputs)
+            torch.export.export(Calls(net) if function is not None else net, inputs)
         elif tool == "script":
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=DeprecationWarning)
-                torch.jit.script(net)
+                torch.jit.script(function if function is not None else net)
         else:
             torch._dynamo.reset()
             with torch.no_grad():  # capture is what fullgraph decides; without autograd aot_eager traces half as much
@@ -87,9 +90,13 @@ def test_compile_matrix_agrees_with_torch(stem):
     stated = claims(sections()[stem])
     assert "unknown" not in stated.values(), f"{stem}: teach codegen/portability.py the construct ({stated})"
     net, inputs = build(stem)
-    net.eval()
+    function = None
+    if analysed()[stem].kind == "function":
+        function = getattr(import_generated(stem), analysed()[stem].name)
+    else:
+        net.eval()
     for tool, claim in stated.items():
-        error = _works(tool, net, inputs)
+        error = _works(tool, net, tuple(inputs), function)
         assert (error is None) == (claim == "works"), f"{stem}: README says {tool} {claim}, torch says {error or 'works'}"
 
 
