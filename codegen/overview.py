@@ -140,16 +140,25 @@ def _current_fingerprint(p: "object") -> "str | None":
 # ------------------------------------------------------------------ building
 
 
+_MARK = "<!-- codegen-block: "
+
+
 def sections_of(data: "bytes | None") -> "dict[str, tuple[str, str]]":
-    """stem -> (fingerprint, section text) of an intact page's body."""
+    """stem -> (fingerprint, section text) of an intact page's body.
+
+    Split on the marker rather than searched with a regular expression: a page of a thousand blocks
+    is 2 MB, read whenever one of them changes. Only marker lines start with "<" in a body (a doc's
+    "<" is escaped), so the marker cannot occur inside a section.
+    """
     if not data:
         return {}
     body = data.decode("utf-8").split("\n", HEADER_LINES)[HEADER_LINES]
-    marks = list(_SECTION.finditer(body))
     found = {}
-    for i, mark in enumerate(marks):
-        end = marks[i + 1].start() - 1 if i + 1 < len(marks) else len(body)  # sections are joined by one "\n"
-        found[mark.group(1)] = (mark.group(2), body[mark.start() : end])
+    for chunk in body.split("\n" + _MARK)[1:]:  # each section ends with its own newline; the join's went with the split
+        text = _MARK + chunk
+        mark = _SECTION.match(text)
+        if mark is not None:
+            found[mark.group(1)] = (mark.group(2), text)
     return found
 
 
@@ -196,10 +205,25 @@ def _render_here(p: "object", stems: "list[str]", fps: "dict[str, str]", uses: "
 # ------------------------------------------------------------------ rendering
 
 
-def page_body(spec_dir_name: str, sections: "list[str]") -> str:
-    from .render import environment
+# Plain text, not a template: the page is put together in the main process, which (with one module
+# of a thousand to rebuild) would otherwise import jinja2 for this alone; the sections come from the workers.
+INTRO = """# The generated blocks
 
-    intro = environment().get_template("overview.md.jinja").render(folder=code_span(f"{spec_dir_name}/"))
+One section per spec of {folder}: the block's one-line doc, a picture of its forward (data flows top
+to bottom; a box is an `if`, an `else` or a loop; a round node joins the values a branch or a loop may
+leave, and a dotted "next" edge carries a loop's value into its next round), the shapes of its example,
+how to use it, and which of `torch.export`, `torch.jit.script` and `torch.compile(fullgraph=True)` take
+it.
+
+Each class is in the file named beside it, plain PyTorch: copy the file, or import the class from it, and
+`import torch` (and `from torch import nn` where the example passes layers). Which tools take a block is
+predicted from its forward when this page is generated and checked against torch by the generator's tests
+for its own specs; it holds for the block as its example builds it, in eval mode.
+"""
+
+
+def page_body(spec_dir_name: str, sections: "list[str]") -> str:
+    intro = INTRO.format(folder=code_span(f"{spec_dir_name}/"))
     return intro + "\n" + "\n".join(sections) if sections else intro
 
 
