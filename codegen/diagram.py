@@ -319,22 +319,23 @@ class _Flow:
             index = getattr(stmt, "index", None)
             title = f"for {index}, {stmt.var} in enumerate({over})" if index else f"for {stmt.var} in {over}"
         box = self.open_box(title)
-        carried = {}
+        carried: dict[str, _Ref] = {}
         for name in sorted(_assigned(stmt.body)):
-            if env.get(name) is not None:
-                phi = self.node(name, "round")  # the value each round starts from
-                self.edge(env[name], phi)  # type: ignore[arg-type]
-                env[name] = carried[name] = _Ref(phi)
+            before = env.get(name)
+            if before is not None:
+                start = self.node(name, "round")  # the value each round starts from
+                self.edge(before, start)
+                env[name] = carried[name] = _Ref(start)
         if isinstance(stmt, While):
             for ref in self.values(stmt.test, env):
                 self.edge(ref, box, dotted=True)
         self.statements(stmt.body, env)
         self.close_box()
-        for name, phi in carried.items():
+        for name, start_ref in carried.items():
             after = env.get(name)
-            if after is not None and after.node != phi.node:
-                self.edge(after, phi.node, "next", dotted=True)
-            env[name] = phi  # after the loop: the value the last round left (or the first, if none ran)
+            if after is not None and after.node != start_ref.node:
+                self.edge(after, start_ref.node, "next", dotted=True)
+            env[name] = start_ref  # after the loop: the value the last round left (or the first, if none ran)
 
     def unknown(self, stmt: Any, env: dict[str, _Ref | None]) -> None:
         """A statement kind added after this module: a node named by it, fed by what it reads."""

@@ -27,7 +27,11 @@ import stat
 from . import output
 from .errors import SpecError
 
-if False:  # for type checkers only
+if False:  # for type checkers only (generate imports this module; typing is not imported on the up-to-date path)
+    from typing import Any
+
+    from .cache import StatCache
+    from .generate import Plan
     from .model import Block
 
 FILE = "README.md"
@@ -78,7 +82,7 @@ def fingerprint(block_fingerprints: "dict[str, str]") -> str:
     return output.short_digest("".join(f"{stem} {fp}\n" for stem, fp in sorted(block_fingerprints.items())).encode())
 
 
-def inspect(path: str, cache: "object | None" = None) -> output.Existing:
+def inspect(path: str, cache: "StatCache | None" = None) -> output.Existing:
     """What is at the page's path: as ``output.inspect_file`` tells of a module."""
     try:
         st = os.lstat(path)
@@ -89,7 +93,7 @@ def inspect(path: str, cache: "object | None" = None) -> output.Existing:
     if not stat.S_ISREG(st.st_mode):
         raise SpecError("E504", f"{path} exists and is not a regular file; refusing to replace it", file=path)
     if cache is not None:
-        known = cache.get("out/" + FILE, st)  # type: ignore[attr-defined]
+        known = cache.get("out/" + FILE, st)
         if known is not None and len(known) == 2:
             return output.Existing("generated", known[0], None)
     try:
@@ -105,16 +109,16 @@ def inspect(path: str, cache: "object | None" = None) -> output.Existing:
     if output.short_digest(lines[HEADER_LINES]) != body_digest:
         return output.Existing("edited", inputs, data)
     if cache is not None:
-        cache.put("out/" + FILE, st, [inputs, ""])  # type: ignore[attr-defined]
+        cache.put("out/" + FILE, st, [inputs, ""])
     return output.Existing("generated", inputs, data)
 
 
-def plan(p: "object") -> None:
+def plan(p: "Plan") -> None:
     """Add the page to ``p.results`` (a plan of a whole folder only): unchanged, stale, missing, edited, ..."""
-    if not p.complete:  # type: ignore[attr-defined]
+    if not p.complete:
         return
-    path = output.join(p.out_dir, FILE)  # type: ignore[attr-defined]
-    existing = inspect(path, p.cache)  # type: ignore[attr-defined]
+    path = output.join(p.out_dir, FILE)
+    existing = inspect(path, p.cache)
     status = existing.state
     if status == "generated":
         current = _current_fingerprint(p)
@@ -122,18 +126,18 @@ def plan(p: "object") -> None:
         if status == "stale" and existing.data is None:  # the cache vouched for it: read it for its sections
             existing = inspect(path)
             status = "stale" if existing.state == "generated" else existing.state
-    p.results[STEM] = Page(p.out_dir, status, existing.data)  # type: ignore[attr-defined]
+    p.results[STEM] = Page(p.out_dir, status, existing.data)  # type: ignore[assignment]  # read as a Result is
 
 
-def _current_fingerprint(p: "object") -> "str | None":
+def _current_fingerprint(p: "Plan") -> "str | None":
     """The page's fingerprint if every module is up to date (each then has its fingerprint in its header); else None."""
     fps = {}
-    for stem, source in p.sources.items():  # type: ignore[attr-defined]
-        result = p.results.get(stem)  # type: ignore[attr-defined]
+    for stem, source in p.sources.items():
+        result = p.results.get(stem)
         if result is None or result.status != "unchanged":
             return None
         chain = sorted({stem, *result.uses})
-        fps[stem] = output.inputs_fingerprint([p.sources[s].digest for s in chain], p.spec_dir_name)  # type: ignore[attr-defined]
+        fps[stem] = output.inputs_fingerprint([p.sources[s].digest for s in chain], p.spec_dir_name)
     return fingerprint(fps)
 
 
@@ -162,15 +166,15 @@ def sections_of(data: "bytes | None") -> "dict[str, tuple[str, str]]":
     return found
 
 
-def build(p: "object", built: "dict[str, str]") -> None:
+def build(p: "Plan", built: "dict[str, str]") -> None:
     """Fill the page's ``new`` bytes from the sections ``built`` this run, the page's own, and (for the rest) fresh ones."""
-    page = p.results.get(STEM)  # type: ignore[attr-defined]
+    page = p.results.get(STEM)
     if page is None or page.status == "unchanged":
         return
-    uses = {stem: source.uses for stem, source in p.sources.items()}  # type: ignore[attr-defined]
+    uses = {stem: source.uses for stem, source in p.sources.items()}
     fps = {
-        stem: output.inputs_fingerprint([p.sources[s].digest for s in output.closure(stem, uses)], p.spec_dir_name)  # type: ignore[attr-defined]
-        for stem in p.sources  # type: ignore[attr-defined]
+        stem: output.inputs_fingerprint([p.sources[s].digest for s in output.closure(stem, uses)], p.spec_dir_name)
+        for stem in p.sources
     }
     kept = sections_of(page.old) if page.status == "stale" else {}  # only an intact page's sections are ours
     sections: dict[str, str] = {}
@@ -182,19 +186,19 @@ def build(p: "object", built: "dict[str, str]") -> None:
     missing = sorted(set(fps) - set(sections))
     if missing:  # the modules are up to date but the page is not: analyse just those specs here
         sections.update(_render_here(p, missing, fps, uses))
-    body = page_body(p.spec_dir_name, [sections[stem] for stem in sorted(sections)])  # type: ignore[attr-defined]
-    page.new = (header(p.spec_dir_name, fingerprint(fps), body) + body).encode("utf-8")  # type: ignore[attr-defined]
+    body = page_body(p.spec_dir_name, [sections[stem] for stem in sorted(sections)])
+    page.new = (header(p.spec_dir_name, fingerprint(fps), body) + body).encode("utf-8")
 
 
-def _render_here(p: "object", stems: "list[str]", fps: "dict[str, str]", uses: "dict[str, set[str]]") -> "dict[str, str]":
+def _render_here(p: "Plan", stems: "list[str]", fps: "dict[str, str]", uses: "dict[str, set[str]]") -> "dict[str, str]":
     from pathlib import Path
 
     from . import analyse, load
     from .errors import ErrorList
 
     needed = sorted({s for stem in stems for s in output.closure(stem, uses)})
-    raws = [load.load(Path(p.sources[s].path)) for s in needed]  # type: ignore[attr-defined]
-    names = {s.name for s in p.sources.values() if s.name}  # type: ignore[attr-defined]
+    raws = [load.load(Path(p.sources[s].path)) for s in needed]
+    names = {s.name for s in p.sources.values() if s.name}
     blocks, errors = analyse.analyse(raws, names)
     if errors:
         raise ErrorList(errors)
@@ -242,7 +246,7 @@ def section(block: "Block", blocks: "dict[str, Block]", fingerprint: str) -> str
     else:
         usage = [f"net = {render.example_constructor(block, blocks)}", f"y = net({', '.join(inputs.values())})  # {block.output_text}"]
     verdict = portability.predict(block, blocks)
-    text = environment_template().render(
+    text = _section_template().render(  # type: ignore[attr-defined]
         stem=stem,
         fingerprint=fingerprint,
         name=code_span(block.name),
@@ -260,7 +264,7 @@ def section(block: "Block", blocks: "dict[str, Block]", fingerprint: str) -> str
     return text
 
 
-def example_input(value: object) -> str:
+def example_input(value: "Any") -> str:
     """Source for an example input: a shape (float), None (an optional input left out), or {shape, dtype, high}."""
     if value is None:
         return "None"
@@ -271,10 +275,10 @@ def example_input(value: object) -> str:
         if value.get("dtype") == "bool":
             return f"torch.rand{shape!r} < 0.5"
         value = shape
-    return f"torch.randn({', '.join(str(int(d)) for d in value)})"  # type: ignore[union-attr]
+    return f"torch.randn({', '.join(str(int(d)) for d in value)})"
 
 
-def input_text(value: object) -> str:
+def input_text(value: "Any") -> str:
     """An example input for the shapes line: "(2, 20)", "None", "(2, 5) long"."""
     from .values import Tensor
 
@@ -282,10 +286,10 @@ def input_text(value: object) -> str:
         return "None"
     if isinstance(value, dict):
         return f"{Tensor(tuple(value['shape']))} {value.get('dtype', 'float')}"
-    return str(Tensor(tuple(value)))  # type: ignore[arg-type]
+    return str(Tensor(tuple(value)))
 
 
-def environment_template() -> "object":
+def _section_template() -> "object":
     from .render import environment
 
     return environment().get_template("overview_block.md.jinja")

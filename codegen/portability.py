@@ -118,7 +118,8 @@ def predict(block: Block, blocks: dict[str, Block]) -> dict[str, str | None]:
             continue
         seen.add(name)
         for tool, why in _problems(blocks[name]).items():
-            if verdict[tool] is None or verdict[tool].startswith(UNKNOWN) and not why.startswith(UNKNOWN):
+            now = verdict[tool]
+            if now is None or now.startswith(UNKNOWN) and not why.startswith(UNKNOWN):
                 verdict[tool] = why  # a known reason outranks an unknown
         order += sorted(blocks[name].uses)
     return verdict
