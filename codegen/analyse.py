@@ -11,16 +11,19 @@ from __future__ import annotations
 import ast
 from typing import Any, Callable, Iterable
 
-from . import catalogue, expressions
+from . import catalogue, expressions, initialisers
 from .errors import ErrorList, SpecError, did_you_mean
 from .expressions import Scope
 from .load import RawSpec
 from .model import (
+    Append,
     Arg,
     Assign,
     Block,
+    ConstructorAssign,
     For,
     If,
+    InitRule,
     LayerDef,
     RepeatDef,
     Return,
@@ -32,6 +35,16 @@ from .shapes import fits, infer
 from .values import REQUIRED
 
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
+# What constructor statements may call: constant tensor code (no randomness), as d2l's PositionalEncoding
+# computes its table. Only what the catalogue also knows (with a shape rule) is allowed.
+CONSTRUCTOR_FUNCTIONS = frozenset({
+    "torch.arange", "torch.pow", "torch.sin", "torch.cos", "torch.exp", "torch.log", "torch.zeros", "torch.ones",
+    "torch.full", "torch.cat", "torch.stack", "torch.outer", "torch.matmul", "torch.tanh", "torch.sigmoid",
+}) & frozenset(catalogue.FUNCTIONS)
+CONSTRUCTOR_METHODS = frozenset({
+    "reshape", "view", "unsqueeze", "squeeze", "transpose", "permute", "flatten", "float", "to", "exp", "log",
+    "sin", "cos", "sqrt", "t", "T", "sum", "mean", "clone", "contiguous", "expand",
+}) & frozenset(catalogue.METHODS)
 DEFAULT_MAX_ITERATIONS = 10_000
 
 
@@ -66,9 +79,15 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     kind = doc.get("kind", "block")
     errors.run(lambda: _check_class_name(name, block_names, kind))
     if kind == "function":
-        for section in ("parameters", "buffers", "layers"):
+        for section in ("parameters", "buffers", "layers", "sequential"):
             if section in doc:
                 errors.errors.append(SpecError("E318", f"a function spec has no {section}; write a block (kind 'block') to hold them", errors.file, section))
+    elif kind == "builder":
+        for section in ("parameters", "buffers", "layers", "forward", "functions"):
+            if section in doc:
+                errors.errors.append(SpecError("E318", f"a builder has no {section}: it returns an nn.Sequential of the layers under 'sequential'", errors.file, section))
+    elif "sequential" in doc:
+        errors.errors.append(SpecError("E318", "only a builder (kind 'builder') has 'sequential'; a block lists its layers under 'layers'", errors.file, "sequential"))
 
     args = [
         errors.run(lambda n=n, a=a: _arg(n, a, f"args.{n}"))
@@ -93,25 +112,48 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         for tname, tdoc in doc.get(section, {}).items():
             path = f"{section}.{tname}"
             if errors.run(lambda: member(tname, path), default=False):
-                shape = [
-                    errors.run(lambda v=v, i=i: _init_expr(v, init_scope, f"{path}.shape[{i}]"))
-                    for i, v in enumerate(tdoc["shape"])
-                ]
+                if isinstance(tdoc["shape"], str):  # the whole shape as one expression
+                    shape = errors.run(lambda: _init_expr(tdoc["shape"], init_scope, f"{path}.shape"))
+                else:
+                    shape = [
+                        errors.run(lambda v=v, i=i: _init_expr(v, init_scope, f"{path}.shape[{i}]"))
+                        for i, v in enumerate(tdoc["shape"])
+                    ]
+                init = errors.run(lambda: initialisers.parse(tdoc["init"], tname, f"{path}.init", init_scope.names, creates=True))
                 persistent = tdoc.get("persistent", True)
                 if section == "parameters" and "persistent" in tdoc:
                     errors.errors.append(SpecError("E318", "only a buffer can be non-persistent", errors.file, f"{path}.persistent"))
-                tensors[section].append(TensorDef(tname, shape, tdoc["init"], tdoc.get("doc", ""), persistent))
+                tensors[section].append(TensorDef(tname, shape, init, tdoc.get("doc", ""), persistent))
 
     layers: dict[str, LayerDef] = {}
     for lname, ldoc in doc.get("layers", {}).items():
         path = f"layers.{lname}"
         errors.run(lambda: member(lname, path))
-        layer = errors.run(lambda: _layer(ldoc, path, init_scope, block_names, top=True))
+        layer = errors.run(lambda: _layer(ldoc, path, init_scope, block_names, top=True, init_ok=True))
         if layer is not None:
             layers[lname] = layer
+    init_rules = [
+        errors.run(lambda i=i, r=r: _init_rule(r, f"init[{i}]", init_scope))
+        for i, r in enumerate(doc.get("init", []))
+    ]
+    errors.run(lambda: _check_rules_distinct([r for r in init_rules if r is not None]))
 
-    forward = doc["forward"]
-    inputs, optional = errors.run(lambda: _inputs(forward["inputs"]), default=([], frozenset()))
+    if kind == "builder":
+        # Checked and shape-inferred as a block holding the Sequential as "net", whose forward runs it;
+        # rendered as the book's def returning the Sequential itself (render.builder_context).
+        members[BUILDER_MEMBER] = "sequential"
+        net = errors.run(lambda: _builder_sequential(doc["sequential"], init_scope, block_names))
+        if net is not None:
+            layers = {BUILDER_MEMBER: net}
+    constructor = errors.run(
+        lambda: _constructor(doc.get("constructor", []), arg_names, {t.name for t in tensors["buffers"]}), default=[]
+    )
+    if constructor and kind != "block":
+        errors.errors.append(SpecError("E318", f"a {kind} spec has no constructor", errors.file, "constructor"))
+
+    forward = doc["forward"] if kind != "builder" else BUILDER_FORWARD
+    inputs, optional = _inputs(forward["inputs"], errors)
+    pairs = frozenset(i["name"] for i in forward["inputs"] if isinstance(i, dict) and i.get("type") == PAIR)
     variadic = next((a.name for a in args if a.variadic), None)
     functions = doc.get("functions", [])
     for i, used in enumerate(functions):
@@ -129,10 +171,12 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     forward_scope = Scope(
         "forward",
         frozenset(local_names),
-        members=frozenset(members) | hyper,
+        # self.training: a block's forward may branch on it (each arm checked by an example with "training").
+        members=frozenset(members) | hyper | (frozenset({"training"}) if kind == "block" else frozenset()),
         functions=frozenset(catalogue.FUNCTIONS),
         methods=frozenset(catalogue.METHODS),
         callables=frozenset(functions),
+        buffers=frozenset(t.name for t in tensors["buffers"]),
     )
     body = errors.run(lambda: _statements(forward["body"], "forward.body", forward_scope, variadic), default=[])
     if body and not isinstance(body[-1], Return):
@@ -147,7 +191,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         examples = [doc["example"]] if "example" in doc else doc["examples"]
     for i, example in enumerate(examples):
         where = "example" if "example" in doc else f"examples[{i}]"
-        errors.run(lambda: _check_example(example, args, inputs, optional, where))
+        errors.run(lambda: _check_example(example, args, inputs, optional, where, pairs))
 
     if errors.errors:
         raise ErrorList(errors.errors)
@@ -163,11 +207,14 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         body=body,
         examples=examples,
         kind=kind,
+        constructor=constructor,
         optional=optional,
         kept=kept,
+        pairs=pairs,
         functions=list(functions),
         examples_key="example" if "example" in doc else "examples",
     )
+    block.init_rules = [r for r in init_rules if r is not None]
     block.uses = {layer.type for layer in _walk_layers(layers.values()) if layer.kind == "block"}
     block.uses |= {
         l["type"] for example in examples for l in _example_layers(example) if l["type"] in block_names
@@ -176,29 +223,91 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     return block
 
 
+PAIR = "tuple[torch.Tensor, torch.Tensor]"  # a forward input's type, besides a tensor
+BUILDER_MEMBER = "net"
+BUILDER_FORWARD = {"inputs": ["X"], "body": [{"return": "self.net(X)"}]}
+
+
+def _builder_sequential(items: list[Any], scope: Scope, block_names: set[str]) -> LayerDef:
+    """A builder's 'sequential' list as one Sequential, its items at the paths the spec has (sequential[i])."""
+    errors = _Collector("")
+    net = LayerDef(path="sequential", type="Sequential", kind="container")
+    for i, child in enumerate(items):
+        path = f"sequential[{i}]"
+        if "prefix" in child:
+            errors.errors.append(SpecError("E314", "a builder's children are named 0, 1, ... as nn.Sequential names them; a prefix needs a block", path=f"{path}.prefix"))
+        elif "for" in child:
+            net.children.append(errors.run(lambda: _repeat(child, path, scope, block_names, True)))
+        else:
+            net.children.append(errors.run(lambda: _layer(child, path, scope, block_names)))
+    if errors.errors:
+        raise ErrorList(errors.errors)
+    return net
+
+
 def _check_class_name(name: str, block_names: set[str], kind: str = "block") -> None:
-    expressions.check_identifier(name, "function name" if kind == "function" else "class name", "name")
+    expressions.check_identifier(name, "class name" if kind == "block" else "function name", "name")
     if name in catalogue.LAYERS or name in CONTAINERS:
         raise SpecError("E312", f"class name {name!r} is a torch.nn layer; choose another", path="name")
-    if kind == "function" and (name in catalogue.FUNCTIONS or f"torch.{name}" in catalogue.FUNCTIONS or f"F.{name}" in catalogue.FUNCTIONS):
+    if kind != "block" and (name in catalogue.FUNCTIONS or f"torch.{name}" in catalogue.FUNCTIONS or f"F.{name}" in catalogue.FUNCTIONS):
         raise SpecError("E312", f"function name {name!r} is a catalogued function; choose another", path="name")
 
 
-def _inputs(items: list[Any]) -> tuple[list[str], frozenset[str]]:
+def _inputs(items: list[Any], errors: _Collector) -> tuple[list[str], frozenset[str]]:
     """Forward's inputs by name, and which of them are optional (default None, after the others)."""
-    names: list[str] = []
-    optional: set[str] = set()
-    for i, item in enumerate(items):
-        name = item if isinstance(item, str) else item["name"]
-        expressions.check_identifier(name, "input", f"forward.inputs[{i}]")
-        if name in names:
-            raise SpecError("E311", f"input {name!r} is declared twice", path=f"forward.inputs[{i}]")
-        if isinstance(item, str) and optional:
-            raise SpecError("E318", f"input {name!r} without a default follows an optional one", path=f"forward.inputs[{i}]")
-        if not isinstance(item, str):
-            optional.add(name)
-        names.append(name)
-    return names, frozenset(optional)
+    names = [item if isinstance(item, str) else item["name"] for item in items]
+    optional = frozenset(item["name"] for item in items if not isinstance(item, str) and "default" in item)
+    seen_optional = False
+    for i, (name, item) in enumerate(zip(names, items)):
+        item = item if isinstance(item, str) or "default" in item else name  # {"name", "type"}: required
+        errors.run(lambda: expressions.check_identifier(name, "input", f"forward.inputs[{i}]"))
+        if name in names[:i]:
+            errors.errors.append(SpecError("E311", f"input {name!r} is declared twice", errors.file, f"forward.inputs[{i}]"))
+        if isinstance(item, str) and seen_optional:
+            errors.errors.append(SpecError("E318", f"input {name!r} without a default follows an optional one", errors.file, f"forward.inputs[{i}]"))
+        seen_optional = seen_optional or not isinstance(item, str)
+    return names, optional
+
+
+def _constructor(docs: list[dict[str, Any]], args: set[str], buffers: set[str]) -> list[ConstructorAssign]:
+    """Constructor statements: assign a local name, or into a buffer through a subscript."""
+    errors = _Collector("")
+    local_names: set[str] = set()
+    for i, doc in enumerate(docs):
+        target = doc["assign"].strip()
+        if target.isidentifier():
+            local_names.add(target)
+    scope = Scope(
+        "forward",
+        frozenset(args | local_names),
+        members=frozenset(buffers),
+        functions=CONSTRUCTOR_FUNCTIONS,
+        methods=CONSTRUCTOR_METHODS,
+    )
+    out: list[ConstructorAssign] = []
+    for i, doc in enumerate(docs):
+        path = f"constructor[{i}]"
+
+        def statement() -> ConstructorAssign:
+            target = expressions.parse(doc["assign"], f"{path}.assign")
+            if isinstance(target, ast.Name):
+                expressions.check_identifier(target.id, "variable", f"{path}.assign")
+                if target.id in args:
+                    raise SpecError("E311", f"{target.id!r} is a constructor argument; a constructor statement may not change it", path=f"{path}.assign")
+            elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Attribute) and isinstance(target.value.value, ast.Name) and target.value.value.id == "self":
+                if target.value.attr not in buffers:
+                    raise SpecError("E305", f"constructor statements assign into buffers only; self.{target.value.attr} is not one" + did_you_mean(target.value.attr, buffers), path=f"{path}.assign")
+                expressions.check(target, scope, f"{path}.assign")
+            else:
+                raise SpecError("E302", "a constructor statement assigns a local name or self.<buffer>[...]", path=f"{path}.assign")
+            return ConstructorAssign(target, _forward_expr(doc["value"], scope, f"{path}.value"), path)
+
+        stmt = errors.run(statement)
+        if stmt is not None:
+            out.append(stmt)
+    if errors.errors:
+        raise ErrorList(errors.errors)
+    return out
 
 
 def _members_read(body: list[Statement]) -> set[str]:
@@ -252,7 +361,8 @@ def _init_expr(value: Any, scope: Scope, path: str) -> ast.expr:
     return tree
 
 
-def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], top: bool = False) -> LayerDef:
+def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], top: bool = False, init_ok: bool = False) -> LayerDef:
+    """``init_ok``: the layer sits where generated code can name it after building (``self.net[2]``)."""
     errors = _Collector("")
     type_name = doc["type"]
     layer = LayerDef(path=path, type=type_name, doc=doc.get("doc", ""))
@@ -260,6 +370,8 @@ def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], 
         if not top:
             errors.errors.append(SpecError("E314", "'if' is only allowed on a block's own layers", path=f"{path}.if"))
         layer.condition = errors.run(lambda: _init_expr(doc["if"], scope, f"{path}.if"))
+    if "init" in doc:
+        errors.run(lambda: _layer_init(layer, doc, path, scope, init_ok))
     if type_name in CONTAINERS:
         layer.kind = "container"
         if doc.get("args"):
@@ -277,12 +389,16 @@ def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], 
                     sub.key = key
                     layer.children.append(sub)
             children = []
+        if any("prefix" in child for child in children if isinstance(child, dict)) and (len(children) != 1 or type_name == "ModuleDict"):
+            errors.errors.append(SpecError("E314", "a repeat with a prefix must be the only item of its Sequential or ModuleList", path=f"{path}.layers"))
+        # A child's place is known (self.net[2]) only where no repeat adds a variable number before it.
+        children_ok = init_ok and not any("for" in child for child in children)
         for i, child in enumerate(children):
             child_path = f"{path}.layers[{i}]"
             if "for" in child:
                 layer.children.append(errors.run(lambda: _repeat(child, child_path, scope, block_names, top)))
             else:
-                layer.children.append(errors.run(lambda: _layer(child, child_path, scope, block_names)))
+                layer.children.append(errors.run(lambda: _layer(child, child_path, scope, block_names, init_ok=children_ok)))
     else:
         if "layers" in doc:
             errors.errors.append(SpecError("E201", "only Sequential, ModuleList and ModuleDict take 'layers'", path=f"{path}.layers"))
@@ -308,6 +424,59 @@ def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], 
     return layer
 
 
+def _layer_init(layer: LayerDef, doc: dict[str, Any], path: str, scope: Scope, init_ok: bool) -> None:
+    where = f"{path}.init"
+    type_name = doc["type"]
+    if type_name not in initialisers.LAYER_TENSORS:
+        if type_name in CONTAINERS:
+            hint = "; give its children an init, or use a rule in the block's 'init'"
+        elif type_name not in catalogue.LAYERS:
+            hint = "; a block initialises its own layers"
+        else:
+            hint = ""
+        raise SpecError("E342", f"{type_name} has no weight or bias to initialise{hint}", path=where)
+    if "if" in doc:
+        raise SpecError("E342", "a layer built only 'if' a condition holds cannot take an init; use a rule in the block's 'init'", path=where)
+    if not init_ok:
+        raise SpecError("E342", "only a block's own layers, and the children of its containers without a repeat, take an init; use a rule in the block's 'init'", path=where)
+    errors = _Collector("")
+    for tensor, value in doc["init"].items():
+        init = errors.run(lambda: initialisers.parse(value, tensor, f"{where}.{tensor}", scope.names, creates=False))
+        if init is not None:
+            layer.init[tensor] = init
+    if errors.errors:
+        raise ErrorList(errors.errors)
+
+
+def _init_rule(doc: dict[str, Any], path: str, scope: Scope) -> InitRule:
+    errors = _Collector("")
+    for i, type_name in enumerate(doc["types"]):
+        if type_name not in initialisers.LAYER_TENSORS:
+            known = set(initialisers.LAYER_TENSORS)
+            message = f"{type_name} has no weight or bias to initialise" if type_name in catalogue.LAYERS else f"unknown layer type {type_name!r}" + did_you_mean(type_name, known)
+            errors.errors.append(SpecError("E343", message, path=f"{path}.types[{i}]"))
+    tensors = {}
+    for tensor in ("weight", "bias"):
+        if tensor in doc:
+            init = errors.run(lambda: initialisers.parse(doc[tensor], tensor, f"{path}.{tensor}", scope.names, creates=False))
+            if init is not None:
+                tensors[tensor] = init
+    if not tensors and not errors.errors:
+        errors.errors.append(SpecError("E343", "a rule initialises 'weight', 'bias' or both", path=path))
+    if errors.errors:
+        raise ErrorList(errors.errors)
+    return InitRule(list(doc["types"]), tensors, path)
+
+
+def _check_rules_distinct(rules: list[InitRule]) -> None:
+    seen: dict[str, str] = {}
+    for rule in rules:
+        for i, type_name in enumerate(rule.types):
+            if type_name in seen:
+                raise SpecError("E343", f"{type_name} already has a rule at {seen[type_name]}; one rule per layer type", path=f"{rule.path}.types[{i}]")
+            seen[type_name] = rule.path
+
+
 def _repeat(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], top: bool) -> RepeatDef:
     if not top:
         raise SpecError("E314", "a repeat is only allowed directly in a block's own Sequential or ModuleList", path=path)
@@ -318,7 +487,12 @@ def _repeat(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str],
     iterable = _init_expr(doc["in"], scope, f"{path}.in")
     inner = Scope("init", scope.names | {var})
     layers = [_layer(l, f"{path}.layers[{i}]", inner, block_names) for i, l in enumerate(doc["layers"])]
-    return RepeatDef(path, var, iterable, layers)
+    prefix = doc.get("prefix", "")
+    if prefix:
+        expressions.check_identifier(prefix, "child name prefix", f"{path}.prefix")
+        if len(layers) != 1:
+            raise SpecError("E314", "a repeat with a prefix builds one layer per step (its name is prefix + str(step))", path=f"{path}.layers")
+    return RepeatDef(path, var, iterable, layers, prefix)
 
 
 def _walk_layers(layers: Iterable[LayerDef | RepeatDef]) -> Iterable[LayerDef]:
@@ -349,7 +523,7 @@ def _assigned_names(body: list[dict[str, Any]]) -> set[str]:
     for stmt in body:
         if "assign" in stmt:
             target = stmt["assign"]
-            names |= set(target) if isinstance(target, list) else {target}
+            names |= {t for t in (target if isinstance(target, list) else [target]) if not t.startswith("self.")}
         if "for" in stmt:
             names |= set(stmt["for"]) if isinstance(stmt["for"], list) else {stmt["for"]}
         for key in ("then", "else", "body"):
@@ -379,11 +553,26 @@ def _statement(doc: dict[str, Any], path: str, scope: Scope, variadic: str | Non
     if "assign" in doc:
         targets = doc["assign"] if isinstance(doc["assign"], list) else [doc["assign"]]
         for t in targets:
-            expressions.check_identifier(t, "variable", f"{path}.assign")
+            if t.startswith("self."):
+                # Forward's one assignment to self: a new value for a declared buffer (d2l's BatchNorm).
+                if t[5:] not in scope.buffers:
+                    raise SpecError("E411", f"forward may assign to self only to update a declared buffer; {t} is not one" + did_you_mean(t[5:], scope.buffers), path=f"{path}.assign")
+            else:
+                expressions.check_identifier(t, "variable", f"{path}.assign")
+        if len(set(targets)) != len(targets):
+            raise SpecError("E311", "an assignment names the same target twice", path=f"{path}.assign")
         op = doc.get("op", "=")
+        if op != "=" and any(t.startswith("self.") for t in targets):
+            raise SpecError("E411", f"a buffer gets a new value with '=', not {op}", path=f"{path}.op")
         if op != "=" and len(targets) != 1:
             raise SpecError("E315", f"{op} takes one target", path=f"{path}.op")
         return Assign(targets, op, _forward_expr(doc["value"], scope, f"{path}.value"), path)
+    if "append" in doc:
+        target = doc["append"]
+        expressions.check_identifier(target, "list", f"{path}.append")
+        if target not in scope.names:
+            raise SpecError("E303", f"unknown list {target!r}: build it first with {{\"assign\": \"{target}\", \"value\": \"[]\"}}", path=f"{path}.append")
+        return Append(target, _forward_expr(doc["value"], scope, f"{path}.value"), path)
     if "if" in doc:
         return If(
             _forward_expr(doc["if"], scope, f"{path}.if"),
@@ -413,18 +602,21 @@ def _statement(doc: dict[str, Any], path: str, scope: Scope, variadic: str | Non
             text = ast.unparse(enumerated.args[0])
         elif len(names) != 1:
             raise SpecError("E316", "two loop variables need enumerate(self.<Sequential or ModuleList>)", path=f"{path}.in")
+        over = "modules"
         if variadic is not None and text == variadic:
             iterable: ast.expr = ast.Name(variadic, ast.Load())
         else:
             iterable = _forward_expr(text, scope, f"{path}.in")
-            if not (isinstance(iterable, ast.Attribute) and isinstance(iterable.value, ast.Name) and iterable.value.id == "self"):
-                raise SpecError("E316", "a for loop runs over self.<Sequential or ModuleList> or the variadic module argument", path=f"{path}.in")
+            if isinstance(iterable, ast.Name) and len(names) == 1:
+                over = "values"  # a tensor (its first dimension) or a list; shape inference tells which
+            elif not (isinstance(iterable, ast.Attribute) and isinstance(iterable.value, ast.Name) and iterable.value.id == "self"):
+                raise SpecError("E316", "a for loop runs over self.<Sequential or ModuleList>, the variadic module argument, or a local tensor or list by name", path=f"{path}.in")
         body = _statements(doc["body"], f"{path}.body", scope, variadic)
-        return For(names[-1], iterable, body, path, index=names[0] if len(names) == 2 else None)
+        return For(names[-1], iterable, body, path, index=names[0] if len(names) == 2 else None, over=over)
     return Return(_forward_expr(doc["return"], scope, f"{path}.return"), path)
 
 
-def _check_example(example: dict[str, Any], args: list[Arg], inputs: list[str], optional: frozenset[str] = frozenset(), where: str = "example") -> None:
+def _check_example(example: dict[str, Any], args: list[Arg], inputs: list[str], optional: frozenset[str] = frozenset(), where: str = "example", pairs: frozenset[str] = frozenset()) -> None:
     given = example.get("args", {})
     by_name = {a.name: a for a in args}
     for name in given:
@@ -438,6 +630,14 @@ def _check_example(example: dict[str, Any], args: list[Arg], inputs: list[str], 
     for name, value in example["inputs"].items():
         if value is None and name not in optional:
             raise SpecError("E405", f"input {name!r} is not optional; give its shape", path=f"{where}.inputs.{name}")
+        if isinstance(value, dict) and value["dtype"] == "long" and "high" not in value:
+            raise SpecError("E405", "a long input needs 'high', the bound of its values (a vocabulary size)", path=f"{where}.inputs.{name}")
+        if isinstance(value, dict) and value["dtype"] != "long" and "high" in value:
+            raise SpecError("E405", "'high' bounds the values of a long input only", path=f"{where}.inputs.{name}.high")
+        is_pair = isinstance(value, list) and bool(value) and isinstance(value[0], list)
+        if value is not None and is_pair != (name in pairs):
+            need = "a pair of shapes, [[...], [...]]" if name in pairs else "one shape (declare \"type\": \"tuple[torch.Tensor, torch.Tensor]\" for a pair)"
+            raise SpecError("E405", f"input {name!r} takes {need}", path=f"{where}.inputs.{name}")
 
 
 # ------------------------------------------------------------------ phase 2
@@ -451,12 +651,18 @@ def resolve(blocks: dict[str, Block]) -> list[SpecError]:
             if layer.kind != "block":
                 continue
             target = blocks[layer.type]
+            if target.kind == "function":
+                errors.append(SpecError("E320", f"{layer.type} is a function spec, not a layer: call it from forward and list it under 'functions'", block.file, f"{layer.path}.type"))
+                continue
             known = {a.name for a in target.args}
             for key in layer.args:
                 if key not in known:
                     errors.append(SpecError("E321", f"{layer.type} has no argument {key!r}" + did_you_mean(key, known), block.file, f"{layer.path}.args.{key}"))
             if target.variadic is not None:
                 errors.append(SpecError("E321", f"{layer.type} takes modules as *args; it cannot be built from a spec", block.file, layer.path))
+        for i, used in enumerate(block.functions):
+            if used in blocks and blocks[used].kind != "function":
+                errors.append(SpecError("E320", f"{used} is a {blocks[used].kind}, not a function forward can call" + (": use it as a layer's type" if blocks[used].kind == "builder" else ""), block.file, f"functions[{i}]"))
     # Cycles: depth-first search with colours.
     state: dict[str, int] = {}
 

@@ -277,6 +277,11 @@ class _Flow:
                     value = self.op(f"{symbol} {expression_text(stmt.value)}", [old])
             for target in stmt.targets:
                 env[target] = _Ref(value.node, target) if value is not None else None
+        elif type(stmt).__name__ == "Append" and hasattr(stmt, "target"):  # outputs.append(H): the list grows
+            value = self.expr(stmt.value, env)
+            old_list = env.get(stmt.target)
+            grown = self.op(f"{stmt.target}.append", [r for r in (old_list, value) if r is not None])
+            env[stmt.target] = _Ref(grown.node, stmt.target)
         elif isinstance(stmt, Return):
             refs = self.values(stmt.value, env)
             self.op("output", refs, "stadium")
@@ -314,8 +319,14 @@ class _Flow:
         if isinstance(stmt, While):
             title = f"while {expression_text(stmt.test)} (at most {stmt.max_iterations} times)"
         else:
-            over = "the modules given" if isinstance(stmt.iterable, ast.Name) else expression_text(stmt.iterable)
-            self.loop_vars[stmt.var] = over
+            variadic = self.block.variadic
+            given = variadic is not None and isinstance(stmt.iterable, ast.Name) and stmt.iterable.id == variadic.name
+            over = "the modules given" if given else expression_text(stmt.iterable)
+            if getattr(stmt, "over", "modules") == "modules":
+                self.loop_vars[stmt.var] = over
+            else:  # a tensor's rows, or a list: each round's value flows from it
+                source = self.expr(stmt.iterable, env)
+                env[stmt.var] = self.op(f"each of {over}", [source]) if source is not None else None
             index = getattr(stmt, "index", None)
             title = f"for {index}, {stmt.var} in enumerate({over})" if index else f"for {stmt.var} in {over}"
         box = self.open_box(title)

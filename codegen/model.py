@@ -25,12 +25,49 @@ class Arg:
 
 
 @dataclass
-class TensorDef:
-    """A parameter or buffer: ``torch.<init>(*shape)``."""
+class InitStep:
+    """One step of an initialisation (see ``initialisers``).
+
+    ``create``: ``torch.<func>(shape)``, times ``scale`` if given;
+    ``init``: ``nn.init.<func>_(tensor, *args, **keywords)``;
+    ``update``: ``tensor.data <op> value``, where ``value`` names the tensor by its own name.
+    """
+
+    kind: str
+    func: str = ""
+    args: list[ast.expr] = field(default_factory=list)
+    keywords: dict[str, ast.expr] = field(default_factory=dict)
+    scale: ast.expr | None = None
+    op: str = ""
+    value: ast.expr | None = None
+    path: str = ""
+
+
+@dataclass
+class Init:
+    """How one tensor is initialised: ``name`` is how its update steps refer to it."""
 
     name: str
-    shape: list[ast.expr]
-    init: str
+    steps: list[InitStep]
+    path: str
+
+
+@dataclass
+class InitRule:
+    """A block's rule: every layer of these types gets these inits (``weight``, ``bias``)."""
+
+    types: list[str]
+    tensors: dict[str, Init]
+    path: str
+
+
+@dataclass
+class TensorDef:
+    """A parameter or buffer: created by its init, of a shape given per dimension or as one expression."""
+
+    name: str
+    shape: list[ast.expr] | ast.expr
+    init: Init
     doc: str = ""
     persistent: bool = True  # buffers: False keeps it out of state_dict
 
@@ -45,6 +82,7 @@ class LayerDef:
     children: list[Union["LayerDef", "RepeatDef"]] = field(default_factory=list)
     condition: ast.expr | None = None
     doc: str = ""
+    init: dict[str, Init] = field(default_factory=dict)  # "weight"/"bias" -> how the layer's tensor is initialised
     inferred: dict[str, Any] = field(default_factory=dict)  # filled by shape inference
 
 
@@ -54,11 +92,12 @@ class RepeatDef:
     var: str
     iterable: ast.expr
     layers: list[LayerDef]
+    prefix: str = ""  # children named prefix + str(var) instead of 0, 1, ...
 
 
 @dataclass
 class Assign:
-    targets: list[str]
+    targets: list[str]  # local names, or "self.<buffer>" (forward's one assignment to self)
     op: str
     value: ast.expr
     path: str
@@ -87,6 +126,16 @@ class For:
     body: list["Statement"]
     path: str
     index: str | None = None  # for index, var in enumerate(iterable)
+    over: str = "modules"  # "modules" (a container or the variadic argument) or "values" (a tensor's first dim, a list)
+
+
+@dataclass
+class Append:
+    """``outputs.append(H)`` on a list forward built with ``outputs = []``."""
+
+    target: str
+    value: ast.expr
+    path: str
 
 
 @dataclass
@@ -95,7 +144,16 @@ class Return:
     path: str
 
 
-Statement = Union[Assign, If, While, For, Return]
+Statement = Union[Assign, If, While, For, Append, Return]
+
+
+@dataclass
+class ConstructorAssign:
+    """A constructor statement: ``name = value`` or ``self.<buffer>[...] = value``."""
+
+    target: ast.expr
+    value: ast.expr
+    path: str
 
 
 @dataclass
@@ -119,10 +177,13 @@ class Block:
     examples: list[dict[str, Any]]
     kind: str = "block"  # or "function": a module-level def
     optional: frozenset[str] = frozenset()  # inputs that default to None
+    pairs: frozenset[str] = frozenset()  # inputs that are a pair of tensors (an LSTM's (H, C))
     kept: list[str] = field(default_factory=list)  # arguments forward reads as self.<name>
+    constructor: list[ConstructorAssign] = field(default_factory=list)  # after parameters and buffers
     functions: list[str] = field(default_factory=list)  # function specs forward calls
     examples_key: str = "example"  # where the examples are in the spec, for messages
     uses: set[str] = field(default_factory=set)  # names of other specs it builds or calls
+    init_rules: list[InitRule] = field(default_factory=list)
     # Filled by shape inference on the example:
     table: list[TableRow] = field(default_factory=list)
     total_parameters: int = 0

@@ -222,7 +222,8 @@ it.
 Each class is in the file named beside it, plain PyTorch: copy the file, or import the class from it, and
 `import torch` (and `from torch import nn` where the example passes layers). Which tools take a block is
 predicted from its forward when this page is generated and checked against torch by the generator's tests
-for its own specs; it holds for the block as its example builds it, in eval mode.
+for its own specs; it holds for the block as its example builds it, in eval mode, after one forward call
+(which gives lazy layers their shapes).
 """
 
 

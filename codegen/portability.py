@@ -25,9 +25,11 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from .model import Assign, Block, For, If, Return, While
+from .model import Append, Assign, Block, For, If, LayerDef, Return, While
 
 TOOLS = ("torch.export", "torch.jit.script", "torch.compile(fullgraph=True)")
+# Calls whose result tracing fixes (the grad mode, a rank, a size), as it fixes X.shape.
+STATIC_CALLS = frozenset({"is_grad_enabled", "dim", "size"})
 UNKNOWN = "unknown"
 
 
@@ -44,6 +46,9 @@ def _reads_tensor_values(test: ast.AST, tensors: set[str]) -> bool:
     if isinstance(test, ast.Name):
         return True  # forward's variables and inputs are tensors (or modules, which are never tested)
     if isinstance(test, ast.Call):
+        func = test.func
+        if isinstance(func, ast.Attribute) and func.attr in STATIC_CALLS:
+            return False  # torch.is_grad_enabled(), X.dim(), X.size(0): fixed while tracing, like a shape
         return True  # a tensor function or method: its result is a tensor
     if isinstance(test, ast.Subscript) and isinstance(test.value, ast.Attribute) and test.value.attr == "shape":
         return _reads_tensor_values(test.slice, tensors)
@@ -84,8 +89,11 @@ def _problems(block: Block) -> dict[str, str]:
                 data_dependent("while", stmt.test)
                 expressions(stmt.test)
                 walk(stmt.body)
+            elif isinstance(stmt, Append):
+                expressions(stmt.value)  # a list built in forward: all three take it
             elif isinstance(stmt, For):
-                if isinstance(stmt.iterable, ast.Name):  # the variadic modules
+                variadic = block.variadic
+                if variadic is not None and isinstance(stmt.iterable, ast.Name) and stmt.iterable.id == variadic.name:
                     found.setdefault(
                         "torch.jit.script",
                         f"`{block.name}` loops over the modules given as `*{stmt.iterable.id}` "
@@ -97,6 +105,28 @@ def _problems(block: Block) -> dict[str, str]:
                     found.setdefault(tool, f"{UNKNOWN}: no rule for the `{type(stmt).__name__}` statement")
 
     walk(block.body)
+    recurrent = sorted(_layer_types(block.layers.values()) & RECURRENT)
+    if recurrent:
+        found.setdefault(
+            "torch.compile(fullgraph=True)",
+            f"`{block.name}` holds `nn.{recurrent[0]}`, which TorchDynamo does not trace (its `allow_rnn` is off by default)",
+        )
+    return found
+
+
+RECURRENT = frozenset({"RNN", "GRU", "LSTM"})
+
+
+def _layer_types(layers: Any) -> set[str]:
+    """The catalogue layer types among ``layers`` and their children, repeats included."""
+    found: set[str] = set()
+    for layer in layers:
+        if isinstance(layer, LayerDef):
+            if layer.kind == "layer":
+                found.add(layer.type)
+            found |= _layer_types(layer.children)
+        else:  # a repeat
+            found |= _layer_types(getattr(layer, "layers", []))
     return found
 
 

@@ -16,8 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import catalogue, expressions
-from .model import Assign, Block, For, If, LayerDef, RepeatDef, Return, Statement, While
+from . import catalogue, expressions, initialisers
+from .model import Append, Assign, Block, For, If, LayerDef, RepeatDef, Return, Statement, While
 from .values import REQUIRED, Tensor
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -113,7 +113,8 @@ def _input_text(name: str, value: Any) -> str:
     if value is None:
         return f"{name} None"
     if isinstance(value, dict):
-        return f"{name} {Tensor(tuple(value['shape']))} {value['dtype']}"
+        bound = f" < {value['high']}" if "high" in value else ""  # token ids: "X (2, 5) long < 28"
+        return f"{name} {Tensor(tuple(value['shape']))} {value['dtype']}{bound}"
     return f"{name} {Tensor(tuple(value))}"
 
 
@@ -126,7 +127,9 @@ def shape_table(block: Block) -> str:
     if block.kind == "function":
         return f"Shapes for input {inputs}{config}: output {block.output_text}"
     rows = [("layer", "output", "parameters")]
-    rows += [(row.name, row.output, f"{row.parameters:,}") for row in block.table]
+    # A builder's layers are the Sequential it returns: 0, 1, ... (its state_dict keys), not net.0.
+    strip = len("net.") if block.kind == "builder" else 0
+    rows += [(row.name[strip:], row.output, f"{row.parameters:,}") for row in block.table]
     rows.append(("total", block.output_text, f"{block.total_parameters:,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(2)]
     count_width = max(len(r[2]) for r in rows)
@@ -199,6 +202,14 @@ def layer_source(layer: LayerDef, blocks: dict[str, Block]) -> Call:
         spec = catalogue.LAYERS[layer.type]
         order = [p.name for p in spec.params]
         positional = [p.name for p in spec.params[: spec.positional]]
+        # The book passes variables on by position where torch allows it, and says what literals
+        # are (nn.Conv2d(in_channels, out_channels, kernel_size, strides, padding) but kernel_size=3):
+        # a name that is not a flag continues the positional run.
+        for param in spec.params[spec.positional:]:
+            tree = layer.args.get(param.name)
+            if not isinstance(tree, ast.Name) or param.kind == "bool":
+                break
+            positional.append(param.name)
         prefix = "nn."
     else:
         target = blocks[layer.type]
@@ -230,19 +241,37 @@ def signature(params: list[str], indent: int, head: str, tail: str) -> str:
     return "\n" + "".join(f"{inner}{p},\n" for p in params) + " " * indent
 
 
+def _loops(layer: LayerDef, blocks: dict[str, Block], indent: int) -> list[dict[str, Any]]:
+    """A container with repeats, as ``layers.append(...)`` lines (in loops) at ``indent`` spaces."""
+    loops: list[dict[str, Any]] = []
+    for child in layer.children:
+        if isinstance(child, RepeatDef):
+            loops.append({
+                "var": child.var,
+                "iterable": expressions.unparse(child.iterable),
+                "appends": [Call("layers.append", [layer_source(l, blocks)]).layout(indent + 4) for l in child.layers],
+            })
+        else:
+            loops.append({"var": None, "appends": [Call("layers.append", [layer_source(child, blocks)]).layout(indent)]})
+    return loops
+
+
 def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[str, Any]:
     item: dict[str, Any] = {"name": name, "comment": comment(layer.doc), "loops": []}
+    named = layer.children[0] if layer.kind == "container" and len(layer.children) == 1 else None
+    if isinstance(named, RepeatDef) and named.prefix:
+        # The book's form: an empty container, then add_module(prefix + str(i), ...) per step.
+        call = Call(f"self.{name}.add_module", [f"{string_literal(named.prefix)} + str({named.var})", layer_source(named.layers[0], blocks)])
+        item["named"] = {
+            "container": layer.type,
+            "var": named.var,
+            "iterable": expressions.unparse(named.iterable),
+            "add": call.layout(12),
+        }
+        return item
     if layer.kind == "container" and any(isinstance(c, RepeatDef) for c in layer.children):
         item["container"] = layer.type
-        for child in layer.children:
-            if isinstance(child, RepeatDef):
-                item["loops"].append({
-                    "var": child.var,
-                    "iterable": expressions.unparse(child.iterable),
-                    "appends": [Call("layers.append", [layer_source(l, blocks)]).layout(12) for l in child.layers],
-                })
-            else:
-                item["loops"].append({"var": None, "appends": [Call("layers.append", [layer_source(child, blocks)]).layout(8)]})
+        item["loops"] = _loops(layer, blocks, 8)
         return item
     call = layer_source(layer, blocks)
     head = len(f"self.{name} = ")
@@ -264,17 +293,36 @@ class _ForwardRenderer:
     def __init__(self, block: Block) -> None:
         self.block = block
         self.counters = 0
+        self.indent = 4 if block.kind == "function" else 8  # of the statement being rendered
 
-    def statements(self, body: list[Statement]) -> list[dict[str, Any]]:
-        return [self.statement(s) for s in body]
+    def statements(self, body: list[Statement], nested: bool = False) -> list[dict[str, Any]]:
+        self.indent += 4 if nested else 0
+        try:
+            return [self.statement(s) for s in body]
+        finally:
+            self.indent -= 4 if nested else 0
+
+    def value(self, tree: ast.expr, head: str, tail: str = "") -> str:
+        """An expression after ``head`` on its line, split as black splits a call that is too long."""
+        flat = expressions.unparse(tree)
+        if self.indent + len(head) + len(flat) + len(tail) <= LINE or not isinstance(tree, ast.Call):
+            return flat
+        args = [expressions.unparse(a) for a in tree.args]
+        args += [f"{k.arg}={expressions.unparse(k.value)}" for k in tree.keywords]
+        text = Call(expressions.unparse(tree.func), list(args)).layout(self.indent, head=len(head), tail=len(tail))
+        # The template indents every line by the statement's depth: continuation lines are relative to it.
+        return "\n".join(line[self.indent:] if i else line for i, line in enumerate(text.split("\n")))
 
     def statement(self, stmt: Statement) -> dict[str, Any]:
         if isinstance(stmt, Assign):
-            return {"kind": "assign", "target": ", ".join(stmt.targets), "op": stmt.op, "value": expressions.unparse(stmt.value)}
+            target = ", ".join(stmt.targets)
+            return {"kind": "assign", "target": target, "op": stmt.op, "value": self.value(stmt.value, f"{target} {stmt.op} ")}
+        if isinstance(stmt, Append):
+            return {"kind": "append", "target": stmt.target, "value": self.value(stmt.value, f"{stmt.target}.append(", ")")}
         if isinstance(stmt, Return):
-            return {"kind": "return", "value": expressions.unparse(stmt.value)}
+            return {"kind": "return", "value": self.value(stmt.value, "return ")}
         if isinstance(stmt, If):
-            return {"kind": "if", "test": expressions.unparse(stmt.test), "then": self.statements(stmt.then), "orelse": self.statements(stmt.orelse)}
+            return {"kind": "if", "test": expressions.unparse(stmt.test), "then": self.statements(stmt.then, True), "orelse": self.statements(stmt.orelse, True)}
         if isinstance(stmt, While):
             self.counters += 1
             counter = "steps" if self.counters == 1 else f"steps{self.counters}"
@@ -286,17 +334,17 @@ class _ForwardRenderer:
                 "counter": counter,
                 "max_iterations": stmt.max_iterations,
                 "message": message,
-                "body": self.statements(stmt.body),
+                "body": self.statements(stmt.body, True),
             }
         assert isinstance(stmt, For)
-        if isinstance(stmt.iterable, ast.Name):
+        if isinstance(stmt.iterable, ast.Name) and stmt.over == "modules":
             # The variadic module argument: its modules are the numbered children.
             iterable = "self._modules.values()"
         else:
             iterable = expressions.unparse(stmt.iterable)
         if stmt.index is not None:
-            return {"kind": "for", "var": f"{stmt.index}, {stmt.var}", "iterable": f"enumerate({iterable})", "body": self.statements(stmt.body)}
-        return {"kind": "for", "var": stmt.var, "iterable": iterable, "body": self.statements(stmt.body)}
+            return {"kind": "for", "var": f"{stmt.index}, {stmt.var}", "iterable": f"enumerate({iterable})", "body": self.statements(stmt.body, True)}
+        return {"kind": "for", "var": stmt.var, "iterable": iterable, "body": self.statements(stmt.body, True)}
 
 
 def _uses_functional(block: Block) -> bool:
@@ -315,6 +363,56 @@ def _uses_functional(block: Block) -> bool:
     return walk(block.body)
 
 
+def _shared_shape(block: Block) -> str | None:
+    """``shape = <expr>``, when tensors share one whole-shape expression, as the book's BatchNorm computes ``shape`` once."""
+    whole = {expressions.unparse(t.shape) for t in block.parameters + block.buffers if not isinstance(t.shape, list)}
+    if len(whole) != 1 or any(a.name == "shape" for a in block.args):
+        return None
+    return f"shape = {whole.pop()}"
+
+
+def _init_line(line: str, indent: int) -> str:
+    """One init statement, split as black splits a call that is too long."""
+    if indent + len(line) <= LINE or not line.startswith("nn.init."):
+        return line
+    tree = ast.parse(line, mode="eval").body
+    assert isinstance(tree, ast.Call)
+    args = [initialisers.source(a) for a in tree.args] + [f"{k.arg}={initialisers.source(k.value)}" for k in tree.keywords]
+    return Call(ast.unparse(tree.func), list(args)).layout(indent)
+
+
+def _init_rules(block: Block) -> list[dict[str, Any]]:
+    """The block's rules, as the tests of one ``for module in self.modules()`` loop."""
+    rules = []
+    for rule in block.init_rules:
+        types = [f"nn.{t}" for t in rule.types]
+        test = f"type(module) == {types[0]}" if len(types) == 1 else f"type(module) in ({', '.join(types)})"
+        lines = []
+        for tensor in ("weight", "bias"):
+            if tensor in rule.tensors:
+                lines += initialisers.statements(rule.tensors[tensor], f"module.{tensor}")[1]
+        rules.append({"test": test, "lines": [_init_line(line, 16) for line in lines]})
+    return rules
+
+
+def _layer_inits(block: Block) -> list[str]:
+    """Each layer's own init, in registration order, once every layer is built (as the book's net[0].apply(...))."""
+    lines: list[str] = []
+
+    def visit(layer: LayerDef, target: str) -> None:
+        for tensor in ("weight", "bias"):
+            if tensor in layer.init:
+                lines.extend(initialisers.statements(layer.init[tensor], f"{target}.{tensor}")[1])
+        if layer.kind == "container" and not any(isinstance(c, RepeatDef) for c in layer.children):
+            for index, child in enumerate(layer.children):
+                assert isinstance(child, LayerDef)
+                visit(child, f"{target}[{index}]")
+
+    for name, layer in block.layers.items():
+        visit(layer, f"self.{name}")
+    return lines
+
+
 def signature_text(params: list[str]) -> str:
     return signature(params, 4, "def __init__(", ") -> None:")
 
@@ -323,7 +421,8 @@ def forward_signature(block: Block) -> str:
     """``self, X: torch.Tensor, valid_lens: Optional[torch.Tensor] = None``; a function's arguments follow its inputs."""
     params = [] if block.kind == "function" else ["self"]
     for name in block.inputs:
-        params.append(f"{name}: Optional[torch.Tensor] = None" if name in block.optional else f"{name}: torch.Tensor")
+        kind = "tuple[torch.Tensor, torch.Tensor]" if name in block.pairs else "torch.Tensor"
+        params.append(f"{name}: Optional[{kind}] = None" if name in block.optional else f"{name}: {kind}")
     if block.kind == "function":
         for arg in block.args:
             params.append(f"{arg.name}: {arg.annotation}" + ("" if arg.default is REQUIRED else f" = {_literal(arg.default)}"))
@@ -335,11 +434,34 @@ def function_context(block: Block) -> dict[str, Any]:
     return {
         "kind": "function",
         "name": block.name,
-        "docstring": docstring_literal(f"{block.doc.strip()}\n\n{shape_table(block)}"),
+        "docstring": class_docstring(block),
         "forward_signature": forward_signature(block),
         "returns": block.returns,
         "body": _ForwardRenderer(block).statements(block.body),
     }
+
+
+def builder_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
+    """A builder: ``def vgg_block(...) -> nn.Sequential:`` building and returning the Sequential, as the book does."""
+    from .analyse import BUILDER_MEMBER
+
+    net = block.layers[BUILDER_MEMBER]
+    params = [
+        f"{a.name}: {a.annotation}" + ("" if a.default is REQUIRED else f" = {_literal(a.default)}")
+        for a in block.args
+    ]
+    context: dict[str, Any] = {
+        "kind": "builder",
+        "name": block.name,
+        "docstring": class_docstring(block),
+        "signature": signature(params, 0, f"def {block.name}(", ") -> nn.Sequential:"),
+        "loops": [],
+    }
+    if any(isinstance(c, RepeatDef) for c in net.children):
+        context["loops"] = _loops(net, blocks, 4)
+    else:
+        context["value"] = layer_source(net, blocks).layout(4, head=len("return "))
+    return context
 
 
 def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
@@ -352,27 +474,39 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
         else:
             signature.append(f"{arg.name}: {arg.annotation} = {_literal(arg.default)}")
     tensors = []
+    shape_line = _shared_shape(block)
     for buffer, defs in ((False, block.parameters), (True, block.buffers)):
         for t in defs:
-            shape = ", ".join(expressions.unparse(d) for d in t.shape)
+            if isinstance(t.shape, list):
+                shape = ", ".join(expressions.unparse(d) for d in t.shape)
+            else:
+                shape = "shape" if shape_line else expressions.unparse(t.shape)
+            value, lines = initialisers.statements(t.init, f"self.{t.name}", shape)
             tensors.append({
                 "buffer": buffer,
                 "name": t.name,
                 "name_literal": string_literal(t.name),
-                "value": f"torch.{t.init}({shape})",
+                "value": value,
+                "init": [_init_line(line, 8) for line in lines],
                 "persistent": t.persistent,
                 "comment": comment(t.doc),
             })
     if block.kind == "function":
         return function_context(block)
+    if block.kind == "builder":
+        return builder_context(block, blocks)
     return {
         "kind": "block",
+        "constructor": [f"{expressions.unparse(s.target)} = {expressions.unparse(s.value)}" for s in block.constructor],
         "name": block.name,
         "kept": block.kept,
         "forward_signature": forward_signature(block),
         "docstring": class_docstring(block),
         "signature": signature_text(signature),
+        "shape": shape_line,
         "tensors": tensors,
+        "init_rules": _init_rules(block),
+        "layer_inits": [_init_line(line, 8) for line in _layer_inits(block)],
         "variadic": block.variadic.name if block.variadic else None,
         "layers": [_layer_item(name, layer, blocks) for name, layer in block.layers.items()],
         "inputs": block.inputs,
@@ -388,6 +522,7 @@ def render(chain: list[Block], blocks: dict[str, Block]) -> str:
         blocks=[block_context(b, blocks) for b in chain],
         uses_functional=any(_uses_functional(b) for b in chain),
         uses_optional=any(b.optional for b in chain),
+        uses_nn=any(b.kind != "function" for b in chain),  # blocks and builders
     )
 
 

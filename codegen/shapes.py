@@ -10,13 +10,15 @@ output annotation.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import math
 from typing import Any
 
-from . import catalogue, expressions
+from . import catalogue, expressions, initialisers
 from .errors import SpecError, did_you_mean
 from .expressions import Scope
 from .model import (
+    Append,
     Assign,
     Block,
     For,
@@ -28,13 +30,14 @@ from .model import (
     TableRow,
     While,
 )
-from .values import REQUIRED, ShapeError, Tensor
+from .values import REQUIRED, ShapeError, Tensor, TensorList
 
 MAX_PARAMETERS = 2_000_000_000
 # Bounds on the work of one example's shape inference, so that no spec can make
 # generation hang (nested loops, blocks that call blocks that call blocks...).
 MAX_LAYERS = 20_000
 MAX_STEPS = 200_000
+MAX_LIST = 65_536  # items of a list forward builds
 MAX_TABLE_CHILDREN = 64  # a longer container gets one row in the docstring table, not one per child
 
 
@@ -71,6 +74,7 @@ class Instance:
         self.parameter_names: list[str] = []
         self.hyper: dict[str, Any] = {}  # constructor arguments forward reads as self.<name>
         self.outputs: list[Any] = []
+        self.env: dict[str, Any] = {}  # a block's constructor arguments
 
     def parameter_count(self) -> int:
         if self.kind == "layer":
@@ -89,6 +93,7 @@ class ShapeChecker:
         self.steps = 0
         # Which way each if went, per file: (file, path) -> {"then", "else"}; every arm must be taken.
         self.taken: dict[tuple[str, str], set[str]] = {}
+        self.training = True  # self.training in forward: the example's "training"
 
     def _tick(self, file: str, path: str) -> None:
         self.steps += 1
@@ -108,18 +113,28 @@ class ShapeChecker:
         inst = Instance("block", block.name, path, block.file)
         inst.block = block
         env = {a.name: values.get(a.name, a.default) for a in block.args}
+        inst.env = env
         inst.hyper = {name: env[name] for name in block.kept}
         for section, defs in (("parameters", block.parameters), ("buffers", block.buffers)):
             for t in defs:
                 dims = []
-                for i, expr in enumerate(t.shape):
-                    dim = expressions.evaluate(expr, env, f"{section}.{t.name}.shape[{i}]")
+                if isinstance(t.shape, list):
+                    sizes = [(expressions.evaluate(e, env, f"{section}.{t.name}.shape[{i}]"), f"{section}.{t.name}.shape[{i}]") for i, e in enumerate(t.shape)]
+                else:  # one expression for the whole shape
+                    where = f"{section}.{t.name}.shape"
+                    whole = expressions.evaluate(t.shape, env, where)
+                    if not isinstance(whole, tuple) or len(whole) > 8:
+                        raise SpecError("E323", f"a shape expression must give a tuple of at most 8 sizes, found {whole!r}", block.file, where)
+                    sizes = [(dim, where) for dim in whole]
+                for dim, where in sizes:
                     if not catalogue.check_kind("int", dim) or dim < 1:
-                        raise SpecError("E324", f"a dimension must be a positive int, found {dim!r}", block.file, f"{section}.{t.name}.shape[{i}]")
+                        raise SpecError("E324", f"a dimension must be a positive int, found {dim!r}", block.file, where)
                     dims.append(dim)
                 inst.tensors[t.name] = Tensor(tuple(dims))
                 if section == "parameters":
                     inst.parameter_names.append(t.name)
+        if block.constructor:
+            self.run_constructor(block, inst, dict(env))
         for name, layer in block.layers.items():
             condition = True
             if layer.condition is not None:
@@ -134,6 +149,27 @@ class ShapeChecker:
             for i, module in enumerate(values.get(block.variadic.name, ())):
                 inst.children[str(i)] = module
         return inst
+
+    def run_constructor(self, block: Block, inst: Instance, env: dict[str, Any]) -> None:
+        """Constructor statements, on shapes: locals get values; a buffer's slice must take what is put in it."""
+        for stmt in block.constructor:
+            self._tick(block.file, stmt.path)
+            value = self.eval(stmt.value, env, inst, f"{stmt.path}.value")
+            if isinstance(stmt.target, ast.Name):
+                env[stmt.target.id] = value
+                continue
+            target = self.eval(stmt.target, env, inst, f"{stmt.path}.assign")
+            if not isinstance(target, Tensor):
+                raise SpecError("E401", f"cannot assign into {_describe(target)}", block.file, f"{stmt.path}.assign")
+            if isinstance(value, Tensor):
+                try:
+                    fitted = catalogue.broadcast(value.shape, target.shape)
+                except ShapeError as exc:
+                    raise SpecError("E401", f"cannot assign shape {value} into {target}: {exc}", block.file, stmt.path) from None
+                if tuple(fitted) != tuple(target.shape):
+                    raise SpecError("E401", f"cannot assign shape {value} into {target}", block.file, stmt.path)
+            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SpecError("E401", f"cannot assign {_describe(value)} into a tensor", block.file, stmt.path)
 
     def build_layer(self, layer: LayerDef, env: dict[str, Any], owner: Block) -> Instance:
         self.layers += 1
@@ -157,7 +193,10 @@ class ShapeChecker:
                     for item in items:
                         inner = dict(env, **{child.var: item})
                         for sub in child.layers:
-                            inst.children[str(index)] = self.build_layer(sub, inner, owner)
+                            key = f"{child.prefix}{item}" if child.prefix else str(index)
+                            if key in inst.children:
+                                raise SpecError("E311", f"two children are named {key!r}", owner.file, f"{child.path}.in")
+                            inst.children[key] = self.build_layer(sub, inner, owner)
                             index += 1
                 else:
                     inst.children[str(index)] = self.build_layer(child, env, owner)
@@ -221,6 +260,8 @@ class ShapeChecker:
                 raise SpecError("E406", f"{inst.type} takes {count} input(s), given {len(args)}", file, path)
             args = list(args) + [None] * (len(block.inputs) - len(args))
             for name, value in zip(block.inputs, args):
+                if name in block.pairs and isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, Tensor) for v in value):
+                    continue
                 if not isinstance(value, Tensor) and not (value is None and name in block.optional):
                     raise SpecError("E406", f"{inst.type}'s input {name} must be a tensor{' or None' if name in block.optional else ''}, found {_describe(value)}", file, path)
             value = self.run(inst, args)
@@ -319,11 +360,21 @@ class ShapeChecker:
                     raise SpecError("E401", f"in-place {stmt.op} would change {target}'s shape from {env[target]} to {new}", file, stmt.path)
                 env[target] = new
             elif len(stmt.targets) == 1:
-                env[stmt.targets[0]] = value
+                self._store(stmt.targets[0], value, env, inst, stmt.path)
             else:
                 if not isinstance(value, tuple) or len(value) != len(stmt.targets):
                     raise SpecError("E401", f"cannot unpack {_describe(value)} into {len(stmt.targets)} names", file, stmt.path)
-                env.update(zip(stmt.targets, value))
+                for target, item in zip(stmt.targets, value):
+                    self._store(target, item, env, inst, stmt.path)
+            return False, None
+        if isinstance(stmt, Append):
+            target = env.get(stmt.target)
+            if not isinstance(target, TensorList):
+                raise SpecError("E401", f"{stmt.target}.append() needs a list built with {stmt.target} = [], found {_describe(target)}", file, stmt.path)
+            value = self.eval(stmt.value, env, inst, stmt.path)
+            if not isinstance(value, Tensor):
+                raise SpecError("E401", f"only tensors may be appended to a list, found {_describe(value)}", file, stmt.path)
+            env[stmt.target] = _list(target.items + (value,), (file, stmt.path))
             return False, None
         if isinstance(stmt, If):
             test = self.eval(stmt.test, env, inst, stmt.path + ".if")
@@ -332,12 +383,21 @@ class ShapeChecker:
                 return self._statements(stmt.then if test else stmt.orelse, env, inst)
             self.took(file, stmt.path, "then", "else")
             # Data-dependent: both branches must leave the same shapes behind.
+            # (torch.is_grad_enabled() is decided at run time too.)
             then_env, else_env = dict(env), dict(env)
+            tensors_before = dict(inst.tensors)
             then = self._statements(stmt.then, then_env, inst)
+            then_tensors, inst.tensors = inst.tensors, dict(tensors_before)
             orelse = self._statements(stmt.orelse, else_env, inst)
-            if then_env != else_env or then != orelse:
-                raise SpecError("E401", "the two branches of a data-dependent if give different shapes", file, stmt.path)
-            env.update(then_env)
+            # A name bound in one arm only is unbound after the if (using it is E303); a name bound in both must agree.
+            differ = sorted(n for n in set(then_env) & set(else_env) if then_env[n] != else_env[n])
+            if differ or then != orelse or then_tensors != inst.tensors:
+                what = f": {differ[0]} is {_describe(then_env[differ[0]])} in one and {_describe(else_env[differ[0]])} in the other" if differ else ""
+                raise SpecError("E401", f"the two branches of a data-dependent if give different shapes{what}", file, stmt.path)
+            for name in list(env):
+                if name not in then_env or name not in else_env:
+                    del env[name]
+            env.update({n: v for n, v in then_env.items() if n in else_env})
             return then
         if isinstance(stmt, While):
             test = self.eval(stmt.test, env, inst, stmt.path + ".while")
@@ -348,6 +408,8 @@ class ShapeChecker:
             if done or env != before:
                 raise SpecError("E401", "the body of a data-dependent while loop must keep every shape unchanged", file, stmt.path)
             return False, None
+        if isinstance(stmt, For) and stmt.over == "values":
+            return self._loop_over_values(stmt, env, inst)
         if isinstance(stmt, For):
             if isinstance(stmt.iterable, ast.Name):  # the variadic module argument
                 items = list(inst.children.values())
@@ -366,6 +428,58 @@ class ShapeChecker:
             return False, None
         return True, self.eval(stmt.value, env, inst, stmt.path + ".return")
 
+    def _store(self, target: str, value: Any, env: dict[str, Any], inst: Instance, path: str) -> None:
+        if not target.startswith("self."):
+            env[target] = value
+            return
+        # A buffer's new value (d2l's BatchNorm): the same shape, so state_dict keeps its layout.
+        name = target[5:]
+        old = inst.tensors[name]
+        if not isinstance(value, Tensor) or value.shape != old.shape:
+            raise SpecError("E401", f"{target} is a buffer of shape {old}; forward may only give it a new value of that shape, found {_describe(value)}", inst.file, path)
+        inst.tensors[name] = value
+
+    def _loop_over_values(self, stmt: For, env: dict[str, Any], inst: Instance) -> tuple[bool, Any]:
+        """``for X in inputs:`` (a tensor's first dimension) or over a list: the body runs once, on one item's shape.
+
+        One pass decides every later one only if it leaves each value that existed
+        before the loop as it was (lists may grow: what one pass appends, every pass
+        appends); otherwise the spec is refused (E410) rather than guessed.
+        """
+        file, path = inst.file, stmt.path
+        seq = self.eval(stmt.iterable, env, inst, path + ".in")
+        name = expressions.unparse(stmt.iterable)
+        if isinstance(seq, Tensor):
+            if not seq.shape:
+                raise SpecError("E401", f"cannot loop over {name}: it is a 0-d tensor", file, path)
+            count, kinds = seq.shape[0], [_first_dim_item(seq)]
+        elif isinstance(seq, TensorList):
+            count, kinds = len(seq.items), sorted(set(seq.items), key=seq.items.index)
+            if len(kinds) > 1:
+                raise SpecError("E410", f"cannot loop over the list {name}: its items have different shapes ({', '.join(map(str, kinds))}); one pass of the body could not stand for all", file, path)
+        else:
+            raise SpecError("E316", f"a for loop over a name runs over a tensor or a list, found {_describe(seq)}", file, path)
+        if count == 0:
+            raise SpecError("E410", f"{name} is empty in this example, so the loop body is never shape-checked; give a larger example", file, path)
+        before = dict(env)
+        env[stmt.var] = kinds[0]
+        done, _ = self._statements(stmt.body, env, inst)
+        if done:
+            raise SpecError("E410", "a return inside a loop over a tensor or list cannot be shape-checked; build a list and return after the loop", file, path)
+        for key, old in before.items():
+            new = env.get(key)
+            if isinstance(old, TensorList) and isinstance(new, TensorList) and new.items[: len(old.items)] == old.items:
+                appended = new.items[len(old.items):]
+                env[key] = _list(old.items + appended * count, (file, path))
+            elif new != old and key != stmt.var:
+                raise SpecError(
+                    "E410",
+                    f"one pass of the loop body changes {key} from {_describe(old)} to {_describe(new)}, so one symbolic pass "
+                    "cannot decide the shapes of the next; keep the shapes of values carried between iterations fixed",
+                    file, path,
+                )
+        return False, None
+
     # -------------------------------------------------------------- expressions
 
     def eval(self, node: ast.expr, env: dict[str, Any], inst: Instance, path: str) -> Any:
@@ -376,7 +490,12 @@ class ShapeChecker:
             if node.id not in env:
                 raise SpecError("E303", f"{node.id!r} is used before it is assigned", *where)
             return env[node.id]
-        if isinstance(node, (ast.Tuple, ast.List)):
+        if isinstance(node, ast.List):
+            items = tuple(self.eval(e, env, inst, path) for e in node.elts)
+            if not all(isinstance(item, Tensor) for item in items):
+                raise SpecError("E401", "a list in forward holds tensors only; write a tuple for other values", *where)
+            return TensorList(items)
+        if isinstance(node, ast.Tuple):
             return tuple(self.eval(e, env, inst, path) for e in node.elts)
         if isinstance(node, ast.Attribute):
             if isinstance(node.value, ast.Name) and node.value.id == "self":
@@ -384,6 +503,8 @@ class ShapeChecker:
                     return inst.tensors[node.attr]
                 if node.attr in inst.hyper:
                     return inst.hyper[node.attr]
+                if node.attr == "training":
+                    return self.training
                 child = inst.children[node.attr]
                 return None if child.kind == "none" else child
             value = self.eval(node.value, env, inst, path)
@@ -434,6 +555,8 @@ class ShapeChecker:
         if isinstance(node, ast.Subscript):
             value = self.eval(node.value, env, inst, path)
             index = self.eval(node.slice, env, inst, path) if not isinstance(node.slice, ast.Slice) else None
+            if isinstance(value, TensorList) and isinstance(index, int) and not isinstance(index, bool):
+                value = value.items
             if isinstance(value, tuple) and isinstance(index, int):
                 try:
                     return value[index]
@@ -449,6 +572,11 @@ class ShapeChecker:
         args = [self.eval(a, env, inst, path) for a in node.args]
         kwargs = {k.arg: self.eval(k.value, env, inst, path) for k in node.keywords if k.arg}
         func = node.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and f"{func.value.id}.{func.attr}" in expressions.MODE_FUNCTIONS:
+            return _DATA  # torch.is_grad_enabled(): decided at run time
+        # A list forward built is passed on as the sequence of its tensors (torch.stack(outputs)).
+        args = [item.items if isinstance(item, TensorList) else item for item in args]
+        kwargs = {k: v.items if isinstance(v, TensorList) else v for k, v in kwargs.items()}
         if isinstance(func, ast.Name) and inst.block is not None and func.id in inst.block.functions:
             return self.call_function(self.blocks[func.id], args, kwargs, where)
         if isinstance(func, (ast.Name, ast.Subscript)) or (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
@@ -556,6 +684,17 @@ def _child(container: Instance, index: Any, where: tuple[str, str]) -> Instance:
     return children[index]
 
 
+def _list(items: tuple[Any, ...], where: tuple[str, str]) -> TensorList:
+    if len(items) > MAX_LIST:
+        raise SpecError("E324", f"a list of {len(items):,} tensors is too long (at most {MAX_LIST:,}); make the example smaller", *where)
+    return TensorList(items)
+
+
+def _first_dim_item(seq: Tensor) -> Tensor:
+    """One item of ``for X in seq``: the tensor without its first dimension (and with its dtype)."""
+    return dataclasses.replace(seq, shape=seq.shape[1:])
+
+
 def _must_be_positive(name: str) -> bool:
     return name.endswith(("features", "channels", "_dim", "_size", "embeddings")) or name.startswith("num_")
 
@@ -569,7 +708,7 @@ def _describe(value: Any) -> str:
 
 
 def format_shape(value: Any) -> str:
-    if isinstance(value, Tensor):
+    if isinstance(value, (Tensor, TensorList)):
         return str(value)
     if isinstance(value, tuple):
         return "(" + ", ".join(format_shape(v) for v in value) + ")"
@@ -613,15 +752,29 @@ def example_inputs(example: dict[str, Any]) -> list[Any]:
     for value in example["inputs"].values():
         if value is None:
             inputs.append(None)
+        elif isinstance(value, dict):
+            kind = "float" if value["dtype"] == "float32" else value["dtype"]  # values.Tensor's kinds: float, long, bool
+            inputs.append(Tensor(tuple(value["shape"]), kind, value.get("high")))
         else:
-            inputs.append(Tensor(tuple(value["shape"] if isinstance(value, dict) else value)))
+            inputs.append(_example_tensor(value))  # a shape, or a pair of shapes
     return inputs
+
+
+def _example_tensor(value: Any) -> Any:
+    """An example input: a shape, {shape, dtype, high}, or a pair of shapes."""
+    if isinstance(value, list) and value and isinstance(value[0], list):
+        return tuple(_example_tensor(v) for v in value)
+    if isinstance(value, dict):
+        return Tensor(tuple(value["shape"]), {"float32": "float", "long": "long", "bool": "bool"}[value["dtype"]], value.get("high"))
+    return Tensor(tuple(value))
 
 
 def annotation(value: Any) -> str | None:
     """The return annotation TorchScript accepts for ``value``: torch.Tensor, tuple[torch.Tensor, ...] spelled out, nested."""
     if isinstance(value, Tensor):
         return "torch.Tensor"
+    if isinstance(value, TensorList):
+        return "list[torch.Tensor]"
     if isinstance(value, tuple) and value:
         parts = [annotation(v) for v in value]
         if all(parts):
@@ -636,12 +789,14 @@ def infer(block: Block, blocks: dict[str, Block]) -> None:
     first_output: Any = None
     for index, example in enumerate(block.examples):
         where = block.example_path(index)
+        checker.training = example.get("training", True)
         inst = build_example(checker, block, index)
         inputs = example_inputs(example)
         if block.kind == "function":
             output = checker.run(inst, inputs, inst.hyper)
         else:
             output = checker.run(inst, inputs)
+            check_inits(checker, inst)
         declared = example.get("output")
         returns = annotation(output)
         if returns is None:
@@ -660,8 +815,8 @@ def infer(block: Block, blocks: dict[str, Block]) -> None:
     _check_branches(block, checker)
     block.output_shape = first_output.shape if isinstance(first_output, Tensor) else None
     block.output_text = format_shape(first_output)
-    block.table = table_rows(first) if block.kind == "block" else []
-    block.total_parameters = first.parameter_count() if block.kind == "block" else 0
+    block.table = table_rows(first) if block.kind != "function" else []
+    block.total_parameters = first.parameter_count() if block.kind != "function" else 0
     if block.total_parameters > MAX_PARAMETERS:
         raise SpecError("E324", f"the example has {block.total_parameters:,} parameters (at most {MAX_PARAMETERS:,})", block.file, "example")
 
@@ -708,6 +863,72 @@ def _check_branches(block: Block, checker: ShapeChecker) -> None:
                 walk(getattr(stmt, attr, []))
 
     walk(block.body)
+
+
+def check_inits(checker: ShapeChecker, inst: Instance) -> None:
+    """Check every init of a built block against the tensors it initialises (after forward: sizes inferred at the first call are known)."""
+    block = inst.block
+    assert block is not None
+    evaluate = _InitEvaluator(checker.blocks, inst).evaluate
+    for t in block.parameters + block.buffers:
+        initialisers.check(t.init, inst.tensors[t.name].shape, inst.env, block.file, evaluate)
+    rules = {type_name: rule for rule in block.init_rules for type_name in rule.types}
+    for layer in _descendants(inst):
+        if layer.kind == "block" and layer is not inst:
+            check_inits(checker, layer)
+            continue
+        if layer.kind != "layer":
+            continue
+        # The block's rule runs first, then the layer's own init (see render).
+        owned = layer.definition.init if layer.definition is not None and layer.file == block.file else {}
+        rule = rules.get(layer.type)
+        for init in ([rule.tensors.get("weight"), rule.tensors.get("bias")] if rule else []) + list(owned.values()):
+            if init is None:
+                continue
+            tensors = initialisers.layer_tensors(layer.type, layer.args)
+            if tensors is None:
+                continue  # a size inferred at a call that never happened: nothing to check against
+            shape = tensors[init.name]
+            if shape is None:
+                raise SpecError("E342", f"nn.{layer.type} at {layer.path} has no {init.name} in this configuration; nothing to initialise", block.file, init.path)
+            initialisers.check(init, shape, inst.env, block.file, evaluate)
+
+
+def _descendants(inst: Instance) -> list[Instance]:
+    """``inst.modules()`` but ``inst``: every layer, container and block below it (a nested block's insides too)."""
+    found = []
+    stack = list(reversed(inst.children.values()))
+    while stack:
+        child = stack.pop()
+        found.append(child)
+        if child.kind in ("container", "block"):
+            stack.extend(reversed(child.children.values()))
+    return found
+
+
+class _InitEvaluator(ShapeChecker):
+    """Evaluates an init's update step on shapes; a comparison of tensors is a (bool) tensor here."""
+
+    def __init__(self, blocks: dict[str, Block], inst: Instance) -> None:
+        super().__init__(blocks)
+        self.owner = Instance("block", inst.type, inst.path, inst.file)  # no members: the step sees none
+
+    def evaluate(self, tree: ast.expr, env: dict[str, Any], path: str) -> Any:
+        return self.eval(tree, env, self.owner, path)
+
+    def eval(self, node: ast.expr, env: dict[str, Any], inst: Instance, path: str) -> Any:
+        if isinstance(node, ast.Compare) and not any(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops):
+            operands = [self.eval(n, env, inst, path) for n in [node.left, *node.comparators]]
+            if any(isinstance(v, Tensor) for v in operands):
+                shape: tuple[int, ...] = ()
+                for value in operands:
+                    if isinstance(value, Tensor):
+                        try:
+                            shape = catalogue.broadcast(shape, value.shape)
+                        except ShapeError as exc:
+                            raise SpecError("E401", f"comparison: {exc}", inst.file, path) from None
+                return Tensor(shape, "bool")
+        return super().eval(node, env, inst, path)
 
 
 def table_rows(inst: Instance) -> list[TableRow]:

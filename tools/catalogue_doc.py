@@ -30,6 +30,8 @@ def kind_text(kind: str) -> str:
     """A catalogue kind as a Python-style type: ``int|ints:2`` -> ``int | tuple[int, int]``."""
     if kind.endswith("?"):
         return kind_text(kind[:-1]) + " | None"
+    if "|" in kind and ":" not in kind and kind.split("|")[0] not in ("int",):  # "tensor|scalar", "dtype|device"
+        return " | ".join(kind_text(part) for part in kind.split("|"))
     base, _, arg = kind.partition(":")
     n = int(arg) if arg and base != "str" else None
     ints = f"tuple[{', '.join(['int'] * n)}]" if n else "tuple[int, ...]"
@@ -46,8 +48,11 @@ def kind_text(kind: str) -> str:
         "norm": "float | 'fro' | 'nuc'",
         "tensor": "Tensor",
         "tensors": "tuple[Tensor, ...]",
+        "scalar": "int | float | bool",
+        "dtype": "torch.float32 | torch.long | torch.bool",
+        "device": "torch.device",
         "any": "Any",
-    }[base]
+    }.get(base) or catalogue.describe_kind(kind)  # a kind added later: the catalogue's own words
 
 
 def param_text(param: Param, varargs: str | None = None) -> str:
