@@ -211,6 +211,9 @@ def count_py(folder: Path) -> int:
     return sum(1 for _ in folder.glob("*.py"))
 
 
+PAGE = 1  # generated/README.md: every run over a whole folder writes (or keeps) it besides the modules
+
+
 # ------------------------------------------------------------------ 1. cold run
 
 
@@ -221,7 +224,7 @@ def row_cold(ws: Workspace, repeats: int) -> list[Row]:
     run(ws.codegen("specs", "out/floor-input"), ws.root)
     times = interleave(
         {
-            "codegen": timed(ws.codegen("specs", "out/cold"), ws.root, f"{n} generated, 0 unchanged", before=fresh(ws, ws.path("out/cold"), ws.cache)),
+            "codegen": timed(ws.codegen("specs", "out/cold"), ws.root, f"{n + PAGE} generated, 0 unchanged", before=fresh(ws, ws.path("out/cold"), ws.cache)),
             "floor": timed([PY, "-c", FLOOR_SEQUENTIAL, "out/floor-input", str(ws.mode)], ws.root),
         },
         repeats,
@@ -263,7 +266,7 @@ STDLIB_FLOOR = "import argparse, pathlib, json, re"
 def row_up_to_date(ws: Workspace, repeats: int) -> list[Row]:
     log(f"2. up-to-date run and --check against `python -c pass`, {repeats} rounds")
     run(ws.codegen("specs", "generated"), ws.root)
-    n = count_py(ws.path("generated"))
+    n = count_py(ws.path("generated")) + PAGE
     generate = ws.codegen("specs", "generated")
     check = ws.codegen("specs", "generated", "--check")
     times = interleave(
@@ -323,7 +326,7 @@ def row_scale(ws: Workspace, n: int, big_rounds: int, rounds: int, quick: bool) 
     synth.write(n, ws.path("scale", "specs"))
     synth.write(small, ws.path("small", "specs"))
     # This first cold run also warms the caches for the codegen side (hence no warm-up round below).
-    run(ws.codegen("scale/specs", "out/scale-floor-input"), ws.root, f"{n} generated, 0 unchanged")
+    run(ws.codegen("scale/specs", "out/scale-floor-input"), ws.root, f"{n + PAGE} generated, 0 unchanged")
     lines = sum(p.read_text().count("\n") - HEADER_LINES for p in ws.path("out/scale-floor-input").glob("*.py")) / n
 
     log(f"3a. cold run of {n} synthetic specs against the process-pool floor, {big_rounds} rounds")
@@ -333,7 +336,7 @@ def row_scale(ws: Workspace, n: int, big_rounds: int, rounds: int, quick: bool) 
         spawn(floor, ws.root)  # warm-up of the floor side (black's files are already cached by row 1)
     times = interleave(
         {
-            "codegen": timed(ws.codegen("scale/specs", "out/scale-cold"), ws.root, f"{n} generated, 0 unchanged",
+            "codegen": timed(ws.codegen("scale/specs", "out/scale-cold"), ws.root, f"{n + PAGE} generated, 0 unchanged",
                              before=fresh(ws, ws.path("out/scale-cold"), ws.cache), rss=rss["codegen"]),
             "floor": timed(floor, ws.root, rss=rss["floor"]),
         },
@@ -366,7 +369,7 @@ def row_scale(ws: Workspace, n: int, big_rounds: int, rounds: int, quick: bool) 
     # As after a user's earlier run: files older than the stat cache's racy window (2 s), and a run that
     # recorded them. (Without this the first rounds would read all 2,000 files, as no earlier run did.)
     time.sleep(2.5)
-    run(ws.codegen("scale/specs", "out/scale-inc"), ws.root, f"0 generated, {n} unchanged")
+    run(ws.codegen("scale/specs", "out/scale-inc"), ws.root, f"0 generated, {n + PAGE} unchanged")
     state = {"variant": 0}
 
     def change_one() -> None:
@@ -379,8 +382,8 @@ def row_scale(ws: Workspace, n: int, big_rounds: int, rounds: int, quick: bool) 
 
     times = interleave(
         {
-            "changed": timed(ws.codegen("scale/specs", "out/scale-inc"), ws.root, f"1 generated, {n - 1} unchanged", before=change_one),
-            "alone": timed(ws.codegen("single/specs", "out/single"), ws.root, "1 generated, 0 unchanged", before=alone),
+            "changed": timed(ws.codegen("scale/specs", "out/scale-inc"), ws.root, f"{1 + PAGE} generated, {n - 1} unchanged", before=change_one),
+            "alone": timed(ws.codegen("single/specs", "out/single"), ws.root, f"{1 + PAGE} generated, 0 unchanged", before=alone),
         },
         rounds,
     )
@@ -401,7 +404,7 @@ def row_scale(ws: Workspace, n: int, big_rounds: int, rounds: int, quick: bool) 
     log(f"3c. peak RSS: cold runs of {small} specs, against the {n}-spec runs above")
     for _ in range(1 if quick else 3):
         fresh(ws, ws.path("out/rss-small"), ws.cache)()
-        rss["small"].append(spawn(ws.codegen("small/specs", "out/rss-small"), ws.root, f"{small} generated, 0 unchanged").max_rss_kib)
+        rss["small"].append(spawn(ws.codegen("small/specs", "out/rss-small"), ws.root, f"{small + PAGE} generated, 0 unchanged").max_rss_kib)
     mib = {k: statistics.median(v) / 1024 for k, v in rss.items()}
     growth = mib["codegen"] / mib["small"]
     rows.append(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import os
 
-from . import cache, output
+from . import cache, output, overview
 from .cache import StatCache
 from .errors import ErrorList, SpecError
 from .output import MODULE_STEM
@@ -123,7 +123,9 @@ def plan(target: str, out_dir: str, use_cache: bool = True, workers: "Workers | 
     # Planning allocates thousands of small acyclic records: the cycle collector would only slow it down.
     gc.disable()
     try:
-        return _plan(target, out_dir, use_cache, workers)
+        p = _plan(target, out_dir, use_cache, workers)
+        overview.plan(p)  # generated/README.md, with a whole folder
+        return p
     finally:
         gc.enable()
 
@@ -353,6 +355,7 @@ def build(p: Plan, stems: list[str], workers: "Workers | None" = None, stage: bo
     if workers is None:
         with Workers(None) as own:
             return build(p, stems, own, stage)
+    stems = [stem for stem in stems if stem != overview.STEM]  # the page is built last, from every module's section
     resolve_references(p)
     errors: list[SpecError] = []
     all_names: dict[str, Source] = {}
@@ -382,10 +385,12 @@ def build(p: Plan, stems: list[str], workers: "Workers | None" = None, stage: bo
         jobs.append(Job([p.sources[s].path for s in needed], targets, names, p.spec_dir_name, p.token if stage else None))
     outcomes = workers.map(jobs)
     seen = set()
+    sections = {}
     for files, chunk_errors in outcomes:
-        for stem, data, staged in files:
+        for stem, data, staged, section in files:
             p.results[stem].new = data
             p.results[stem].staged = staged
+            sections[stem] = section
         for error in (SpecError(*e) for e in chunk_errors):
             key = (error.code, error.message, error.file, error.path)
             if key not in seen:  # a broken spec used by specs of several chunks is reported once
@@ -394,6 +399,7 @@ def build(p: Plan, stems: list[str], workers: "Workers | None" = None, stage: bo
     if errors:
         discard(p)
         raise ErrorList(errors)
+    overview.build(p, sections)
 
 
 def discard(p: Plan) -> None:
@@ -439,8 +445,8 @@ def _prepare() -> None:
     from . import analyse, gate, load, render  # noqa: F401
 
 
-def _build_chunk(job: Job) -> "tuple[list[tuple[str, bytes, str | None]], list[tuple[str, str, str, str]]]":
-    """The pipeline for one job: ((stem, bytes, staged file) each, errors as plain tuples)."""
+def _build_chunk(job: Job) -> "tuple[list[tuple[str, bytes, str | None, str]], list[tuple[str, str, str, str]]]":
+    """The pipeline for one job: ((stem, bytes, staged file, README section) each, errors as plain tuples)."""
     from pathlib import Path
 
     from . import analyse, gate, load, render
@@ -469,13 +475,14 @@ def _build_chunk(job: Job) -> "tuple[list[tuple[str, bytes, str | None]], list[t
                 errors.append(exc)
                 continue
             header = output.header(job.spec_dir_name, target.stem, target.fingerprint, body, target.uses)
-            files.append((target, (header + body).encode("utf-8")))
+            section = overview.section(by_stem[target.stem], blocks, target.fingerprint)  # for README.md
+            files.append((target, (header + body).encode("utf-8"), section))
     if errors:
         return [], [(e.code, e.message, e.file, e.path) for e in errors]
     # Only a chunk that fully succeeded stages anything; bytes equal to the file's are not rewritten.
     return [
-        (t.stem, data, output.stage(t.path, data, job.token) if job.token is not None and data != t.old else None)
-        for t, data in files
+        (t.stem, data, output.stage(t.path, data, job.token) if job.token is not None and data != t.old else None, section)
+        for t, data, section in files
     ], []
 
 

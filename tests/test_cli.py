@@ -30,7 +30,7 @@ def fresh(tmp_path_factory) -> Path:
 
 def test_fresh_generation_is_byte_identical_to_committed(fresh):
     produced = sorted(p.name for p in (fresh / "out").iterdir())
-    committed = sorted(p.name for p in GENERATED.glob("*.py"))
+    committed = sorted([p.name for p in GENERATED.glob("*.py")] + ["README.md"])
     assert produced == committed
     for name in produced:
         assert (fresh / "out" / name).read_bytes() == (GENERATED / name).read_bytes(), name
@@ -160,7 +160,7 @@ def test_changing_a_used_spec_makes_its_users_stale(tmp_path):
     result = codegen("specs/", "-o", "out", "--check", cwd=tmp_path)
     assert result.returncode == 1
     stale = sorted(line for line in result.stdout.splitlines() if line.startswith("STALE"))
-    assert stale == ["STALE: out/chimera.py", "STALE: out/nest_mlp.py"]
+    assert stale == ["STALE: out/README.md", "STALE: out/chimera.py", "STALE: out/nest_mlp.py"]
     assert "uses=fixed_hidden_mlp,nest_mlp" in (GENERATED / "chimera.py").read_text().splitlines()[2]
 
 

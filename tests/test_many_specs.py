@@ -68,17 +68,17 @@ def spy(monkeypatch):
 def test_one_change_among_many_starts_the_workers_first_and_rebuilds_it_exactly(tmp_path, spy, rewrite, monkeypatch):
     looked, starts = spy
     write_specs(tmp_path / "specs")
-    assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"), "-j", "2")[:2] == (0, f"{COUNT} generated, 0 unchanged\n")
+    assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"), "-j", "2")[:2] == (0, f"{COUNT + 1} generated, 0 unchanged\n")
     assert starts == [(0, 2)]  # a cold run: the outputs are missing, so even before a spec is read
     time.sleep(cache.RACY_SECONDS + 0.1)  # as a while after that run: the stat cache records the files
-    assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"))[:2] == (0, f"0 generated, {COUNT} unchanged\n")
+    assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"))[:2] == (0, f"0 generated, {COUNT + 1} unchanged\n")
 
     last = COUNT - 1  # the last in name order: found first all the same
     # "all": as after a checkout that rewrites every file, the same bytes but one.
     write_specs(tmp_path / "specs", hidden={last: 48}, only=last if rewrite == "one" else None)
     looked.clear()
     starts.clear()
-    assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"), "-j", "2")[:2] == (0, f"1 generated, {COUNT - 1} unchanged\n")
+    assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"), "-j", "2")[:2] == (0, f"2 generated, {COUNT - 1} unchanged\n")  # and README.md
     assert starts == [(1, 1)]  # at the first output looked at, one process for the one changed spec
     assert sorted(looked) == sorted(f"mlp_{i:03d}" for i in range(COUNT))  # and the rest was still planned
 
@@ -86,7 +86,8 @@ def test_one_change_among_many_starts_the_workers_first_and_rebuilds_it_exactly(
     shutil.copytree(tmp_path / "specs", tmp_path / "again" / "specs")
     monkeypatch.chdir(tmp_path)
     assert run("again/specs", "-o", "cold", "-j", "1")[0] == 0
-    for path in sorted((tmp_path / "out").glob("*.py")):
+    # README.md too: its other sections were kept from the page, one was re-rendered.
+    for path in [*sorted((tmp_path / "out").glob("*.py")), tmp_path / "out" / "README.md"]:
         assert (tmp_path / "cold" / path.name).read_bytes() == path.read_bytes(), path.name
     assert "nn.Linear(20, 48)" in (tmp_path / "out" / f"mlp_{last:03d}.py").read_text()
 
@@ -98,7 +99,7 @@ def test_more_work_than_the_early_start_guessed_gets_every_process(tmp_path, spy
     assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"), "-j", "2")[0] == 0
     expected = {path.name: path.read_bytes() for path in (tmp_path / "out").glob("*.py")}
     time.sleep(cache.RACY_SECONDS + 0.1)
-    assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"))[:2] == (0, f"0 generated, {COUNT} unchanged\n")
+    assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"))[:2] == (0, f"0 generated, {COUNT + 1} unchanged\n")
     for path in (tmp_path / "out").glob("*.py"):
         lines = path.read_text().split("\n")
         lines[2] = re.sub("inputs=[0-9a-f]{32}", "inputs=" + "0" * 32, lines[2])
@@ -107,7 +108,7 @@ def test_more_work_than_the_early_start_guessed_gets_every_process(tmp_path, spy
     looked.clear()
     starts.clear()
 
-    assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"), "-j", "2")[:2] == (0, f"{COUNT} generated, 0 unchanged\n")
+    assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"), "-j", "2")[:2] == (0, f"{COUNT + 1} generated, 0 unchanged\n")
 
     assert starts == [(1, 1), (COUNT, 2)]  # the second start replaces the first worker before any job
     after = {path.name: path.read_bytes() for path in (tmp_path / "out").glob("*.py")}
@@ -119,7 +120,7 @@ def test_more_work_than_the_early_start_guessed_gets_every_process(tmp_path, spy
 def test_one_job_means_no_worker_processes(tmp_path, spy):
     _, starts = spy
     write_specs(tmp_path / "specs")
-    assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"), "-j", "1")[:2] == (0, f"{COUNT} generated, 0 unchanged\n")
+    assert run(str(tmp_path / "specs"), "-o", str(tmp_path / "out"), "-j", "1")[:2] == (0, f"{COUNT + 1} generated, 0 unchanged\n")
     assert starts == []
 
 
