@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .errors import SpecError
+from .values import LayerClass
 
 # Names a spec may not define: they would shadow what generated code relies on.
 RESERVED = frozenset(
@@ -48,14 +49,17 @@ RESERVED = frozenset(
     | {"range", "len", "min", "max", "enumerate", "str", "int", "isinstance", "RuntimeError"}
     # names generated code introduces itself
     | {"layers", "idx", "module", "steps"}
+    # what layer-class arguments are written with (from functools import partial; typing.Callable)
+    | {"partial", "Callable", "functools"}
 )
 
-INIT_FUNCTIONS = {"range": (1, 3), "len": (1, 1), "min": (2, 8), "max": (2, 8)}
+INIT_FUNCTIONS = {"range": (1, 3), "len": (1, 1), "min": (2, 8), "max": (2, 8), "int": (1, 1), "round": (1, 2)}
 MAX_INT = 2**31
 MAX_DEPTH = 50  # syntax tree levels of one expression; the specs use at most 7
 
 _BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.MatMult)
 _CMPOPS = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot)
+_INIT_CMPOPS = _CMPOPS + (ast.In, ast.NotIn)  # `stride not in (1, 2)`: constructor checks
 
 
 def check_identifier(name: str, what: str, path: str) -> None:
@@ -126,6 +130,8 @@ class Scope:
     functions: frozenset[str] = frozenset()  # "F.relu", "torch.cat" (forward only)
     methods: frozenset[str] = frozenset()  # tensor methods (forward only)
     callables: frozenset[str] = frozenset()  # function specs forward may call by name
+    classes: frozenset[str] = frozenset()  # init: spec classes usable as layer classes (nn.<catalogued> always are)
+    helpers: frozenset[str] = frozenset()  # forward: the block's private helper methods, self._name(...)
 
 
 def check(tree: ast.expr, scope: Scope, path: str) -> None:
@@ -163,7 +169,7 @@ class _Checker(ast.NodeVisitor):
         self.fail("E302", f"literal {value!r} is not allowed here")
 
     def visit_Name(self, node: ast.Name) -> None:
-        if node.id not in self.scope.names:
+        if node.id not in self.scope.names and node.id not in self.scope.classes:
             from .errors import did_you_mean
 
             self.fail("E303", f"unknown name {node.id!r}" + did_you_mean(node.id, self.scope.names))
@@ -192,8 +198,9 @@ class _Checker(ast.NodeVisitor):
             self.visit(value)
 
     def visit_Compare(self, node: ast.Compare) -> None:
+        allowed = _INIT_CMPOPS if self.scope.context == "init" else _CMPOPS
         for op, right in zip(node.ops, node.comparators):
-            if not isinstance(op, _CMPOPS):
+            if not isinstance(op, allowed):
                 self.fail("E302", f"comparison {type(op).__name__} is not allowed")
             if isinstance(op, (ast.Is, ast.IsNot)) and not (
                 isinstance(right, ast.Constant) and right.value is None
@@ -223,7 +230,15 @@ class _Checker(ast.NodeVisitor):
             self.visit(node.slice)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        # Attributes appear only as self.<member> and tensor.shape; calls handle the rest.
+        # Attributes appear only as self.<member>, tensor.shape and nn.<catalogued layer>; calls handle the rest.
+        if self.scope.context == "init" and isinstance(node.value, ast.Name) and node.value.id == "nn":
+            from . import catalogue
+
+            if node.attr not in catalogue.LAYERS:
+                from .errors import did_you_mean
+
+                self.fail("E320", f"unknown layer class nn.{node.attr}" + did_you_mean(node.attr, catalogue.LAYERS))
+            return
         if node.attr.startswith("_"):
             self.fail("E302", f"private attribute {node.attr!r} is not allowed")
         if self.scope.context == "forward":
@@ -249,6 +264,9 @@ class _Checker(ast.NodeVisitor):
             self.visit(kw.value)
         func = node.func
         if self.scope.context == "init":
+            if isinstance(func, ast.Name) and func.id == "partial":
+                self._partial(node)
+                return
             if isinstance(func, ast.Name) and func.id in INIT_FUNCTIONS:
                 low, high = INIT_FUNCTIONS[func.id]
                 if node.keywords or not low <= len(node.args) <= high:
@@ -259,6 +277,8 @@ class _Checker(ast.NodeVisitor):
         if isinstance(func, ast.Attribute):
             owner = func.value
             if isinstance(owner, ast.Name) and owner.id == "self":
+                if func.attr in self.scope.helpers:
+                    return  # a private helper method the block declares under "methods"
                 self.visit(func)
                 return
             if isinstance(owner, ast.Name) and owner.id in ("F", "torch"):
@@ -283,6 +303,23 @@ class _Checker(ast.NodeVisitor):
             self.visit(func)  # self.blks[i](X), self.heads['name'](X): the analyser checks it is a layer
             return
         self.fail("E302", f"call of {ast.unparse(func)!r} is not allowed")
+
+
+    def _partial(self, node: ast.Call) -> None:
+        """``partial(nn.LayerNorm, eps=1e-6)``: one layer class, then keywords it takes (checked here for nn.<layer>)."""
+        if len(node.args) != 1 or not node.keywords:
+            self.fail("E302", "partial() takes one layer class and its keyword arguments")
+        target = node.args[0]
+        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "nn":
+            from . import catalogue
+            from .errors import did_you_mean
+
+            known = [p.name for p in catalogue.LAYERS[target.attr].params] if target.attr in catalogue.LAYERS else []
+            for kw in node.keywords:
+                if target.attr in catalogue.LAYERS and kw.arg not in known:
+                    self.fail("E321", f"nn.{target.attr} has no argument {kw.arg!r}" + did_you_mean(kw.arg or "", known))
+        elif not (isinstance(target, ast.Name) and target.id in self.scope.classes):
+            self.fail("E302", "partial() takes nn.<catalogued layer> or a spec's class")
 
 
 def _is_member(node: ast.expr) -> bool:
@@ -357,9 +394,24 @@ def _eval(node: ast.expr, env: dict[str, Any]) -> Any:
             parts = [None if p is None else _eval(p, env) for p in (node.slice.lower, node.slice.upper, node.slice.step)]
             return value[slice(*parts)]
         return value[_eval(node.slice, env)]
+    if isinstance(node, ast.Attribute):  # nn.<catalogued layer>, the only attribute constructor arithmetic has
+        return LayerClass(node.attr, "layer")
     if isinstance(node, ast.Call):
         args = [_eval(a, env) for a in node.args]
         name = node.func.id  # type: ignore[attr-defined]
+        if name == "partial":
+            target = args[0]
+            if not isinstance(target, LayerClass):
+                raise TypeError(f"partial() needs a layer class, found {target!r}")
+            keywords = dict(target.keywords)
+            keywords.update((k.arg, _eval(k.value, env)) for k in node.keywords)
+            return LayerClass(target.name, target.kind, tuple(keywords.items()))
+        if name == "int":
+            if not isinstance(args[0], (int, float)):
+                raise TypeError(f"int() of {args[0]!r}")
+            return _bounded(int(args[0]))
+        if name == "round":
+            return _bounded(round(*args))
         if name == "range":
             result = range(*args)
             if len(result) > 4096:
@@ -378,4 +430,5 @@ _BINOP_FUNCS = {
 _CMP_FUNCS = {
     ast.Eq: _op.eq, ast.NotEq: _op.ne, ast.Lt: _op.lt, ast.LtE: _op.le, ast.Gt: _op.gt,
     ast.GtE: _op.ge, ast.Is: _op.is_, ast.IsNot: _op.is_not,
+    ast.In: lambda a, b: _op.contains(b, a), ast.NotIn: lambda a, b: not _op.contains(b, a),
 }

@@ -13,7 +13,9 @@ from .errors import SpecError
 from .model import Block
 
 ALLOWED_IMPORTS = {
-    ("from", "typing", "Optional"),  # Optional[torch.Tensor] inputs
+    ("from", "typing", "Optional"),  # Optional[torch.Tensor] inputs, Optional[int] arguments
+    ("from", "typing", "Callable"),  # Callable[..., nn.Module]: layer-class arguments
+    ("from", "functools", "partial"),  # partial(nn.LayerNorm, eps=1e-06)
     ("import", "torch", None),
     ("from", "torch", "nn"),
     ("from", "torch.nn", "functional"),
@@ -26,7 +28,10 @@ FORBIDDEN_NODES = frozenset({
     ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Global,
     ast.Nonlocal, ast.With, ast.AsyncWith, ast.Try, ast.TryStar, ast.Delete, ast.Await, ast.Yield,
     ast.YieldFrom, ast.AsyncFunctionDef, ast.NamedExpr, ast.Match,
+    ast.JoinedStr,  # messages are plain literals, never formatted
 })
+# What a constructor check may raise (the schema's list), and the while loop's bound.
+RAISED = frozenset({"ValueError", "TypeError", "NotImplementedError", "RuntimeError"})
 
 
 def check(source: str, chain: list[Block], file: str) -> None:
@@ -93,11 +98,15 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
         fail(f"class {cls.name} must derive from nn.Module only")
     methods = [n.name for n in cls.body if isinstance(n, ast.FunctionDef)]
     others = [n for n in cls.body if not isinstance(n, ast.FunctionDef)]
-    if methods != ["__init__", "forward"]:
+    helpers = [m.name for m in block.methods]
+    if methods != ["__init__", *helpers, "forward"]:
         fail(f"class {cls.name} defines {methods}")
+    for helper in helpers:  # private, never a dunder: a helper cannot override what nn.Module or Python calls
+        if not helper.startswith("_") or helper.startswith("__"):
+            fail(f"helper method {helper} in {cls.name}")
     if len(others) != 1 or not (isinstance(others[0], ast.Expr) and isinstance(others[0].value, ast.Constant)):
         fail(f"class {cls.name} has statements besides its docstring and methods")
-    members = {t.name for t in block.parameters} | set(block.layers) | set(block.kept)
+    members = {t.name for t in block.parameters} | set(block.layers) | set(block.kept) | {d.name for d in block.derived if d.kept}
     buffers = {t.name for t in block.buffers}
     assigned: set[str] = set()
     registered: set[str] = set()
@@ -128,6 +137,17 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
         elif kind is ast.AnnAssign:
             if type(node.target) is ast.Attribute:
                 fail(f"annotated attribute in {cls.name}")
+        elif kind is ast.Raise:
+            call = node.exc
+            if not (
+                type(call) is ast.Call and type(call.func) is ast.Name and call.func.id in RAISED
+                and len(call.args) == 1 and not call.keywords and type(call.args[0]) is ast.Constant
+                and type(call.args[0].value) is str and node.cause is None
+            ):
+                fail(f"raise of something other than an error with a literal message in {cls.name}")
+        elif kind is ast.Assert:
+            if not (type(node.msg) is ast.Constant and type(node.msg.value) is str):
+                fail(f"assert without a literal message in {cls.name}")
         elif kind is ast.Starred:
             if ast.unparse(node) != "*layers":
                 fail(f"starred expression {ast.unparse(node)} in {cls.name}")

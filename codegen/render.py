@@ -181,10 +181,18 @@ class Call:
         return open_ + "\n" + "\n".join(lines) + f"\n{' ' * indent}{close}"
 
 
+def chosen_source(layer: LayerDef, blocks: dict[str, Block]) -> "str | Call":
+    """A layer, or ``A(...) if <condition> else B(...)`` where an 'else' layer is given."""
+    call = layer_source(layer, blocks)
+    if layer.condition is None or layer.orelse is None:
+        return call
+    return f"{call} if {expressions.unparse(layer.condition)} else {layer_source(layer.orelse, blocks)}"
+
+
 def layer_source(layer: LayerDef, blocks: dict[str, Block]) -> Call:
     """``nn.Conv2d(1, 6, kernel_size=5, padding=2)``: the book's calling style."""
     if layer.kind == "container":
-        children: list[str | Call] = [layer_source(c, blocks) for c in layer.children if isinstance(c, LayerDef)]
+        children: list[str | Call] = [chosen_source(c, blocks) for c in layer.children if isinstance(c, LayerDef)]
         if layer.type == "Sequential":
             return Call("nn.Sequential", children)
         if layer.type == "ModuleDict":
@@ -195,6 +203,8 @@ def layer_source(layer: LayerDef, blocks: dict[str, Block]) -> Call:
         return Call("nn.ModuleList", [Call("", children, "[]")])
     values = {name: expressions.unparse(tree) for name, tree in layer.args.items()}
     values.update({name: repr(v) for name, v in layer.inferred.items() if name not in values})
+    if layer.kind == "class":  # norm_layer(planes, eps=1e-06): the class is the example's to choose
+        return Call(layer.type, [expressions.unparse(v) for v in layer.positional] + [f"{k}={v}" for k, v in values.items()])
     if layer.kind == "layer":
         spec = catalogue.LAYERS[layer.type]
         order = [p.name for p in spec.params]
@@ -232,7 +242,9 @@ def signature(params: list[str], indent: int, head: str, tail: str) -> str:
 
 def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[str, Any]:
     item: dict[str, Any] = {"name": name, "comment": comment(layer.doc), "loops": []}
-    if layer.kind == "container" and any(isinstance(c, RepeatDef) for c in layer.children):
+    optional = [c for c in layer.children if isinstance(c, LayerDef) and c.condition is not None and c.orelse is None]
+    if layer.kind == "container" and (optional or any(isinstance(c, RepeatDef) for c in layer.children)):
+        # Built as a list, as torchvision builds a Sequential with optional parts.
         item["container"] = layer.type
         for child in layer.children:
             if isinstance(child, RepeatDef):
@@ -241,16 +253,24 @@ def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[st
                     "iterable": expressions.unparse(child.iterable),
                     "appends": [Call("layers.append", [layer_source(l, blocks)]).layout(12) for l in child.layers],
                 })
+            elif any(child is o for o in optional):
+                item["loops"].append({
+                    "var": None,
+                    "test": expressions.unparse(child.condition),
+                    "appends": [Call("layers.append", [layer_source(child, blocks)]).layout(12)],
+                })
             else:
-                item["loops"].append({"var": None, "appends": [Call("layers.append", [layer_source(child, blocks)]).layout(8)]})
+                item["loops"].append({"var": None, "appends": [Call("layers.append", [chosen_source(child, blocks)]).layout(8)]})
         return item
     call = layer_source(layer, blocks)
     head = len(f"self.{name} = ")
     if layer.condition is not None:
-        value = f"{call} if {expressions.unparse(layer.condition)} else None"
+        other = "None" if layer.orelse is None else layer_source(layer.orelse, blocks)
+        value = f"{call} if {expressions.unparse(layer.condition)} else {other}"
         if 8 + head + len(value) > LINE:  # black's form: the three parts in parentheses
             inner = " " * 12
-            value = f"(\n{inner}{call.layout(12)}\n{inner}if {expressions.unparse(layer.condition)}\n{inner}else None\n{' ' * 8})"
+            other_text = other if isinstance(other, str) else other.layout(12, head=5)
+            value = f"(\n{inner}{call.layout(12)}\n{inner}if {expressions.unparse(layer.condition)}\n{inner}else {other_text}\n{' ' * 8})"
         item["value"] = value
     else:
         item["value"] = call.layout(8, head=head)
@@ -312,7 +332,12 @@ def _uses_functional(block: Block) -> bool:
                     return True
         return False
 
-    return walk(block.body)
+    return walk(block.body) or any(walk(m.body) for m in block.methods)
+
+
+def method_signature(method: Any) -> str:
+    """``self, input: torch.Tensor`` of a helper method."""
+    return signature(["self"] + [f"{i}: torch.Tensor" for i in method.inputs], 4, f"def {method.name}(", f") -> {method.returns}:")
 
 
 def signature_text(params: list[str]) -> str:
@@ -342,24 +367,64 @@ def function_context(block: Block) -> dict[str, Any]:
     }
 
 
+def annotation_text(annotation: str) -> str:
+    """``int | None`` is written ``Optional[int]``, as the libraries (and TorchScript) write it."""
+    if annotation.endswith(" | None"):
+        return f"Optional[{annotation[: -len(' | None')]}]"
+    return annotation
+
+
+def default_text(arg: Any) -> str:
+    if arg.source is not None:  # a layer class: nn.GELU, partial(nn.LayerNorm, eps=1e-06)
+        return arg.source
+    if isinstance(arg.default, str):
+        return string_literal(arg.default)
+    return _literal(arg.default)
+
+
+def _prelude(block: Block) -> list[dict[str, Any]]:
+    """__init__'s first statements: 'or' defaults, checks, derived values."""
+    lines: list[dict[str, Any]] = []
+    for arg in block.args:
+        if arg.otherwise is not None:
+            lines.append({"kind": "assign", "target": arg.name, "value": f"{arg.name} or {_operand(arg.otherwise)}"})
+    for check in block.checks:
+        message = string_literal(check.message)  # a literal: the message is data, never formatted
+        if check.kind == "raise":
+            lines.append({"kind": "raise", "test": expressions.unparse(check.test), "error": check.error, "message": message})
+        else:
+            lines.append({"kind": "assert", "test": expressions.unparse(check.test), "message": message})
+    for item in block.derived:
+        lines.append({"kind": "assign", "target": f"self.{item.name}" if item.kept else item.name, "value": expressions.unparse(item.value)})
+    return lines
+
+
+def _operand(tree: ast.expr) -> str:
+    """``tree`` as the right operand of ``or``: parenthesised where it binds less tightly."""
+    text = expressions.unparse(tree)
+    return f"({text})" if isinstance(tree, (ast.BoolOp, ast.IfExp, ast.Lambda)) else text
+
+
 def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
     signature: list[str] = ["self"]
     for arg in block.args:
         if arg.variadic:
             signature.append(f"*{arg.name}: nn.Module")
         elif arg.default is REQUIRED:
-            signature.append(f"{arg.name}: {arg.annotation}")
+            signature.append(f"{arg.name}: {annotation_text(arg.annotation)}")
         else:
-            signature.append(f"{arg.name}: {arg.annotation} = {_literal(arg.default)}")
+            signature.append(f"{arg.name}: {annotation_text(arg.annotation)} = {default_text(arg)}")
     tensors = []
     for buffer, defs in ((False, block.parameters), (True, block.buffers)):
         for t in defs:
             shape = ", ".join(expressions.unparse(d) for d in t.shape)
+            value = f"torch.{t.init}({shape})"
             tensors.append({
                 "buffer": buffer,
                 "name": t.name,
                 "name_literal": string_literal(t.name),
-                "value": f"torch.{t.init}({shape})",
+                "value": value,
+                "condition": expressions.unparse(t.condition) if t.condition is not None else None,
                 "persistent": t.persistent,
                 "comment": comment(t.doc),
             })
@@ -369,6 +434,16 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
         "kind": "block",
         "name": block.name,
         "kept": block.kept,
+        "prelude": _prelude(block),
+        "methods": [
+            {
+                "name": m.name,
+                "signature": method_signature(m),
+                "returns": m.returns,
+                "body": _ForwardRenderer(block).statements(m.body),
+            }
+            for m in block.methods
+        ],
         "forward_signature": forward_signature(block),
         "docstring": class_docstring(block),
         "signature": signature_text(signature),
@@ -384,10 +459,26 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
 def render(chain: list[Block], blocks: dict[str, Block]) -> str:
     """The unformatted source of one file: ``chain`` is the block and what it uses."""
     template = environment().get_template("module.py.jinja")
+    annotations = {a.annotation for b in chain for a in b.args}
+    typing_names = []
+    if any("Callable" in a for a in annotations):
+        typing_names.append("Callable")
+    if any(b.optional for b in chain) or any(a.endswith("| None") for a in annotations):
+        typing_names.append("Optional")
     return template.render(
         blocks=[block_context(b, blocks) for b in chain],
         uses_functional=any(_uses_functional(b) for b in chain),
-        uses_optional=any(b.optional for b in chain),
+        typing_names=", ".join(typing_names),
+        uses_partial=any(_uses_partial(b) for b in chain),
+    )
+
+
+def _uses_partial(block: Block) -> bool:
+    from .analyse import _init_trees
+
+    return any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "partial"
+        for tree in _init_trees(block) for n in ast.walk(tree)
     )
 
 
@@ -425,6 +516,11 @@ def example_constructor(block: Block, blocks: dict[str, Block], index: int = 0) 
     for arg in block.args:
         if arg.name not in given:
             continue
-        value = _literal(given[arg.name])
+        if arg.annotation in analyse.CLASS_TYPES:
+            value = analyse.class_value(given[arg.name], frozenset(n for n in blocks if n[:1].isupper()), "")[1]
+        elif isinstance(given[arg.name], str):
+            value = string_literal(given[arg.name])
+        else:
+            value = _literal(given[arg.name])
         args.append(value if arg.default is REQUIRED else f"{arg.name}={value}")
     return f"{block.name}({', '.join(args)})"
