@@ -185,11 +185,11 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         # A helper calls only the helpers declared before it: no recursion.
         scope = forward_scope(set(minputs) | _assigned_names(mdoc["body"]), frozenset(m.name for m in methods))
         mbody = errors.run(lambda: _statements(mdoc["body"], f"{path}.body", scope, None), default=[])
-        if not mbody or not isinstance(mbody[-1], Return):
+        if not _returns(mbody):
             errors.errors.append(SpecError("E404", "a method must end with a return statement", errors.file, f"{path}.body"))
         methods.append(Method(mname, list(minputs), mbody, path))
     body = errors.run(lambda: _statements(forward["body"], "forward.body", forward_scope(local_names, helper_names), variadic), default=[])
-    if body and not isinstance(body[-1], Return):
+    if body and not _returns(body):
         errors.errors.append(SpecError("E404", "forward must end with a return statement", errors.file, "forward.body"))
     read = _members_read(body)
     for method in methods:
@@ -300,6 +300,14 @@ def _inputs(items: list[Any]) -> tuple[list[str], frozenset[str]]:
             optional.add(name)
         names.append(name)
     return names, frozenset(optional)
+
+
+def _returns(body: list[Statement]) -> bool:
+    """Does ``body`` end in a return, or in an if whose two arms both do (torchvision's `if ...: return a else: return b`)?"""
+    if not body:
+        return False
+    last = body[-1]
+    return isinstance(last, Return) or (isinstance(last, If) and _returns(last.then) and _returns(last.orelse))
 
 
 def _members_read(body: list[Statement]) -> set[str]:

@@ -267,7 +267,9 @@ def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[st
     if layer.condition is not None:
         other = "None" if layer.orelse is None else layer_source(layer.orelse, blocks)
         value = f"{call} if {expressions.unparse(layer.condition)} else {other}"
-        if 8 + head + len(value) > LINE:  # black's form: the three parts in parentheses
+        if 8 + head + len(value) > LINE and 12 + len(value) <= LINE:  # black's form: in parentheses, on one line
+            value = f"(\n{' ' * 12}{value}\n{' ' * 8})"
+        elif 8 + head + len(value) > LINE:  # black's form: the three parts in parentheses
             inner = " " * 12
             other_text = other if isinstance(other, str) else other.layout(12, head=5)
             value = f"(\n{inner}{call.layout(12)}\n{inner}if {expressions.unparse(layer.condition)}\n{inner}else {other_text}\n{' ' * 8})"

@@ -137,6 +137,8 @@ class ShapeChecker:
             if holds == (check.kind == "raise"):
                 raise SpecError("E410", f"the constructor refuses this configuration: {check.message!r}", block.file, path or check.path)
         for item in block.derived:
+            if isinstance(item.value, ast.IfExp):  # `a if c else b`: both sides must be built by some example
+                self.holds(item.value.test, env, block.file, item.path)
             env[item.name] = expressions.evaluate(item.value, env, item.path)
         inst.hyper = {name: env[name] for name in block.kept}
         inst.hyper.update({d.name: env[d.name] for d in block.derived if d.kept})
@@ -822,6 +824,7 @@ def _check_branches(block: Block, checker: ShapeChecker) -> None:
     # The configuration's own branches: conditional layers, tensors and Sequential children.
     conditions = [(f"{section}.{t.name}.if", t.condition) for section, defs in (("parameters", block.parameters), ("buffers", block.buffers)) for t in defs]
     conditions += [(f"{layer.path}.if", layer.condition) for layer in _layers_of(block)]
+    conditions += [(d.path, d.value.test) for d in block.derived if isinstance(d.value, ast.IfExp)]
     for path, condition in conditions:
         if condition is not None:
             arms(expressions.unparse(condition), checker.taken.get((block.file, path), set()), path)
