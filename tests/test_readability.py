@@ -15,7 +15,7 @@ import pytest
 from codegen.render import format_source
 
 from .conftest import GENERATED
-from .reference import d2l, seed
+from .reference import d2l, library_blocks as lib, seed
 
 # stem -> the book's code for the same blocks
 BOOK = {
@@ -34,6 +34,14 @@ BOOK = {
     "googlenet": [d2l.Inception, d2l.googlenet],
     "resnet18": [d2l.Residual, d2l.resnet_block, d2l.resnet18],
     "densenet": [d2l.conv_block, d2l.DenseBlock, d2l.transition_block, d2l.densenet],
+    # issue 14: the libraries' code (tests/reference/library_blocks.py)
+    "squeeze_excitation": [lib.SqueezeExcitation],
+    "basic_block": [lib.conv3x3, lib.conv1x1, lib.BasicBlock, lib.basic_block],
+    "inverted_residual": [lib.Conv2dNormActivation, lib.InvertedResidual],
+    "mlp_timm": [lib.Mlp],
+    "conv_mlp": [lib.ConvMlp],
+    "patch_embed": [lib.PatchEmbed],
+    "layer_norm": [lib.LayerNorm],
 }
 LIMIT = 1.3
 
