@@ -74,11 +74,11 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
                 errors.errors.append(SpecError("E318", f"a function spec has no {section}; write a block (kind 'block') to hold them", errors.file, section))
 
     classes = frozenset(n for n in block_names if n[:1].isupper())  # spec classes usable as layer classes
+    # An argument whose declaration fails is still known by name: no consequential errors where it is used.
     args = [
-        errors.run(lambda n=n, a=a: _arg(n, a, f"args.{n}", classes))
+        errors.run(lambda n=n, a=a: _arg(n, a, f"args.{n}", classes), default=Arg(n, a["type"], None if "default" in a else REQUIRED))
         for n, a in doc.get("args", {}).items()
     ]
-    args = [a for a in args if a is not None]
     errors.run(lambda: _check_variadic(args))
     arg_names = {a.name for a in args}
     for arg in args:
@@ -87,17 +87,19 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
 
     # Derived values: each sees the arguments and the values derived before it.
     derived: list[Derived] = []
+    derived_names: set[str] = set()  # also those whose expression fails: no consequential errors
     for dname, text in doc.get("derived", {}).items():
         path = f"derived.{dname}"
         if errors.run(lambda: expressions.check_identifier(dname, "derived value", path), default=False) is None:
             if dname in arg_names or any(d.name == dname for d in derived):
                 errors.errors.append(SpecError("E311", f"derived value {dname!r} is already an argument", errors.file, path))
                 continue
-            scope = Scope("init", frozenset(arg_names | {d.name for d in derived}), classes=classes)
+            scope = Scope("init", frozenset(arg_names | derived_names), classes=classes)
+            derived_names.add(dname)
             tree = errors.run(lambda: _init_expr(text, scope, path))
             if tree is not None:
                 derived.append(Derived(dname, tree, path))
-    init_names = frozenset(arg_names | {d.name for d in derived})
+    init_names = frozenset(arg_names | derived_names)
 
     checks: list[Check] = []
     for i, cdoc in enumerate(doc.get("checks", [])):
@@ -184,7 +186,9 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
             errors.run(lambda: expressions.check_identifier(input_name, "input", f"{path}.inputs[{i}]"))
         # A helper calls only the helpers declared before it: no recursion.
         scope = forward_scope(set(minputs) | _assigned_names(mdoc["body"]), frozenset(m.name for m in methods))
-        mbody = errors.run(lambda: _statements(mdoc["body"], f"{path}.body", scope, None), default=[])
+        mbody = errors.run(lambda: _statements(mdoc["body"], f"{path}.body", scope, None))
+        if mbody is None:
+            continue
         if not _returns(mbody):
             errors.errors.append(SpecError("E404", "a method must end with a return statement", errors.file, f"{path}.body"))
         methods.append(Method(mname, list(minputs), mbody, path))

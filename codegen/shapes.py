@@ -240,7 +240,9 @@ class ShapeChecker:
             return self.build_spec_block(self.blocks[chosen.name], bound, layer, owner)
         inst = Instance("layer", chosen.name, layer.path, owner.file)
         inst.definition = layer
-        return self.build_catalogued(catalogue.LAYERS[chosen.name], bound, layer, owner, inst)
+        # A keyword the partial gave is reported at the layer's type, where the class came from.
+        origin = {key: f"{layer.path}.type" for key, _ in chosen.keywords if key not in values}
+        return self.build_catalogued(catalogue.LAYERS[chosen.name], bound, layer, owner, inst, origin)
 
     def build_spec_block(self, target: Block, values: dict[str, Any], layer: LayerDef, owner: Block) -> Instance:
         for arg in target.args:
@@ -252,16 +254,17 @@ class ShapeChecker:
                 raise SpecError("E323", f"{target.name}'s {arg.name} must be one of {list(arg.choices)}, found {values[arg.name]!r}", owner.file, f"{layer.path}.args.{arg.name}")
         return self.build_block(target, values, layer.path)
 
-    def build_catalogued(self, spec: catalogue.Layer, values: dict[str, Any], layer: LayerDef, owner: Block, inst: Instance) -> Instance:
+    def build_catalogued(self, spec: catalogue.Layer, values: dict[str, Any], layer: LayerDef, owner: Block, inst: Instance, origin: dict[str, str] | None = None) -> Instance:
         inst.layer = spec
         full: dict[str, Any] = {}
         for param in spec.params:
             if param.name in values:
                 value = values[param.name]
+                where = (origin or {}).get(param.name, f"{layer.path}.args.{param.name}")
                 if not catalogue.check_kind(param.kind, value):
-                    raise SpecError("E323", f"nn.{spec.name}'s {param.name} must be {catalogue.describe_kind(param.kind)}, found {value!r}", owner.file, f"{layer.path}.args.{param.name}")
+                    raise SpecError("E323", f"nn.{spec.name}'s {param.name} must be {catalogue.describe_kind(param.kind)}, found {value!r}", owner.file, where)
                 if _must_be_positive(param.name) and isinstance(value, int) and value < 1:
-                    raise SpecError("E324", f"{param.name} must be at least 1, found {value}", owner.file, f"{layer.path}.args.{param.name}")
+                    raise SpecError("E324", f"{param.name} must be at least 1, found {value}", owner.file, where)
                 full[param.name] = value
             elif param.name in layer.inferred:
                 full[param.name] = layer.inferred[param.name]
