@@ -257,10 +257,15 @@ def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[st
                 item["loops"].append({
                     "var": None,
                     "test": expressions.unparse(child.condition),
+                    "comment": comment(child.doc),
                     "appends": [Call("layers.append", [layer_source(child, blocks)]).layout(12)],
                 })
             else:
-                item["loops"].append({"var": None, "appends": [Call("layers.append", [chosen_source(child, blocks)]).layout(8)]})
+                item["loops"].append({
+                    "var": None,
+                    "comment": comment(child.doc),
+                    "appends": [Call("layers.append", [chosen_source(child, blocks)]).layout(8)],
+                })
         return item
     call = layer_source(layer, blocks)
     head = len(f"self.{name} = ")
