@@ -146,3 +146,14 @@ def test_constructor_checks_refuse_as_the_library_does():
         assert str(want.value).startswith(str(got.value))  # torchvision adds the stride it was given
     with pytest.raises(NotImplementedError, match="Dilation > 1 not supported in BasicBlock"):
         BasicBlock(8, 8, dilation=2)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_scripts(case):
+    """TorchScript compiles every configuration (layer-class arguments live only in __init__) and agrees with eager."""
+    stem, name, ours_of, _, shape = CASES[case]
+    torch.manual_seed(0)
+    net = ours_of(_ours(stem, name)).eval()
+    scripted = torch.jit.script(net)
+    x = torch.randn(shape)
+    assert torch.equal(scripted(x), net(x))
