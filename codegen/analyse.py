@@ -138,8 +138,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     for lname, ldoc in doc.get("layers", {}).items():
         path = f"layers.{lname}"
         errors.run(lambda: member(lname, path))
-        # The spec's own name is not a reference to itself: nn.<name> if the catalogue has it (E312 below).
-        layer = errors.run(lambda: _layer(ldoc, path, init_scope, block_names - {name}, top=True))
+        layer = errors.run(lambda: _layer(ldoc, path, init_scope, block_names, top=True))
         if layer is not None:
             layers[lname] = layer
 
@@ -247,8 +246,9 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
 
 def _check_class_name(name: str, block_names: set[str], kind: str = "block") -> None:
     expressions.check_identifier(name, "function name" if kind == "function" else "class name", "name")
-    # A class may share a catalogued layer's name (nanoGPT's LayerNorm): in its folder the name
-    # then means the spec; a file holding both is refused by torch_names_clash.
+    # A class may share a catalogued layer's name (nanoGPT's LayerNorm). A layer "type" of that name
+    # still means torch's; other specs use the spec's class by name in expressions (a layer-class
+    # value: "LayerNorm" against "nn.LayerNorm"); a file holding both is refused by torch_names_clash.
     if name in CONTAINERS:
         raise SpecError("E312", f"class name {name!r} is a torch.nn container; choose another", path="name")
     if kind == "function" and (name in catalogue.FUNCTIONS or f"torch.{name}" in catalogue.FUNCTIONS or f"F.{name}" in catalogue.FUNCTIONS):
@@ -440,12 +440,12 @@ def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], 
                 tree = errors.run(lambda: _init_expr(value, scope, f"{path}.positional[{i}]"))
                 if tree is not None:
                     layer.positional.append(tree)
-        elif type_name in block_names and type_name[:1].isupper():  # a spec shadows the torch layer of its name
-            layer.kind = "block"
-            known = None  # checked once the other spec is loaded
-        elif type_name in catalogue.LAYERS:
+        elif type_name in catalogue.LAYERS:  # the torch layer, even where a spec shares its name (see torch_names_clash)
             layer.kind = "layer"
             known = {p.name for p in catalogue.LAYERS[type_name].params}
+        elif type_name in block_names:
+            layer.kind = "block"
+            known = None  # checked once the other spec is loaded
         else:
             known_types = set(catalogue.LAYERS) | set(block_names) | set(CONTAINERS) | set(scope.names)
             raise SpecError("E320", f"unknown layer type {type_name!r}" + did_you_mean(type_name, known_types), path=f"{path}.type")

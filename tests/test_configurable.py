@@ -118,3 +118,46 @@ def test_an_example_the_assert_refuses(tmp_path):
     result = generate(tmp_path, POOL, bad)
     assert result.returncode == 2
     assert "checks[0]: E410 the constructor refuses this configuration: 'n_embd must be divisible by n_head'" in result.stderr
+
+
+NANO_LAYER_NORM = json.loads((ROOT / "specs" / "layer_norm.json").read_text(encoding="utf-8"))
+
+PRE_NORM = {
+    "name": "PreNorm",
+    "doc": "nanoGPT's ln_1 before a projection: the LayerNorm is the spec's, chosen by its bare name.",
+    "args": {"n_embd": {"type": "int"}, "bias": {"type": "bool", "default": True}},
+    "derived": {"norm": "LayerNorm"},
+    "layers": {
+        "ln_1": {"type": "norm", "positional": ["n_embd"], "args": {"bias": "bias"}},
+        "proj": {"type": "Linear", "args": {"in_features": "n_embd", "out_features": "n_embd", "bias": "bias"}},
+    },
+    "forward": {"inputs": ["x"], "body": [{"return": "self.proj(self.ln_1(x))"}]},
+    "examples": [{"args": {"n_embd": 8}, "inputs": {"x": [2, 3, 8]}, "output": [2, 3, 8]}],
+}
+
+
+def test_spec_named_like_a_torch_layer_is_used_by_its_bare_name(tmp_path):
+    result = generate(tmp_path, NANO_LAYER_NORM, PRE_NORM)
+    assert result.returncode == 0, result.stderr
+    source = (tmp_path / "out" / "pre_norm.py").read_text(encoding="utf-8")
+    assert "class LayerNorm(nn.Module):" in source and "nn.LayerNorm" not in source
+    assert "self.ln_1 = norm(n_embd, bias=bias)" in source
+    PreNorm = load(tmp_path / "out" / "pre_norm.py").PreNorm
+    net = PreNorm(8, bias=False)
+    assert net.ln_1.bias is None and list(net.state_dict()) == ["ln_1.weight", "proj.weight"]
+
+
+def test_a_file_may_not_hold_a_spec_and_its_torch_namesake(tmp_path):
+    both = json.loads(json.dumps(PRE_NORM))
+    both["layers"]["ln_2"] = {"type": "LayerNorm", "args": {"normalized_shape": "n_embd"}}  # torch's
+    result = generate(tmp_path, NANO_LAYER_NORM, both)
+    assert result.returncode == 2
+    assert "pre_norm.json: name: E312 class name 'LayerNorm' is a torch.nn layer that this file also uses" in result.stderr
+    # Without the spec's class in the file, a LayerNorm layer is torch's, whatever specs lie beside it.
+    alone = json.loads(json.dumps(both))
+    del alone["derived"], alone["layers"]["ln_1"]
+    alone["forward"]["body"] = [{"return": "self.proj(self.ln_2(x))"}]
+    (tmp_path / "specs" / "pre_norm.json").unlink()
+    result = generate(tmp_path, NANO_LAYER_NORM, alone)
+    assert result.returncode == 0, result.stderr
+    assert "self.ln_2 = nn.LayerNorm(n_embd)" in (tmp_path / "out" / "pre_norm.py").read_text(encoding="utf-8")
