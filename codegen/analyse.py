@@ -20,6 +20,7 @@ from .model import (
     Assign,
     Block,
     Check,
+    ConstructorAssign,
     Derived,
     For,
     If,
@@ -35,6 +36,16 @@ from .shapes import CLASS_TYPES, fits, infer
 from .values import REQUIRED, LayerClass
 
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
+# What constructor statements may call: constant tensor code (no randomness), as d2l's PositionalEncoding
+# computes its table. Only what the catalogue also knows (with a shape rule) is allowed.
+CONSTRUCTOR_FUNCTIONS = frozenset({
+    "torch.arange", "torch.pow", "torch.sin", "torch.cos", "torch.exp", "torch.log", "torch.zeros", "torch.ones",
+    "torch.full", "torch.cat", "torch.stack", "torch.outer", "torch.matmul", "torch.tanh", "torch.sigmoid",
+}) & frozenset(catalogue.FUNCTIONS)
+CONSTRUCTOR_METHODS = frozenset({
+    "reshape", "view", "unsqueeze", "squeeze", "transpose", "permute", "flatten", "float", "to", "exp", "log",
+    "sin", "cos", "sqrt", "t", "T", "sum", "mean", "clone", "contiguous", "expand",
+}) & frozenset(catalogue.METHODS)
 DEFAULT_MAX_ITERATIONS = 10_000
 
 
@@ -142,8 +153,14 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         if layer is not None:
             layers[lname] = layer
 
+    constructor = errors.run(
+        lambda: _constructor(doc.get("constructor", []), arg_names, {t.name for t in tensors["buffers"]}), default=[]
+    )
+    if constructor and kind == "function":
+        errors.errors.append(SpecError("E318", "a function spec has no constructor", errors.file, "constructor"))
+
     forward = doc["forward"]
-    inputs, optional = errors.run(lambda: _inputs(forward["inputs"]), default=([], frozenset()))
+    inputs, optional = _inputs(forward["inputs"], errors)
     variadic = next((a.name for a in args if a.variadic), None)
     functions = doc.get("functions", [])
     for i, used in enumerate(functions):
@@ -168,7 +185,8 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         return Scope(
             "forward",
             frozenset(names),
-            members=frozenset(members) | hyper,
+            # self.training: a block's forward may branch on it (each arm checked by an example with "training").
+            members=frozenset(members) | hyper | (frozenset({"training"}) if kind == "block" else frozenset()),
             functions=frozenset(catalogue.FUNCTIONS),
             methods=frozenset(catalogue.METHODS),
             callables=frozenset(functions),
@@ -224,6 +242,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         body=body,
         examples=examples,
         kind=kind,
+        constructor=constructor,
         optional=optional,
         kept=kept,
         functions=list(functions),
@@ -289,21 +308,60 @@ def torch_names_clash(chain: list[Block]) -> SpecError | None:
     return None
 
 
-def _inputs(items: list[Any]) -> tuple[list[str], frozenset[str]]:
+def _inputs(items: list[Any], errors: _Collector) -> tuple[list[str], frozenset[str]]:
     """Forward's inputs by name, and which of them are optional (default None, after the others)."""
-    names: list[str] = []
-    optional: set[str] = set()
-    for i, item in enumerate(items):
-        name = item if isinstance(item, str) else item["name"]
-        expressions.check_identifier(name, "input", f"forward.inputs[{i}]")
-        if name in names:
-            raise SpecError("E311", f"input {name!r} is declared twice", path=f"forward.inputs[{i}]")
-        if isinstance(item, str) and optional:
-            raise SpecError("E318", f"input {name!r} without a default follows an optional one", path=f"forward.inputs[{i}]")
-        if not isinstance(item, str):
-            optional.add(name)
-        names.append(name)
-    return names, frozenset(optional)
+    names = [item if isinstance(item, str) else item["name"] for item in items]
+    optional = frozenset(item["name"] for item in items if not isinstance(item, str))
+    seen_optional = False
+    for i, (name, item) in enumerate(zip(names, items)):
+        errors.run(lambda: expressions.check_identifier(name, "input", f"forward.inputs[{i}]"))
+        if name in names[:i]:
+            errors.errors.append(SpecError("E311", f"input {name!r} is declared twice", errors.file, f"forward.inputs[{i}]"))
+        if isinstance(item, str) and seen_optional:
+            errors.errors.append(SpecError("E318", f"input {name!r} without a default follows an optional one", errors.file, f"forward.inputs[{i}]"))
+        seen_optional = seen_optional or not isinstance(item, str)
+    return names, optional
+
+
+def _constructor(docs: list[dict[str, Any]], args: set[str], buffers: set[str]) -> list[ConstructorAssign]:
+    """Constructor statements: assign a local name, or into a buffer through a subscript."""
+    errors = _Collector("")
+    local_names: set[str] = set()
+    for i, doc in enumerate(docs):
+        target = doc["assign"].strip()
+        if target.isidentifier():
+            local_names.add(target)
+    scope = Scope(
+        "forward",
+        frozenset(args | local_names),
+        members=frozenset(buffers),
+        functions=CONSTRUCTOR_FUNCTIONS,
+        methods=CONSTRUCTOR_METHODS,
+    )
+    out: list[ConstructorAssign] = []
+    for i, doc in enumerate(docs):
+        path = f"constructor[{i}]"
+
+        def statement() -> ConstructorAssign:
+            target = expressions.parse(doc["assign"], f"{path}.assign")
+            if isinstance(target, ast.Name):
+                expressions.check_identifier(target.id, "variable", f"{path}.assign")
+                if target.id in args:
+                    raise SpecError("E311", f"{target.id!r} is a constructor argument; a constructor statement may not change it", path=f"{path}.assign")
+            elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Attribute) and isinstance(target.value.value, ast.Name) and target.value.value.id == "self":
+                if target.value.attr not in buffers:
+                    raise SpecError("E305", f"constructor statements assign into buffers only; self.{target.value.attr} is not one" + did_you_mean(target.value.attr, buffers), path=f"{path}.assign")
+                expressions.check(target, scope, f"{path}.assign")
+            else:
+                raise SpecError("E302", "a constructor statement assigns a local name or self.<buffer>[...]", path=f"{path}.assign")
+            return ConstructorAssign(target, _forward_expr(doc["value"], scope, f"{path}.value"), path)
+
+        stmt = errors.run(statement)
+        if stmt is not None:
+            out.append(stmt)
+    if errors.errors:
+        raise ErrorList(errors.errors)
+    return out
 
 
 def _returns(body: list[Statement]) -> bool:
@@ -424,6 +482,8 @@ def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], 
                     sub.key = key
                     layer.children.append(sub)
             children = []
+        if any("prefix" in child for child in children if isinstance(child, dict)) and (len(children) != 1 or type_name == "ModuleDict"):
+            errors.errors.append(SpecError("E314", "a repeat with a prefix must be the only item of its Sequential or ModuleList", path=f"{path}.layers"))
         for i, child in enumerate(children):
             child_path = f"{path}.layers[{i}]"
             if "for" in child:
@@ -472,7 +532,12 @@ def _repeat(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str],
     iterable = _init_expr(doc["in"], scope, f"{path}.in")
     inner = Scope("init", scope.names | {var})
     layers = [_layer(l, f"{path}.layers[{i}]", inner, block_names) for i, l in enumerate(doc["layers"])]
-    return RepeatDef(path, var, iterable, layers)
+    prefix = doc.get("prefix", "")
+    if prefix:
+        expressions.check_identifier(prefix, "child name prefix", f"{path}.prefix")
+        if len(layers) != 1:
+            raise SpecError("E314", "a repeat with a prefix builds one layer per step (its name is prefix + str(step))", path=f"{path}.layers")
+    return RepeatDef(path, var, iterable, layers, prefix)
 
 
 def _walk_layers(layers: Iterable[LayerDef | RepeatDef]) -> Iterable[LayerDef]:

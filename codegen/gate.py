@@ -130,6 +130,11 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
                 fail(f"_modules in {cls.name}")
         elif kind is ast.Assign:
             for target in node.targets:
+                if type(target) is ast.Subscript:  # constructor statements fill buffers: self.<buffer>[...] = ...
+                    owner = target.value
+                    if not (type(owner) is ast.Attribute and type(owner.value) is ast.Name and owner.value.id == "self" and owner.attr in buffers):
+                        if not (type(owner) is ast.Name and block.kind == "block"):
+                            fail(f"subscript assignment into {ast.unparse(owner)} in {cls.name}")
                 if type(target) is ast.Attribute and type(target.value) is ast.Name and target.value.id == "self":
                     assigned.add(target.attr)
                     if target.attr in block.kept and ast.unparse(node.value) != target.attr:

@@ -61,6 +61,7 @@ class RepeatDef:
     var: str
     iterable: ast.expr
     layers: list[LayerDef]
+    prefix: str = ""  # children named prefix + str(var) instead of 0, 1, ...
 
 
 @dataclass
@@ -138,6 +139,15 @@ class Method:
 
 
 @dataclass
+class ConstructorAssign:
+    """A constructor statement: ``name = value`` or ``self.<buffer>[...] = value``."""
+
+    target: ast.expr
+    value: ast.expr
+    path: str
+
+
+@dataclass
 class TableRow:
     name: str
     output: str
@@ -159,6 +169,7 @@ class Block:
     kind: str = "block"  # or "function": a module-level def
     optional: frozenset[str] = frozenset()  # inputs that default to None
     kept: list[str] = field(default_factory=list)  # arguments forward reads as self.<name>
+    constructor: list[ConstructorAssign] = field(default_factory=list)  # after parameters and buffers
     functions: list[str] = field(default_factory=list)  # function specs forward calls
     examples_key: str = "example"  # where the examples are in the spec, for messages
     uses: set[str] = field(default_factory=set)  # names of other specs it builds or calls

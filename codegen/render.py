@@ -242,6 +242,17 @@ def signature(params: list[str], indent: int, head: str, tail: str) -> str:
 
 def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[str, Any]:
     item: dict[str, Any] = {"name": name, "comment": comment(layer.doc), "loops": []}
+    named = layer.children[0] if layer.kind == "container" and len(layer.children) == 1 else None
+    if isinstance(named, RepeatDef) and named.prefix:
+        # The book's form: an empty container, then add_module(prefix + str(i), ...) per step.
+        call = Call(f"self.{name}.add_module", [f"{string_literal(named.prefix)} + str({named.var})", layer_source(named.layers[0], blocks)])
+        item["named"] = {
+            "container": layer.type,
+            "var": named.var,
+            "iterable": expressions.unparse(named.iterable),
+            "add": call.layout(12),
+        }
+        return item
     optional = [c for c in layer.children if isinstance(c, LayerDef) and c.condition is not None and c.orelse is None]
     if layer.kind == "container" and (optional or any(isinstance(c, RepeatDef) for c in layer.children)):
         # Built as a list, as torchvision builds a Sequential with optional parts.
@@ -367,7 +378,7 @@ def function_context(block: Block) -> dict[str, Any]:
     return {
         "kind": "function",
         "name": block.name,
-        "docstring": docstring_literal(f"{block.doc.strip()}\n\n{shape_table(block)}"),
+        "docstring": class_docstring(block),
         "forward_signature": forward_signature(block),
         "returns": block.returns,
         "body": _ForwardRenderer(block).statements(block.body),
@@ -439,6 +450,7 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
         return function_context(block)
     return {
         "kind": "block",
+        "constructor": [f"{expressions.unparse(s.target)} = {expressions.unparse(s.value)}" for s in block.constructor],
         "name": block.name,
         "kept": block.kept,
         "prelude": _prelude(block),
@@ -477,6 +489,7 @@ def render(chain: list[Block], blocks: dict[str, Block]) -> str:
         uses_functional=any(_uses_functional(b) for b in chain),
         typing_names=", ".join(typing_names),
         uses_partial=any(_uses_partial(b) for b in chain),
+        uses_nn=any(b.kind == "block" for b in chain) or any("nn." in a for a in annotations),
     )
 
 

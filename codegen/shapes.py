@@ -106,6 +106,7 @@ class ShapeChecker:
         self.steps = 0
         # Which way each if went, per file: (file, path) -> {"then", "else"}; every arm must be taken.
         self.taken: dict[tuple[str, str], set[str]] = {}
+        self.training = True  # self.training in forward: the example's "training"
 
     def _tick(self, file: str, path: str) -> None:
         self.steps += 1
@@ -156,6 +157,8 @@ class ShapeChecker:
                 inst.tensors[t.name] = Tensor(tuple(dims))
                 if section == "parameters":
                     inst.parameter_names.append(t.name)
+        if block.constructor:
+            self.run_constructor(block, inst, dict(env))
         for name, layer in block.layers.items():
             condition = True
             if layer.condition is not None:
@@ -181,6 +184,27 @@ class ShapeChecker:
         self.took(file, path, "then" if value else "else")
         return value
 
+    def run_constructor(self, block: Block, inst: Instance, env: dict[str, Any]) -> None:
+        """Constructor statements, on shapes: locals get values; a buffer's slice must take what is put in it."""
+        for stmt in block.constructor:
+            self._tick(block.file, stmt.path)
+            value = self.eval(stmt.value, env, inst, f"{stmt.path}.value")
+            if isinstance(stmt.target, ast.Name):
+                env[stmt.target.id] = value
+                continue
+            target = self.eval(stmt.target, env, inst, f"{stmt.path}.assign")
+            if not isinstance(target, Tensor):
+                raise SpecError("E401", f"cannot assign into {_describe(target)}", block.file, f"{stmt.path}.assign")
+            if isinstance(value, Tensor):
+                try:
+                    fitted = catalogue.broadcast(value.shape, target.shape)
+                except ShapeError as exc:
+                    raise SpecError("E401", f"cannot assign shape {value} into {target}: {exc}", block.file, stmt.path) from None
+                if tuple(fitted) != tuple(target.shape):
+                    raise SpecError("E401", f"cannot assign shape {value} into {target}", block.file, stmt.path)
+            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SpecError("E401", f"cannot assign {_describe(value)} into a tensor", block.file, stmt.path)
+
     def build_layer(self, layer: LayerDef, env: dict[str, Any], owner: Block) -> Instance:
         self.layers += 1
         if self.layers > MAX_LAYERS:
@@ -203,7 +227,10 @@ class ShapeChecker:
                     for item in items:
                         inner = dict(env, **{child.var: item})
                         for sub in child.layers:
-                            inst.children[str(index)] = self.build_layer(sub, inner, owner)
+                            key = f"{child.prefix}{item}" if child.prefix else str(index)
+                            if key in inst.children:
+                                raise SpecError("E311", f"two children are named {key!r}", owner.file, f"{child.path}.in")
+                            inst.children[key] = self.build_layer(sub, inner, owner)
                             index += 1
                 elif child.condition is None or self.holds(child.condition, env, owner.file, f"{child.path}.if"):
                     inst.children[str(index)] = self.build_layer(child, env, owner)
@@ -484,6 +511,8 @@ class ShapeChecker:
                     return inst.tensors[node.attr]
                 if node.attr in inst.hyper:
                     return inst.hyper[node.attr]
+                if node.attr == "training":
+                    return self.training
                 child = inst.children[node.attr]
                 return None if child.kind == "none" else child
             value = self.eval(node.value, env, inst, path)
@@ -727,8 +756,10 @@ def example_inputs(example: dict[str, Any]) -> list[Any]:
     for value in example["inputs"].values():
         if value is None:
             inputs.append(None)
+        elif isinstance(value, dict):  # a dtype'd input: "float32" is a float tensor, "long" and "bool" themselves
+            inputs.append(Tensor(tuple(value["shape"]), "float" if value["dtype"] == "float32" else value["dtype"]))
         else:
-            inputs.append(Tensor(tuple(value["shape"] if isinstance(value, dict) else value)))
+            inputs.append(Tensor(tuple(value)))
     return inputs
 
 
@@ -750,6 +781,7 @@ def infer(block: Block, blocks: dict[str, Block]) -> None:
     first_output: Any = None
     for index, example in enumerate(block.examples):
         where = block.example_path(index)
+        checker.training = example.get("training", True)
         inst = build_example(checker, block, index)
         inputs = example_inputs(example)
         if block.kind == "function":

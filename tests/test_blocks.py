@@ -68,6 +68,8 @@ def test_forward_shape_and_gradients(stem, index):
     block = analysed()[stem]
     example = block.examples[index]
     net, inputs = build(stem, index)
+    if isinstance(net, nn.Module):
+        net.train(example.get("training", True))
     floats = [X for X in inputs if X is not None and X.is_floating_point()]
     for X in floats:
         X.requires_grad_(True)

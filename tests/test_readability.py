@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import ast
 import inspect
+import textwrap
 
 import pytest
 
 from codegen.render import format_source
 
 from .conftest import GENERATED
-from .reference import d2l, library_blocks as lib, seed
+from .reference import d2l, d2l_attention, library_blocks as lib, seed
 
 # stem -> the book's code for the same blocks
 BOOK = {
@@ -34,6 +35,13 @@ BOOK = {
     "googlenet": [d2l.Inception, d2l.googlenet],
     "resnet18": [d2l.Residual, d2l.resnet_block, d2l.resnet18],
     "densenet": [d2l.conv_block, d2l.DenseBlock, d2l.transition_block, d2l.densenet],
+    "add_norm": [d2l_attention.AddNorm],
+    "position_wise_ffn": [d2l_attention.PositionWiseFFN],
+    "patch_embedding": [d2l_attention.PatchEmbedding],
+    "vit_mlp": [d2l_attention.ViTMLP],
+    "next_sentence_pred": [d2l_attention.NextSentencePred],
+    "transpose_qkv": [d2l_attention.MultiHeadAttention.transpose_qkv],
+    "transpose_output": [d2l_attention.MultiHeadAttention.transpose_output],
     # issue 14: the libraries' code (tests/reference/library_blocks.py)
     "squeeze_excitation": [lib.SqueezeExcitation],
     "basic_block": [lib.conv3x3, lib.conv1x1, lib.BasicBlock, lib.basic_block],
@@ -64,7 +72,8 @@ def code_lines(source: str) -> int:
 
 
 def book_lines(stem: str) -> int:
-    source = "\n\n".join(inspect.getsource(obj) for obj in BOOK[stem])
+    # Methods (the book's @d2l.add_to_class functions) are dedented to stand alone.
+    source = "\n\n".join(textwrap.dedent(inspect.getsource(obj)) for obj in BOOK[stem])
     return code_lines(format_source(source))
 
 
