@@ -490,8 +490,9 @@ CORPUS = [
     # -- analysis -----------------------------------------------------------------------------------------
     Case("variadic_misuse", "E313", "specs/my_linear.json", "args.units", "only a variadic argument may have type nn.Module",
          edit("my_linear", put(["args", "units", "type"], "nn.Module")), frozenset({"E303", "E405"})),
-    Case("if_on_nested_layer", "E314", "specs/nest_mlp.json", "layers.net.layers[1].if", "'if' is only allowed on a block's own layers",
-         edit("nest_mlp", lambda d: d["layers"]["net"]["layers"][1].update({"if": "True"}))),
+    # A direct child of a block's own Sequential may have 'if' (issue 14); one level deeper may not.
+    Case("if_on_nested_layer", "E314", "specs/nest_mlp.json", "layers.net.layers[1].layers[0].if", "'if' is only allowed on a block's own layers",
+         edit("nest_mlp", put(["layers", "net", "layers", 1], {"type": "Sequential", "layers": [{"type": "ReLU", "if": "True"}]}))),
     Case("augmented_two_targets", "E315", "specs/residual.json", "forward.body[3].op", "+= takes one target",
          edit("residual", put(["forward", "body", 3, "assign"], ["Y", "X"]))),
     Case("loop_over_tensor", "E316", "specs/my_sequential.json", "forward.body[0].in", "a for loop runs over",
