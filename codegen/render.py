@@ -271,21 +271,48 @@ def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[st
 # ------------------------------------------------------------------ forward
 
 
+# A slice bound that is more than a name or a number: black spaces its colon (X[:, : X.shape[1]]).
+_COMPLEX_SLICE = re.compile(r"[\[,]\s*[^\]\[,:]*[^\w\s\]\[,:][^\]\[,:]*:|:[^\]\[,:]*[^\w\s\]\[,:\-]")
+
+
+def fit(line: str, indent: int) -> str:
+    """A simple statement at ``indent`` spaces, split as black splits it when it is too long.
+
+    Short statements (nearly all) are returned as they are; only a long one
+    pays for black here, so that black finds the file already in its layout.
+    """
+    if indent + len(line) <= LINE and not _COMPLEX_SLICE.search(line):
+        return line
+    import black
+
+    mode = black.Mode(target_versions={black.TargetVersion.PY311}, line_length=LINE - indent)
+    return black.format_str(line + "\n", mode=mode).rstrip("\n")
+
+
 class _ForwardRenderer:
-    def __init__(self, block: Block) -> None:
+    def __init__(self, block: Block, indent: int = 8) -> None:
         self.block = block
         self.counters = 0
+        self.indent = indent  # of the statements being rendered
 
     def statements(self, body: list[Statement]) -> list[dict[str, Any]]:
         return [self.statement(s) for s in body]
 
+    def nested(self, body: list[Statement]) -> list[dict[str, Any]]:
+        self.indent += 4
+        try:
+            return self.statements(body)
+        finally:
+            self.indent -= 4
+
     def statement(self, stmt: Statement) -> dict[str, Any]:
         if isinstance(stmt, Assign):
-            return {"kind": "assign", "target": ", ".join(stmt.targets), "op": stmt.op, "value": expressions.unparse(stmt.value)}
+            target = ", ".join(stmt.targets)
+            return {"kind": "assign", "target": target, "op": stmt.op, "value": expressions.unparse(stmt.value), "line": fit(f"{target} {stmt.op} {expressions.unparse(stmt.value)}", self.indent)}
         if isinstance(stmt, Return):
-            return {"kind": "return", "value": expressions.unparse(stmt.value)}
+            return {"kind": "return", "value": expressions.unparse(stmt.value), "line": fit(f"return {expressions.unparse(stmt.value)}", self.indent)}
         if isinstance(stmt, If):
-            return {"kind": "if", "test": expressions.unparse(stmt.test), "then": self.statements(stmt.then), "orelse": self.statements(stmt.orelse)}
+            return {"kind": "if", "test": expressions.unparse(stmt.test), "then": self.nested(stmt.then), "orelse": self.nested(stmt.orelse)}
         if isinstance(stmt, While):
             self.counters += 1
             counter = "steps" if self.counters == 1 else f"steps{self.counters}"
@@ -297,7 +324,7 @@ class _ForwardRenderer:
                 "counter": counter,
                 "max_iterations": stmt.max_iterations,
                 "message": message,
-                "body": self.statements(stmt.body),
+                "body": self.nested(stmt.body),
             }
         assert isinstance(stmt, For)
         if isinstance(stmt.iterable, ast.Name):
@@ -306,8 +333,8 @@ class _ForwardRenderer:
         else:
             iterable = expressions.unparse(stmt.iterable)
         if stmt.index is not None:
-            return {"kind": "for", "var": f"{stmt.index}, {stmt.var}", "iterable": f"enumerate({iterable})", "body": self.statements(stmt.body)}
-        return {"kind": "for", "var": stmt.var, "iterable": iterable, "body": self.statements(stmt.body)}
+            return {"kind": "for", "var": f"{stmt.index}, {stmt.var}", "iterable": f"enumerate({iterable})", "body": self.nested(stmt.body)}
+        return {"kind": "for", "var": stmt.var, "iterable": iterable, "body": self.nested(stmt.body)}
 
 
 def _uses_functional(block: Block) -> bool:
@@ -349,7 +376,7 @@ def function_context(block: Block) -> dict[str, Any]:
         "docstring": class_docstring(block),
         "forward_signature": forward_signature(block),
         "returns": block.returns,
-        "body": _ForwardRenderer(block).statements(block.body),
+        "body": _ForwardRenderer(block, indent=4).statements(block.body),
     }
 
 
@@ -372,13 +399,18 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
                 "name_literal": string_literal(t.name),
                 "value": f"torch.{t.init}({shape})",
                 "persistent": t.persistent,
+                "line": fit(
+                    f"self.register_buffer({string_literal(t.name)}, torch.{t.init}({shape}){'' if t.persistent else ', persistent=False'})"
+                    if buffer else f"self.{t.name} = nn.Parameter(torch.{t.init}({shape}))",
+                    8,
+                ),
                 "comment": comment(t.doc),
             })
     if block.kind == "function":
         return function_context(block)
     return {
         "kind": "block",
-        "constructor": [f"{expressions.unparse(s.target)} = {expressions.unparse(s.value)}" for s in block.constructor],
+        "constructor": [fit(f"{expressions.unparse(s.target)} = {expressions.unparse(s.value)}", 8) for s in block.constructor],
         "name": block.name,
         "kept": block.kept,
         "forward_signature": forward_signature(block),
