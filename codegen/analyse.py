@@ -568,7 +568,10 @@ def _assigned_names(body: list[dict[str, Any]]) -> set[str]:
     for stmt in body:
         if "assign" in stmt:
             target = stmt["assign"]
-            names |= set(target) if isinstance(target, list) else {target}
+            if isinstance(target, list):
+                names |= set(target)
+            elif "[" not in target:  # X[index] = value binds nothing
+                names.add(target)
         if "for" in stmt:
             names |= set(stmt["for"]) if isinstance(stmt["for"], list) else {stmt["for"]}
         for key in ("then", "else", "body"):
@@ -595,6 +598,8 @@ def _forward_expr(text: str, scope: Scope, path: str) -> ast.expr:
 
 
 def _statement(doc: dict[str, Any], path: str, scope: Scope, variadic: str | None) -> Statement:
+    if "assign" in doc and isinstance(doc["assign"], str) and "[" in doc["assign"]:
+        return _item_assign(doc, path, scope)
     if "assign" in doc:
         targets = doc["assign"] if isinstance(doc["assign"], list) else [doc["assign"]]
         for t in targets:
@@ -641,6 +646,17 @@ def _statement(doc: dict[str, Any], path: str, scope: Scope, variadic: str | Non
         body = _statements(doc["body"], f"{path}.body", scope, variadic)
         return For(names[-1], iterable, body, path, index=names[0] if len(names) == 2 else None)
     return Return(_forward_expr(doc["return"], scope, f"{path}.return"), path)
+
+
+def _item_assign(doc: dict[str, Any], path: str, scope: Scope) -> Assign:
+    """``X[~mask] = -1e6``: the target is parsed and checked as an expression, a subscript of a local tensor."""
+    target = _forward_expr(doc["assign"], scope, f"{path}.assign")
+    if not (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)):
+        raise SpecError("E315", f"an assignment target with [ is a local variable indexed once, as in X[mask], found {expressions.unparse(target)!r}", path=f"{path}.assign")
+    if doc.get("op", "=") != "=":
+        raise SpecError("E315", f"an assignment to {target.value.id}[...] takes '=' only", path=f"{path}.op")
+    target.ctx = ast.Store()
+    return Assign([target.value.id], "=", _forward_expr(doc["value"], scope, f"{path}.value"), path, item=target)
 
 
 def _check_example(example: dict[str, Any], args: list[Arg], inputs: list[str], optional: frozenset[str] = frozenset(), where: str = "example") -> None:

@@ -16,6 +16,7 @@ ALLOWED_IMPORTS = {
     ("from", "typing", "Optional"),  # Optional[torch.Tensor] inputs, Optional[int] arguments
     ("from", "typing", "Callable"),  # Callable[..., nn.Module]: layer-class arguments
     ("from", "functools", "partial"),  # partial(nn.LayerNorm, eps=1e-06)
+    ("import", "math", None),
     ("import", "torch", None),
     ("from", "torch", "nn"),
     ("from", "torch.nn", "functional"),
@@ -87,6 +88,10 @@ def _check_function(func: ast.FunctionDef, block: Block, fail) -> None:
             fail(f"call of {node.func.id} in {func.name}")
         elif kind is ast.Name and node.id == "self":
             fail(f"self in function {func.name}")
+        elif kind is ast.Assign and any(type(t) is ast.Subscript and type(t.value) is not ast.Name for t in node.targets):
+            fail(f"subscript assignment into something other than a local in {func.name}")
+        elif kind is ast.AugAssign and type(node.target) is ast.Subscript:
+            fail(f"augmented assignment to {ast.unparse(node.target)} in {func.name}")
         elif kind is ast.Attribute and node.attr.startswith("_"):
             fail(f"private attribute {node.attr} in {func.name}")
 
@@ -130,15 +135,21 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
                 fail(f"_modules in {cls.name}")
         elif kind is ast.Assign:
             for target in node.targets:
-                if type(target) is ast.Subscript:  # constructor statements fill buffers: self.<buffer>[...] = ...
-                    owner = target.value
-                    if not (type(owner) is ast.Attribute and type(owner.value) is ast.Name and owner.value.id == "self" and owner.attr in buffers):
-                        if not (type(owner) is ast.Name and block.kind == "block"):
-                            fail(f"subscript assignment into {ast.unparse(owner)} in {cls.name}")
                 if type(target) is ast.Attribute and type(target.value) is ast.Name and target.value.id == "self":
                     assigned.add(target.attr)
                     if target.attr in block.kept and ast.unparse(node.value) != target.attr:
                         fail(f"{cls.name} keeps self.{target.attr} as something other than its argument")
+                elif type(target) is ast.Subscript:
+                    # X[index] = value writes into a local tensor, or (constructor statements) into a declared buffer;
+                    # never into another member or through a call.
+                    owner = target.value
+                    local = type(owner) is ast.Name and owner.id != "self"
+                    buffer = type(owner) is ast.Attribute and type(owner.value) is ast.Name and owner.value.id == "self" and owner.attr in buffers
+                    if not (local or buffer):
+                        fail(f"assignment to {ast.unparse(target)} in {cls.name}")
+        elif kind is ast.AugAssign:
+            if type(node.target) is ast.Subscript:
+                fail(f"augmented assignment to {ast.unparse(node.target)} in {cls.name}")
         elif kind is ast.AnnAssign:
             if type(node.target) is ast.Attribute:
                 fail(f"annotated attribute in {cls.name}")

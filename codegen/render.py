@@ -298,21 +298,48 @@ def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[st
 # ------------------------------------------------------------------ forward
 
 
+# A slice bound that is more than a name or a number: black spaces its colon (X[:, : X.shape[1]]).
+_COMPLEX_SLICE = re.compile(r"[\[,]\s*[^\]\[,:]*[^\w\s\]\[,:][^\]\[,:]*:|:[^\]\[,:]*[^\w\s\]\[,:\-]")
+
+
+def fit(line: str, indent: int) -> str:
+    """A simple statement at ``indent`` spaces, split as black splits it when it is too long.
+
+    Short statements (nearly all) are returned as they are; only a long one
+    pays for black here, so that black finds the file already in its layout.
+    """
+    if indent + len(line) <= LINE and not _COMPLEX_SLICE.search(line):
+        return line
+    import black
+
+    mode = black.Mode(target_versions={black.TargetVersion.PY311}, line_length=LINE - indent)
+    return black.format_str(line + "\n", mode=mode).rstrip("\n")
+
+
 class _ForwardRenderer:
-    def __init__(self, block: Block) -> None:
+    def __init__(self, block: Block, indent: int = 8) -> None:
         self.block = block
         self.counters = 0
+        self.indent = indent  # of the statements being rendered
 
     def statements(self, body: list[Statement]) -> list[dict[str, Any]]:
         return [self.statement(s) for s in body]
 
+    def nested(self, body: list[Statement]) -> list[dict[str, Any]]:
+        self.indent += 4
+        try:
+            return self.statements(body)
+        finally:
+            self.indent -= 4
+
     def statement(self, stmt: Statement) -> dict[str, Any]:
         if isinstance(stmt, Assign):
-            return {"kind": "assign", "target": ", ".join(stmt.targets), "op": stmt.op, "value": expressions.unparse(stmt.value)}
+            target = expressions.unparse(stmt.item) if stmt.item is not None else ", ".join(stmt.targets)
+            return {"kind": "assign", "target": target, "op": stmt.op, "value": expressions.unparse(stmt.value), "line": fit(f"{target} {stmt.op} {expressions.unparse(stmt.value)}", self.indent)}
         if isinstance(stmt, Return):
-            return {"kind": "return", "value": expressions.unparse(stmt.value)}
+            return {"kind": "return", "value": expressions.unparse(stmt.value), "line": fit(f"return {expressions.unparse(stmt.value)}", self.indent)}
         if isinstance(stmt, If):
-            return {"kind": "if", "test": expressions.unparse(stmt.test), "then": self.statements(stmt.then), "orelse": self.statements(stmt.orelse)}
+            return {"kind": "if", "test": expressions.unparse(stmt.test), "then": self.nested(stmt.then), "orelse": self.nested(stmt.orelse)}
         if isinstance(stmt, While):
             self.counters += 1
             counter = "steps" if self.counters == 1 else f"steps{self.counters}"
@@ -324,7 +351,7 @@ class _ForwardRenderer:
                 "counter": counter,
                 "max_iterations": stmt.max_iterations,
                 "message": message,
-                "body": self.statements(stmt.body),
+                "body": self.nested(stmt.body),
             }
         assert isinstance(stmt, For)
         if isinstance(stmt.iterable, ast.Name):
@@ -333,8 +360,8 @@ class _ForwardRenderer:
         else:
             iterable = expressions.unparse(stmt.iterable)
         if stmt.index is not None:
-            return {"kind": "for", "var": f"{stmt.index}, {stmt.var}", "iterable": f"enumerate({iterable})", "body": self.statements(stmt.body)}
-        return {"kind": "for", "var": stmt.var, "iterable": iterable, "body": self.statements(stmt.body)}
+            return {"kind": "for", "var": f"{stmt.index}, {stmt.var}", "iterable": f"enumerate({iterable})", "body": self.nested(stmt.body)}
+        return {"kind": "for", "var": stmt.var, "iterable": iterable, "body": self.nested(stmt.body)}
 
 
 def _uses_functional(block: Block) -> bool:
@@ -356,6 +383,36 @@ def _uses_functional(block: Block) -> bool:
 def method_signature(method: Any) -> str:
     """``self, input: torch.Tensor`` of a helper method."""
     return signature(["self"] + [f"{i}: torch.Tensor" for i in method.inputs], 4, f"def {method.name}(", f") -> {method.returns}:")
+
+
+def _trees(block: Block) -> list[ast.expr]:
+    """Every expression tree of a block: constructor arithmetic and forward."""
+    trees = [d for t in block.parameters + block.buffers for d in t.shape]
+
+    def layers(items: list[LayerDef | RepeatDef]) -> None:
+        for layer in items:
+            if isinstance(layer, RepeatDef):
+                trees.append(layer.iterable)
+                layers(list(layer.layers))
+                continue
+            trees.extend(layer.args.values())
+            if layer.condition is not None:
+                trees.append(layer.condition)
+            layers(layer.children)
+
+    def statements(body: list[Statement]) -> None:
+        for stmt in body:
+            trees.extend(getattr(stmt, attr) for attr in ("value", "test", "iterable", "item") if getattr(stmt, attr, None) is not None)
+            for attr in ("then", "orelse", "body"):
+                statements(getattr(stmt, attr, []))
+
+    layers(list(block.layers.values()))
+    statements(block.body)
+    return trees
+
+
+def _uses_math(block: Block) -> bool:
+    return any(isinstance(node, ast.Name) and node.id == "math" for tree in _trees(block) for node in ast.walk(tree))
 
 
 def signature_text(params: list[str]) -> str:
@@ -381,7 +438,7 @@ def function_context(block: Block) -> dict[str, Any]:
         "docstring": class_docstring(block),
         "forward_signature": forward_signature(block),
         "returns": block.returns,
-        "body": _ForwardRenderer(block).statements(block.body),
+        "body": _ForwardRenderer(block, indent=4).statements(block.body),
     }
 
 
@@ -437,6 +494,8 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
         for t in defs:
             shape = ", ".join(expressions.unparse(d) for d in t.shape)
             value = f"torch.{t.init}({shape})"
+            # An optional tensor (issue 14): `nn.Parameter(...) if bias else None`.
+            otherwise = f" if {expressions.unparse(t.condition)} else None" if t.condition is not None else ""
             tensors.append({
                 "buffer": buffer,
                 "name": t.name,
@@ -444,13 +503,18 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
                 "value": value,
                 "condition": expressions.unparse(t.condition) if t.condition is not None else None,
                 "persistent": t.persistent,
+                "line": fit(
+                    f"self.register_buffer({string_literal(t.name)}, torch.{t.init}({shape}){otherwise}{'' if t.persistent else ', persistent=False'})"
+                    if buffer else f"self.{t.name} = nn.Parameter(torch.{t.init}({shape})){otherwise}",
+                    8,
+                ),
                 "comment": comment(t.doc),
             })
     if block.kind == "function":
         return function_context(block)
     return {
         "kind": "block",
-        "constructor": [f"{expressions.unparse(s.target)} = {expressions.unparse(s.value)}" for s in block.constructor],
+        "constructor": [fit(f"{expressions.unparse(s.target)} = {expressions.unparse(s.value)}", 8) for s in block.constructor],
         "name": block.name,
         "kept": block.kept,
         "prelude": _prelude(block),
@@ -490,6 +554,7 @@ def render(chain: list[Block], blocks: dict[str, Block]) -> str:
         typing_names=", ".join(typing_names),
         uses_partial=any(_uses_partial(b) for b in chain),
         uses_nn=any(b.kind == "block" for b in chain) or any("nn." in a for a in annotations),
+        uses_math=any(_uses_math(b) for b in chain),
     )
 
 
