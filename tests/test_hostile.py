@@ -1287,7 +1287,8 @@ def biggest_numel(block: Any) -> int:
             for d in dims.replace(" ", "").strip(",").split(","):
                 n *= int(d) if d else 1
             sizes.append(n)
-    for shape in block.example["inputs"].values():
+    for value in block.example["inputs"].values():  # a shape, {shape, dtype} or None (an optional input left out)
+        shape = value["shape"] if isinstance(value, dict) else value or []
         n = 1
         for d in shape:
             n *= d
@@ -1297,10 +1298,14 @@ def biggest_numel(block: Any) -> int:
 
 def check_generated(work: Path, stem: str) -> None:
     """out/<stem>.py parses, passes the gate, imports, builds from its example and gives the inferred shape."""
+    import functools
+
     import torch
     from torch import nn
 
     from codegen import analyse, gate, generate, render
+
+    from .test_blocks import make_input
 
     source = (work / "out" / f"{stem}.py").read_text(encoding="utf-8")
     ast.parse(source)
@@ -1319,8 +1324,13 @@ def check_generated(work: Path, stem: str) -> None:
         event("built on cpu" if small else "built on meta")
         device = torch.device("cpu") if small else torch.device("meta")
         with torch.device(device):
-            net = eval(constructor, {"nn": nn, "torch": torch, **vars(module)})  # generator-built source
-            inputs = [torch.randn(*shape) for shape in block.example["inputs"].values()]
+            namespace = {"nn": nn, "torch": torch, "partial": functools.partial, **vars(module)}
+            if block.kind == "function":  # called with its example's arguments, as test_blocks calls it
+                args = {k: tuple(v) if isinstance(v, list) else v for k, v in block.example.get("args", {}).items()}
+                net = functools.partial(getattr(module, block.name), **args)
+            else:
+                net = eval(constructor, namespace)  # generator-built source
+            inputs = [make_input(value) for value in block.example["inputs"].values()]
             with torch.no_grad():
                 output = net(*inputs)
         assert shape_text(output) == block.output_text, (shape_text(output), block.output_text)
