@@ -20,19 +20,22 @@ from .model import (
     Arg,
     Assign,
     Block,
+    Check,
     ConstructorAssign,
+    Derived,
     For,
     If,
     InitRule,
     LayerDef,
+    Method,
     RepeatDef,
     Return,
     Statement,
     TensorDef,
     While,
 )
-from .shapes import fits, infer
-from .values import REQUIRED
+from .shapes import CLASS_TYPES, fits, infer
+from .values import REQUIRED, LayerClass
 
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
 # What constructor statements may call: constant tensor code (no randomness), as d2l's PositionalEncoding
@@ -89,13 +92,41 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     elif "sequential" in doc:
         errors.errors.append(SpecError("E318", "only a builder (kind 'builder') has 'sequential'; a block lists its layers under 'layers'", errors.file, "sequential"))
 
+    classes = frozenset(n for n in block_names if n[:1].isupper())  # spec classes usable as layer classes
+    # An argument whose declaration fails is still known by name: no consequential errors where it is used.
     args = [
-        errors.run(lambda n=n, a=a: _arg(n, a, f"args.{n}"))
+        errors.run(lambda n=n, a=a: _arg(n, a, f"args.{n}", classes), default=Arg(n, a["type"], None if "default" in a else REQUIRED))
         for n, a in doc.get("args", {}).items()
     ]
-    args = [a for a in args if a is not None]
     errors.run(lambda: _check_variadic(args))
     arg_names = {a.name for a in args}
+    for arg in args:
+        if arg.otherwise is not None:
+            errors.run(lambda arg=arg: expressions.check(arg.otherwise, Scope("init", frozenset(arg_names), classes=classes), f"args.{arg.name}.or"))
+
+    # Derived values: each sees the arguments and the values derived before it.
+    derived: list[Derived] = []
+    derived_names: set[str] = set()  # also those whose expression fails: no consequential errors
+    for dname, text in doc.get("derived", {}).items():
+        path = f"derived.{dname}"
+        if errors.run(lambda: expressions.check_identifier(dname, "derived value", path), default=False) is None:
+            if dname in arg_names or any(d.name == dname for d in derived):
+                errors.errors.append(SpecError("E311", f"derived value {dname!r} is already an argument", errors.file, path))
+                continue
+            scope = Scope("init", frozenset(arg_names | derived_names), classes=classes)
+            derived_names.add(dname)
+            tree = errors.run(lambda: _init_expr(text, scope, path))
+            if tree is not None:
+                derived.append(Derived(dname, tree, path))
+    init_names = frozenset(arg_names | derived_names)
+
+    checks: list[Check] = []
+    for i, cdoc in enumerate(doc.get("checks", [])):
+        path = f"checks[{i}]"
+        key = "if" if "raise" in cdoc else "assert"
+        tree = errors.run(lambda: _init_expr(cdoc[key], Scope("init", frozenset(arg_names), classes=classes), f"{path}.{key}"))
+        if tree is not None:
+            checks.append(Check("raise" if key == "if" else "assert", tree, cdoc["message"], path, cdoc.get("raise", "ValueError")))
 
     members: dict[str, str] = {}  # member name -> where it is declared
 
@@ -106,7 +137,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         members[name] = path
         return True
 
-    init_scope = Scope("init", frozenset(arg_names))
+    init_scope = Scope("init", init_names, classes=classes)
     tensors: dict[str, list[TensorDef]] = {"parameters": [], "buffers": []}
     for section in ("parameters", "buffers"):
         for tname, tdoc in doc.get(section, {}).items():
@@ -123,7 +154,8 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
                 persistent = tdoc.get("persistent", True)
                 if section == "parameters" and "persistent" in tdoc:
                     errors.errors.append(SpecError("E318", "only a buffer can be non-persistent", errors.file, f"{path}.persistent"))
-                tensors[section].append(TensorDef(tname, shape, init, tdoc.get("doc", ""), persistent))
+                condition = errors.run(lambda: _init_expr(tdoc["if"], init_scope, f"{path}.if")) if "if" in tdoc else None
+                tensors[section].append(TensorDef(tname, shape, init, tdoc.get("doc", ""), persistent, condition))
 
     layers: dict[str, LayerDef] = {}
     for lname, ldoc in doc.get("layers", {}).items():
@@ -167,22 +199,51 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     for local in sorted(local_names & set(functions)):
         errors.errors.append(SpecError("E311", f"local name {local!r} is also a function this spec calls; rename it", errors.file, "forward"))
     # Hyperparameters: in a block, forward reads a constructor argument as self.<name>, as the book does.
-    hyper = frozenset() if kind == "function" else frozenset(a.name for a in args if not a.variadic) - set(members)
-    forward_scope = Scope(
-        "forward",
-        frozenset(local_names),
-        # self.training: a block's forward may branch on it (each arm checked by an example with "training").
-        members=frozenset(members) | hyper | (frozenset({"training"}) if kind == "block" else frozenset()),
-        functions=frozenset(catalogue.FUNCTIONS),
-        methods=frozenset(catalogue.METHODS),
-        callables=frozenset(functions),
-        buffers=frozenset(t.name for t in tensors["buffers"]),
-    )
-    body = errors.run(lambda: _statements(forward["body"], "forward.body", forward_scope, variadic), default=[])
-    if body and not isinstance(body[-1], Return):
+    # Layer-class arguments are no hyperparameters: forward calls the layers built from them.
+    hyper = frozenset() if kind == "function" else frozenset(a.name for a in args if not a.variadic and a.annotation not in CLASS_TYPES) - set(members)
+    hyper |= frozenset(d.name for d in derived) - set(members) - set(arg_names)
+    helper_names = frozenset(doc.get("methods", {}))
+    for helper in sorted(helper_names & (set(members) | hyper)):
+        errors.errors.append(SpecError("E311", f"method {helper!r} is also a member", errors.file, f"methods.{helper}"))
+
+    def forward_scope(names: set[str], helpers: frozenset[str]) -> Scope:
+        return Scope(
+            "forward",
+            frozenset(names),
+            # self.training: a block's forward may branch on it (each arm checked by an example with "training").
+            members=frozenset(members) | hyper | (frozenset({"training"}) if kind == "block" else frozenset()),
+            functions=frozenset(catalogue.FUNCTIONS),
+            methods=frozenset(catalogue.METHODS),
+            callables=frozenset(functions),
+            buffers=frozenset(t.name for t in tensors["buffers"]),
+            helpers=helpers,
+        )
+
+    methods: list[Method] = []
+    for mname, mdoc in doc.get("methods", {}).items():
+        path = f"methods.{mname}"
+        if errors.run(lambda: expressions.check_identifier(mname, "method", path), default=False) is not None:
+            continue
+        minputs = mdoc["inputs"]
+        for i, input_name in enumerate(minputs):
+            errors.run(lambda: expressions.check_identifier(input_name, "input", f"{path}.inputs[{i}]"))
+        # A helper calls only the helpers declared before it: no recursion.
+        scope = forward_scope(set(minputs) | _assigned_names(mdoc["body"]), frozenset(m.name for m in methods))
+        mbody = errors.run(lambda: _statements(mdoc["body"], f"{path}.body", scope, None))
+        if mbody is None:
+            continue
+        if not _returns(mbody):
+            errors.errors.append(SpecError("E404", "a method must end with a return statement", errors.file, f"{path}.body"))
+        methods.append(Method(mname, list(minputs), mbody, path))
+    body = errors.run(lambda: _statements(forward["body"], "forward.body", forward_scope(local_names, helper_names), variadic), default=[])
+    if body and not _returns(body):
         errors.errors.append(SpecError("E404", "forward must end with a return statement", errors.file, "forward.body"))
     read = _members_read(body)
+    for method in methods:
+        read |= _members_read(method.body)
     kept = [a.name for a in args if a.name in hyper and a.name in read]
+    for item in derived:
+        item.kept = item.name in read and item.name in hyper
 
     if ("example" in doc) == ("examples" in doc):
         errors.errors.append(SpecError("E405", "give either 'example' or 'examples' (a list), not both" if "example" in doc else "'example' (or 'examples', a list) is required", errors.file, ""))
@@ -213,13 +274,20 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         pairs=pairs,
         functions=list(functions),
         examples_key="example" if "example" in doc else "examples",
+        checks=checks,
+        derived=derived,
+        methods=methods,
     )
     block.init_rules = [r for r in init_rules if r is not None]
     block.uses = {layer.type for layer in _walk_layers(layers.values()) if layer.kind == "block"}
+    block.uses |= {n.id for tree in _init_trees(block) for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in classes}
     block.uses |= {
         l["type"] for example in examples for l in _example_layers(example) if l["type"] in block_names
     }
     block.uses |= set(functions)
+    clash = torch_names_clash([block])
+    if clash is not None:
+        raise ErrorList([clash])
     return block
 
 
@@ -247,10 +315,47 @@ def _builder_sequential(items: list[Any], scope: Scope, block_names: set[str]) -
 
 def _check_class_name(name: str, block_names: set[str], kind: str = "block") -> None:
     expressions.check_identifier(name, "class name" if kind == "block" else "function name", "name")
-    if name in catalogue.LAYERS or name in CONTAINERS:
-        raise SpecError("E312", f"class name {name!r} is a torch.nn layer; choose another", path="name")
+    # A class may share a catalogued layer's name (nanoGPT's LayerNorm). A layer "type" of that name
+    # still means torch's; other specs use the spec's class by name in expressions (a layer-class
+    # value: "LayerNorm" against "nn.LayerNorm"); a file holding both is refused by torch_names_clash.
+    if name in CONTAINERS:
+        raise SpecError("E312", f"class name {name!r} is a torch.nn container; choose another", path="name")
     if kind != "block" and (name in catalogue.FUNCTIONS or f"torch.{name}" in catalogue.FUNCTIONS or f"F.{name}" in catalogue.FUNCTIONS):
         raise SpecError("E312", f"function name {name!r} is a catalogued function; choose another", path="name")
+
+
+def _init_trees(block: Block) -> Iterable[ast.expr]:
+    """Every constructor expression of a block: arguments' defaults and 'or', derived values, checks, tensors, layers."""
+    for arg in block.args:
+        if arg.otherwise is not None:
+            yield arg.otherwise
+        if arg.source is not None:
+            yield expressions.parse(arg.source, "")
+    yield from (d.value for d in block.derived)
+    yield from (c.test for c in block.checks)
+    for t in block.parameters + block.buffers:
+        yield from t.shape
+        if t.condition is not None:
+            yield t.condition
+    for layer in _walk_layers(block.layers.values()):
+        yield from layer.args.values()
+        yield from layer.positional
+        if layer.condition is not None:
+            yield layer.condition
+
+
+def torch_names_clash(chain: list[Block]) -> SpecError | None:
+    """A file may not hold a spec class and the torch layer of the same name (nn.LayerNorm beside LayerNorm)."""
+    names = {b.name for b in chain if b.kind == "block"}
+    for block in chain:
+        used = {l.type for l in _walk_layers(block.layers.values()) if l.kind == "layer"}
+        used |= {
+            n.attr for tree in _init_trees(block) for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "nn"
+        }
+        for name in sorted(names & used):
+            return SpecError("E312", f"class name {name!r} is a torch.nn layer that this file also uses (as nn.{name}); rename the spec", chain[-1].file, "name")
+    return None
 
 
 def _inputs(items: list[Any], errors: _Collector) -> tuple[list[str], frozenset[str]]:
@@ -310,6 +415,14 @@ def _constructor(docs: list[dict[str, Any]], args: set[str], buffers: set[str]) 
     return out
 
 
+def _returns(body: list[Statement]) -> bool:
+    """Does ``body`` end in a return, or in an if whose two arms both do (torchvision's `if ...: return a else: return b`)?"""
+    if not body:
+        return False
+    last = body[-1]
+    return isinstance(last, Return) or (isinstance(last, If) and _returns(last.then) and _returns(last.orelse))
+
+
 def _members_read(body: list[Statement]) -> set[str]:
     """Every name forward reads as self.<name>."""
     read: set[str] = set()
@@ -326,21 +439,45 @@ def _members_read(body: list[Statement]) -> set[str]:
     return read
 
 
-def _arg(name: str, doc: dict[str, Any], path: str) -> Arg:
+def class_value(text: Any, classes: frozenset[str], path: str) -> tuple[Any, str]:
+    """A layer-class expression (nn.GELU, partial(nn.LayerNorm, eps=1e-6), a spec's class, None): its value and its source."""
+    if text is None:
+        return None, "None"
+    if not isinstance(text, str):
+        raise SpecError("E323", f"a layer class is written as an expression such as \"nn.ReLU\", found {text!r}", path=path)
+    tree = _init_expr(text, Scope("init", frozenset(), classes=classes), path)
+    value = expressions.evaluate(tree, {n: LayerClass(n, "block") for n in classes}, path)
+    if not isinstance(value, LayerClass):
+        raise SpecError("E323", f"{text!r} is not a layer class", path=path)
+    return value, expressions.unparse(tree)
+
+
+def _arg(name: str, doc: dict[str, Any], path: str, classes: frozenset[str] = frozenset()) -> Arg:
     expressions.check_identifier(name, "argument", path)
     annotation = doc["type"]
     variadic = doc.get("variadic", False)
     if variadic != (annotation == "nn.Module"):
         raise SpecError("E313", "only a variadic argument may have type nn.Module, and it must", path=path)
+    choices = tuple(doc.get("choices", ()))
+    if bool(choices) != (annotation == "str"):
+        raise SpecError("E313", "a str argument lists its allowed values under 'choices', and only a str argument does", path=path)
+    otherwise = None
+    if "or" in doc:
+        if not annotation.endswith("| None"):
+            raise SpecError("E313", "only an argument that may be None takes 'or'", path=f"{path}.or")
+        otherwise = expressions.parse(doc["or"], f"{path}.or")  # checked once every argument is known
     default = doc.get("default", REQUIRED)
+    source = None
     if default is not REQUIRED:
         if variadic:
             raise SpecError("E313", "a variadic argument takes no default", path=path)
         if isinstance(default, list):
             default = tuple(default)
-        if not fits(annotation, default):
-            raise SpecError("E323", f"default {default!r} is not a {annotation}", path=f"{path}.default")
-    return Arg(name, annotation, default, variadic, doc.get("doc", ""))
+        if annotation in CLASS_TYPES:
+            default, source = class_value(default, classes, f"{path}.default")
+        if not fits(annotation, default) or (choices and default not in choices):
+            raise SpecError("E323", f"default {default if isinstance(default, LayerClass) else repr(default)} is not a {annotation}" + (f" in {list(choices)}" if choices else ""), path=f"{path}.default")
+    return Arg(name, annotation, default, variadic, doc.get("doc", ""), choices, source, otherwise)
 
 
 def _check_variadic(args: list[Arg]) -> None:
@@ -361,17 +498,27 @@ def _init_expr(value: Any, scope: Scope, path: str) -> ast.expr:
     return tree
 
 
-def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], top: bool = False, init_ok: bool = False) -> LayerDef:
-    """``init_ok``: the layer sits where generated code can name it after building (``self.net[2]``)."""
+def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], top: bool = False, child: bool = False, init_ok: bool = False) -> LayerDef:
+    """One layer; ``top``: a block's own, ``child``: a child of a block's own Sequential or ModuleList (both may have 'if');
+    ``init_ok``: the layer sits where generated code can name it after building (``self.net[2]``)."""
     errors = _Collector("")
     type_name = doc["type"]
     layer = LayerDef(path=path, type=type_name, doc=doc.get("doc", ""))
     if "if" in doc:
-        if not top:
-            errors.errors.append(SpecError("E314", "'if' is only allowed on a block's own layers", path=f"{path}.if"))
+        if not (top or child):
+            errors.errors.append(SpecError("E314", "'if' is only allowed on a block's own layers and the children of its Sequential or ModuleList", path=f"{path}.if"))
         layer.condition = errors.run(lambda: _init_expr(doc["if"], scope, f"{path}.if"))
     if "init" in doc:
         errors.run(lambda: _layer_init(layer, doc, path, scope, init_ok))
+    if "else" in doc:
+        if "if" not in doc:
+            errors.errors.append(SpecError("E314", "'else' needs an 'if'", path=f"{path}.else"))
+        elif "if" in doc["else"]:
+            errors.errors.append(SpecError("E314", "an 'else' layer takes no 'if' of its own", path=f"{path}.else.if"))
+        else:
+            layer.orelse = errors.run(lambda: _layer(doc["else"], f"{path}.else", scope, block_names))
+    if "positional" in doc and (type_name in CONTAINERS or type_name not in scope.names):
+        errors.errors.append(SpecError("E321", "only a layer whose type is a layer-class argument or derived value takes 'positional'", path=f"{path}.positional"))
     if type_name in CONTAINERS:
         layer.kind = "container"
         if doc.get("args"):
@@ -398,18 +545,25 @@ def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], 
             if "for" in child:
                 layer.children.append(errors.run(lambda: _repeat(child, child_path, scope, block_names, top)))
             else:
-                layer.children.append(errors.run(lambda: _layer(child, child_path, scope, block_names, init_ok=children_ok)))
+                layer.children.append(errors.run(lambda: _layer(child, child_path, scope, block_names, child=top and type_name != "ModuleDict", init_ok=children_ok)))
     else:
         if "layers" in doc:
             errors.errors.append(SpecError("E201", "only Sequential, ModuleList and ModuleDict take 'layers'", path=f"{path}.layers"))
-        if type_name in catalogue.LAYERS:
+        if type_name in scope.names:  # a layer-class argument or derived value: checked per example
+            layer.kind = "class"
+            known = None
+            for i, value in enumerate(doc.get("positional", [])):
+                tree = errors.run(lambda: _init_expr(value, scope, f"{path}.positional[{i}]"))
+                if tree is not None:
+                    layer.positional.append(tree)
+        elif type_name in catalogue.LAYERS:  # the torch layer, even where a spec shares its name (see torch_names_clash)
             layer.kind = "layer"
             known = {p.name for p in catalogue.LAYERS[type_name].params}
         elif type_name in block_names:
             layer.kind = "block"
             known = None  # checked once the other spec is loaded
         else:
-            known_types = set(catalogue.LAYERS) | set(block_names) | set(CONTAINERS)
+            known_types = set(catalogue.LAYERS) | set(block_names) | set(CONTAINERS) | set(scope.names)
             raise SpecError("E320", f"unknown layer type {type_name!r}" + did_you_mean(type_name, known_types), path=f"{path}.type")
         for key, value in doc.get("args", {}).items():
             arg_path = f"{path}.args.{key}"
@@ -755,6 +909,11 @@ def analyse(raws: list[RawSpec], all_names: set[str]) -> tuple[dict[str, Block],
     for block in ordered.values():
         if block.file in failed or any(d.file in failed for d in dependencies(block, blocks)):
             continue  # its own errors are reported once, against its own file
+        clash = torch_names_clash(dependencies(block, blocks))
+        if clash is not None:
+            errors.append(clash)
+            failed.add(block.file)
+            continue
         try:
             infer(block, blocks)
         except SpecError as exc:

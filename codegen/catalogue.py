@@ -1164,6 +1164,7 @@ def _build_layers() -> dict[str, Layer]:
         add(_layer(name, (), _same, _no_parameters, ({}, ((2, 3),))))
     add(_layer("ReLU", (Param("inplace", "bool", False),), _same, _no_parameters, ({}, ((2, 3),))))
     add(_layer("SiLU", (Param("inplace", "bool", False),), _same, _no_parameters, ({}, ((2, 3),))))
+    add(_layer("ReLU6", (Param("inplace", "bool", False),), _same, _no_parameters, ({}, ((2, 3),))))
     add(_layer(
         "LeakyReLU", (Param("negative_slope", "float", 0.01), Param("inplace", "bool", False)), _same, _no_parameters,
         ({"negative_slope": 0.2}, ((2, 3),)),
@@ -1647,6 +1648,17 @@ def check_setitem(x: Tensor, index: Any, value: Any) -> None:
         _fail(f"expected a value of x's dtype ({x.dtype}) through index tensors, found {describe_value(value)}")
 
 
+def _layer_norm_function_shape(b: Mapping[str, Any]) -> Tensor:
+    x, normalized = b["input"], _ntuple(b["normalized_shape"], 1)
+    _at_least(normalized, 1, "normalized_shape")
+    if len(x.shape) < len(normalized) or x.shape[len(x.shape) - len(normalized) :] != normalized:
+        _fail(f"expected the last dims to be {Tensor(normalized)}, found {x}")
+    for name in ("weight", "bias"):
+        if b[name] is not None and b[name].shape != normalized:
+            _fail(f"expected {name} of shape {Tensor(normalized)}, found {b[name]}")
+    return x
+
+
 def _build_functions() -> dict[str, Function]:
     x = Param("input", "tensor")
     inplace = Param("inplace", "bool", False)
@@ -1662,6 +1674,15 @@ def _build_functions() -> dict[str, Function]:
         _function("F.sigmoid", (x,), _elementwise, a, dtypes="to_float"),
         _function("F.tanh", (x,), _elementwise, a, dtypes="to_float"),
         _function("F.leaky_relu", (x, Param("negative_slope", "float", 0.01), inplace), _elementwise, a, dtypes="float"),
+        _function(
+            "F.layer_norm",
+            (x, Param("normalized_shape", "ints"), Param("weight", "tensor?", None), Param("bias", "tensor?", None), Param("eps", "float", 1e-5)),
+            _layer_norm_function_shape,
+            {"input": Tensor((2, 3)), "normalized_shape": (3,), "weight": Tensor((3,)), "bias": Tensor((3,))},
+            {"input": Tensor((2, 4, 3)), "normalized_shape": (3,), "weight": Tensor((3,)), "bias": None, "eps": 1e-6},
+            {"input": Tensor((2, 4, 3)), "normalized_shape": (4, 3)},
+            dtypes="float",
+        ),
         # dim is required here though torch defaults it to None: its implicit choice is deprecated.
         _function("F.softmax", (x, Param("dim", "int")), _softmax_shape, {"input": Tensor((2, 3)), "dim": -1}, dtypes="float"),
         _function("F.log_softmax", (x, Param("dim", "int")), _softmax_shape, {"input": Tensor((2, 3)), "dim": 0}, dtypes="float"),

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .errors import SpecError
+from .values import LayerClass
 
 # Names a spec may not define: they would shadow what generated code relies on.
 RESERVED = frozenset(
@@ -52,6 +53,8 @@ RESERVED = frozenset(
     | {"range", "len", "min", "max", "enumerate", "str", "int", "isinstance", "RuntimeError", "round", "math"}
     # names generated code introduces itself
     | {"layers", "idx", "module", "steps"}
+    # what layer-class arguments are written with (from functools import partial; typing.Callable)
+    | {"partial", "Callable", "functools"}
 )
 
 # torch.is_grad_enabled(): takes no arguments and is decided at run time, so shape
@@ -70,6 +73,7 @@ _BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, 
 _FORWARD_BINOPS = (ast.BitAnd, ast.BitOr)  # on tensors (masks), so forward only
 _SYMBOLS = {ast.MatMult: "@", ast.BitAnd: "&", ast.BitOr: "|"}
 _CMPOPS = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot)
+_INIT_CMPOPS = _CMPOPS + (ast.In, ast.NotIn)  # `stride not in (1, 2)`: constructor checks
 
 
 def check_identifier(name: str, what: str, path: str) -> None:
@@ -141,6 +145,8 @@ class Scope:
     methods: frozenset[str] = frozenset()  # tensor methods (forward only)
     callables: frozenset[str] = frozenset()  # function specs forward may call by name
     buffers: frozenset[str] = frozenset()  # members forward may assign (self.<buffer> = ...)
+    classes: frozenset[str] = frozenset()  # init: spec classes usable as layer classes (nn.<catalogued> always are)
+    helpers: frozenset[str] = frozenset()  # forward: the block's private helper methods, self._name(...)
 
 
 def check(tree: ast.expr, scope: Scope, path: str) -> None:
@@ -178,7 +184,7 @@ class _Checker(ast.NodeVisitor):
         self.fail("E302", f"literal {value!r} is not allowed here")
 
     def visit_Name(self, node: ast.Name) -> None:
-        if node.id not in self.scope.names:
+        if node.id not in self.scope.names and node.id not in self.scope.classes:
             from .errors import did_you_mean
 
             self.fail("E303", f"unknown name {node.id!r}" + did_you_mean(node.id, self.scope.names))
@@ -211,8 +217,9 @@ class _Checker(ast.NodeVisitor):
             self.visit(value)
 
     def visit_Compare(self, node: ast.Compare) -> None:
+        allowed = _INIT_CMPOPS if self.scope.context == "init" else _CMPOPS
         for op, right in zip(node.ops, node.comparators):
-            if not isinstance(op, _CMPOPS):
+            if not isinstance(op, allowed):
                 self.fail("E302", f"comparison {type(op).__name__} is not allowed")
             if isinstance(op, (ast.Is, ast.IsNot)) and not (
                 isinstance(right, ast.Constant) and right.value is None
@@ -247,8 +254,16 @@ class _Checker(ast.NodeVisitor):
                 self.visit(item)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        # Attributes appear only as self.<member>, tensor.shape/.T/.device, torch.<dtype>
-        # and math.<constant>; calls handle the rest.
+        # Attributes appear only as self.<member>, tensor.shape/.T/.device, torch.<dtype>,
+        # math.<constant> and (in constructor arithmetic) nn.<catalogued layer>; calls handle the rest.
+        if self.scope.context == "init" and isinstance(node.value, ast.Name) and node.value.id == "nn":
+            from . import catalogue
+
+            if node.attr not in catalogue.LAYERS:
+                from .errors import did_you_mean
+
+                self.fail("E320", f"unknown layer class nn.{node.attr}" + did_you_mean(node.attr, catalogue.LAYERS))
+            return
         if node.attr.startswith("_"):
             self.fail("E302", f"private attribute {node.attr!r} is not allowed")
         owner = node.value.id if isinstance(node.value, ast.Name) else None
@@ -290,6 +305,9 @@ class _Checker(ast.NodeVisitor):
             self._arity(node, f"math.{func.attr}", MATH_FUNCTIONS.get(func.attr), MATH_FUNCTIONS, "math.")
             return
         if self.scope.context == "init":
+            if isinstance(func, ast.Name) and func.id == "partial":
+                self._partial(node)
+                return
             if isinstance(func, ast.Name) and func.id in INIT_FUNCTIONS:
                 self._arity(node, func.id, INIT_FUNCTIONS[func.id], INIT_FUNCTIONS)
                 return
@@ -301,6 +319,8 @@ class _Checker(ast.NodeVisitor):
         if isinstance(func, ast.Attribute):
             owner = func.value
             if isinstance(owner, ast.Name) and owner.id == "self":
+                if func.attr in self.scope.helpers:
+                    return  # a private helper method the block declares under "methods"
                 self.visit(func)
                 return
             if isinstance(owner, ast.Name) and owner.id in ("F", "torch"):
@@ -339,6 +359,23 @@ class _Checker(ast.NodeVisitor):
         if node.keywords or not low <= len(node.args) <= high:
             count = str(low) if low == high else f"{low} to {high}"
             self.fail("E302", f"{name}() takes {count} positional argument{'s' if high > 1 else ''}")
+
+
+    def _partial(self, node: ast.Call) -> None:
+        """``partial(nn.LayerNorm, eps=1e-6)``: one layer class, then keywords it takes (checked here for nn.<layer>)."""
+        if len(node.args) != 1 or not node.keywords:
+            self.fail("E302", "partial() takes one layer class and its keyword arguments")
+        target = node.args[0]
+        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "nn":
+            from . import catalogue
+            from .errors import did_you_mean
+
+            known = [p.name for p in catalogue.LAYERS[target.attr].params] if target.attr in catalogue.LAYERS else []
+            for kw in node.keywords:
+                if target.attr in catalogue.LAYERS and kw.arg not in known:
+                    self.fail("E321", f"nn.{target.attr} has no argument {kw.arg!r}" + did_you_mean(kw.arg or "", known))
+        elif not (isinstance(target, ast.Name) and target.id in self.scope.classes):
+            self.fail("E302", "partial() takes nn.<catalogued layer> or a spec's class")
 
 
 def _is_member(node: ast.expr) -> bool:
@@ -418,13 +455,22 @@ def _eval(node: ast.expr, env: dict[str, Any]) -> Any:
             parts = [None if p is None else _eval(p, env) for p in (node.slice.lower, node.slice.upper, node.slice.step)]
             return value[slice(*parts)]
         return value[_eval(node.slice, env)]
-    if isinstance(node, ast.Attribute):  # math.pi, math.e
+    if isinstance(node, ast.Attribute):  # nn.<catalogued layer> (a layer class), math.pi, math.e
+        if isinstance(node.value, ast.Name) and node.value.id == "nn":
+            return LayerClass(node.attr, "layer")
         return MATH_CONSTANTS[node.attr]
     if isinstance(node, ast.Call):
         args = [_eval(a, env) for a in node.args]
         if isinstance(node.func, ast.Attribute):
             return _bounded(call_math(node.func.attr, args))
         name = node.func.id  # type: ignore[attr-defined]
+        if name == "partial":
+            target = args[0]
+            if not isinstance(target, LayerClass):
+                raise TypeError(f"partial() needs a layer class, found {target!r}")
+            keywords = dict(target.keywords)
+            keywords.update((k.arg, _eval(k.value, env)) for k in node.keywords)
+            return LayerClass(target.name, target.kind, tuple(keywords.items()))
         if name == "range":
             result = range(*args)
             if len(result) > 4096:
@@ -454,4 +500,5 @@ _BINOP_FUNCS = {
 _CMP_FUNCS = {
     ast.Eq: _op.eq, ast.NotEq: _op.ne, ast.Lt: _op.lt, ast.LtE: _op.le, ast.Gt: _op.gt,
     ast.GtE: _op.ge, ast.Is: _op.is_, ast.IsNot: _op.is_not,
+    ast.In: lambda a, b: _op.contains(b, a), ast.NotIn: lambda a, b: not _op.contains(b, a),
 }

@@ -14,7 +14,9 @@ from .initialisers import FORMS
 from .model import Block
 
 ALLOWED_IMPORTS = {
-    ("from", "typing", "Optional"),  # Optional[torch.Tensor] inputs
+    ("from", "typing", "Optional"),  # Optional[torch.Tensor] inputs, Optional[int] arguments
+    ("from", "typing", "Callable"),  # Callable[..., nn.Module]: layer-class arguments
+    ("from", "functools", "partial"),  # partial(nn.LayerNorm, eps=1e-06)
     ("import", "math", None),
     ("import", "torch", None),
     ("from", "torch", "nn"),
@@ -28,7 +30,10 @@ FORBIDDEN_NODES = frozenset({
     ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Global,
     ast.Nonlocal, ast.With, ast.AsyncWith, ast.Try, ast.TryStar, ast.Delete, ast.Await, ast.Yield,
     ast.YieldFrom, ast.AsyncFunctionDef, ast.NamedExpr, ast.Match,
+    ast.JoinedStr,  # messages are plain literals, never formatted
 })
+# What a constructor check may raise (the schema's list), and the while loop's bound.
+RAISED = frozenset({"ValueError", "TypeError", "NotImplementedError", "RuntimeError"})
 
 
 def check(source: str, chain: list[Block], file: str) -> None:
@@ -89,6 +94,10 @@ def _check_function(func: ast.FunctionDef, block: Block, fail) -> None:
             fail(f"call of {node.func.id} in {func.name}")
         elif kind is ast.Name and node.id == "self":
             fail(f"self in function {func.name}")
+        elif kind is ast.Assign and any(type(t) is ast.Subscript and type(t.value) is not ast.Name for t in node.targets):
+            fail(f"subscript assignment into something other than a local in {func.name}")
+        elif kind is ast.AugAssign and type(node.target) is ast.Subscript:
+            fail(f"augmented assignment to {ast.unparse(node.target)} in {func.name}")
         elif kind is ast.Attribute and node.attr.startswith("_"):
             fail(f"private attribute {node.attr} in {func.name}")
     _check_init_code(func, "function", fail)  # no initialisation code outside a block's __init__
@@ -101,11 +110,15 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
         fail(f"class {cls.name} must derive from nn.Module only")
     methods = [n.name for n in cls.body if isinstance(n, ast.FunctionDef)]
     others = [n for n in cls.body if not isinstance(n, ast.FunctionDef)]
-    if methods != ["__init__", "forward"]:
+    helpers = [m.name for m in block.methods]
+    if methods != ["__init__", *helpers, "forward"]:
         fail(f"class {cls.name} defines {methods}")
+    for helper in helpers:  # private, never a dunder: a helper cannot override what nn.Module or Python calls
+        if not helper.startswith("_") or helper.startswith("__"):
+            fail(f"helper method {helper} in {cls.name}")
     if len(others) != 1 or not (isinstance(others[0], ast.Expr) and isinstance(others[0].value, ast.Constant)):
         fail(f"class {cls.name} has statements besides its docstring and methods")
-    members = {t.name for t in block.parameters} | set(block.layers) | set(block.kept)
+    members = {t.name for t in block.parameters} | set(block.layers) | set(block.kept) | {d.name for d in block.derived if d.kept}
     buffers = {t.name for t in block.buffers}
     assigned: set[str] = set()
     registered: set[str] = set()
@@ -160,6 +173,17 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
         elif kind is ast.AnnAssign:
             if type(node.target) is ast.Attribute:
                 fail(f"annotated attribute in {cls.name}")
+        elif kind is ast.Raise:
+            call = node.exc
+            if not (
+                type(call) is ast.Call and type(call.func) is ast.Name and call.func.id in RAISED
+                and len(call.args) == 1 and not call.keywords and type(call.args[0]) is ast.Constant
+                and type(call.args[0].value) is str and node.cause is None
+            ):
+                fail(f"raise of something other than an error with a literal message in {cls.name}")
+        elif kind is ast.Assert:
+            if not (type(node.msg) is ast.Constant and type(node.msg.value) is str):
+                fail(f"assert without a literal message in {cls.name}")
         elif kind is ast.Starred:
             if ast.unparse(node) != "*layers":
                 fail(f"starred expression {ast.unparse(node)} in {cls.name}")
@@ -168,7 +192,7 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
                 fail(f"decorator in {cls.name}")
     for method in cls.body:
         if isinstance(method, ast.FunctionDef):
-            _check_init_code(method, cls.name, fail)
+            _check_init_code(method, cls.name, fail, _constructor_locals(block))
     if assigned != members:
         fail(f"{cls.name} assigns attributes {sorted(assigned)}, the spec declares {sorted(members)}")
     if registered != buffers:
@@ -179,7 +203,17 @@ INIT_FUNCTIONS = frozenset(f"{form}_" for form in FORMS)
 UPDATE_OPS = (ast.Mult, ast.Div, ast.Add, ast.Sub)
 
 
-def _check_init_code(method: ast.FunctionDef, cls: str, fail) -> None:
+def _constructor_locals(block: Block) -> frozenset[str]:
+    """The local names __init__ may assign: the shared ``shape``, constructor statements' locals,
+    derived values that are not kept, and arguments given an ``or`` default."""
+    names = {"shape"}
+    names |= {s.target.id for s in block.constructor if isinstance(s.target, ast.Name)}
+    names |= {d.name for d in block.derived if not d.kept}
+    names |= {a.name for a in block.args if a.otherwise is not None}
+    return frozenset(names)
+
+
+def _check_init_code(method: ast.FunctionDef, cls: str, fail, locals_ok: frozenset[str] = frozenset({"shape"})) -> None:
     """Initialisation code: only in __init__, and only in the forms the renderer emits.
 
     ``nn.init.<form>_(...)`` calls from the allowlist; ``<tensor>.data <op>= ...``
@@ -201,7 +235,7 @@ def _check_init_code(method: ast.FunctionDef, cls: str, fail) -> None:
             allowed_data |= {id(n) for n in _nodes(node) if type(n) is ast.Attribute and n.attr == "data"}
         elif kind is ast.Assign and in_init:
             for target in node.targets:
-                if type(target) is ast.Name and target.id != "shape":
+                if type(target) is ast.Name and target.id not in locals_ok:
                     fail(f"assignment to {target.id} in {where}")
         elif kind is ast.For:
             uses_modules = _is_self_modules(node.iter)

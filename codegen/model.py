@@ -22,6 +22,9 @@ class Arg:
     default: Any = REQUIRED
     variadic: bool = False
     doc: str = ""
+    choices: tuple[str, ...] = ()  # a str argument's allowed values
+    source: str | None = None  # the default as emitted, where repr() is not it (a layer class)
+    otherwise: ast.expr | None = None  # "or": `name = name or <otherwise>` first thing in __init__
 
 
 @dataclass
@@ -70,17 +73,21 @@ class TensorDef:
     init: Init
     doc: str = ""
     persistent: bool = True  # buffers: False keeps it out of state_dict
+    condition: ast.expr | None = None  # "if": built only when this holds, otherwise None
 
 
 @dataclass
 class LayerDef:
     path: str  # JSON path in the spec, for messages
     type: str
-    kind: str = ""  # "layer" (catalogue), "block" (another spec), "container" (Sequential/ModuleList/ModuleDict)
+    kind: str = ""  # "layer" (catalogue), "block" (another spec), "container" (Sequential/ModuleList/ModuleDict),
+    # "class" (type names a layer-class argument or derived value: `norm_layer(planes)`)
     key: str = ""  # a ModuleDict child's key
     args: dict[str, ast.expr] = field(default_factory=dict)
     children: list[Union["LayerDef", "RepeatDef"]] = field(default_factory=list)
     condition: ast.expr | None = None
+    orelse: "LayerDef | None" = None  # "else": the layer built when the condition fails (instead of None)
+    positional: list[ast.expr] = field(default_factory=list)  # a "class" layer's positional arguments
     doc: str = ""
     init: dict[str, Init] = field(default_factory=dict)  # "weight"/"bias" -> how the layer's tensor is initialised
     inferred: dict[str, Any] = field(default_factory=dict)  # filled by shape inference
@@ -149,6 +156,38 @@ Statement = Union[Assign, If, While, For, Append, Return]
 
 
 @dataclass
+class Check:
+    """Constructor validation: ``if <test>: raise <error>(<message>)`` or ``assert <test>, <message>``."""
+
+    kind: str  # "raise" or "assert"
+    test: ast.expr  # raise: the failing condition; assert: the condition that must hold
+    message: str  # emitted as a string literal, never formatted
+    path: str
+    error: str = "ValueError"  # raise only
+
+
+@dataclass
+class Derived:
+    """A value computed in __init__: ``hidden_dim = int(round(inp * expand_ratio))``; kept as self.<name> when forward reads it."""
+
+    name: str
+    value: ast.expr
+    path: str
+    kept: bool = False
+
+
+@dataclass
+class Method:
+    """A private helper method forward calls: ``def _scale(self, input: torch.Tensor) -> torch.Tensor``."""
+
+    name: str
+    inputs: list[str]
+    body: list[Statement]
+    path: str
+    returns: str = "torch.Tensor"
+
+
+@dataclass
 class ConstructorAssign:
     """A constructor statement: ``name = value`` or ``self.<buffer>[...] = value``."""
 
@@ -185,6 +224,9 @@ class Block:
     examples_key: str = "example"  # where the examples are in the spec, for messages
     uses: set[str] = field(default_factory=set)  # names of other specs it builds or calls
     init_rules: list[InitRule] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    derived: list[Derived] = field(default_factory=list)
+    methods: list[Method] = field(default_factory=list)
     # Filled by shape inference on the example:
     table: list[TableRow] = field(default_factory=list)
     total_parameters: int = 0

@@ -215,8 +215,14 @@ def inspect_file(path: str) -> Existing:
 # ------------------------------------------------------------------ references between specs
 
 
+_CLASS_WORD = re.compile(r"\b[A-Z][A-Za-z0-9_]*")
+_PROSE = frozenset({"doc", "message", "$schema"})
+
+
 def referenced_types(doc: object) -> set[str]:
-    """Every layer "type" in a parsed spec, and the function specs it calls (a cheap walk, no validation)."""
+    """Every layer "type" in a parsed spec, the function specs it calls, and the class names its
+    expressions may use as layer classes ("SelectPool", partial(Block, k=1)): a cheap walk, no
+    validation; names that are no spec's are dropped by the caller."""
     found: set[str] = set()
     functions = doc.get("functions") if isinstance(doc, dict) else None
     if isinstance(functions, list):
@@ -228,9 +234,11 @@ def referenced_types(doc: object) -> set[str]:
             kind = value.get("type")
             if isinstance(kind, str):
                 found.add(kind)
-            stack.extend(value.values())
+            stack.extend(v for k, v in value.items() if k not in _PROSE)
         elif isinstance(value, list):
             stack.extend(value)
+        elif isinstance(value, str):
+            found.update(_CLASS_WORD.findall(value))
     return found
 
 

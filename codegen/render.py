@@ -184,10 +184,18 @@ class Call:
         return open_ + "\n" + "\n".join(lines) + f"\n{' ' * indent}{close}"
 
 
+def chosen_source(layer: LayerDef, blocks: dict[str, Block]) -> "str | Call":
+    """A layer, or ``A(...) if <condition> else B(...)`` where an 'else' layer is given."""
+    call = layer_source(layer, blocks)
+    if layer.condition is None or layer.orelse is None:
+        return call
+    return f"{call} if {expressions.unparse(layer.condition)} else {layer_source(layer.orelse, blocks)}"
+
+
 def layer_source(layer: LayerDef, blocks: dict[str, Block]) -> Call:
     """``nn.Conv2d(1, 6, kernel_size=5, padding=2)``: the book's calling style."""
     if layer.kind == "container":
-        children: list[str | Call] = [layer_source(c, blocks) for c in layer.children if isinstance(c, LayerDef)]
+        children: list[str | Call] = [chosen_source(c, blocks) for c in layer.children if isinstance(c, LayerDef)]
         if layer.type == "Sequential":
             return Call("nn.Sequential", children)
         if layer.type == "ModuleDict":
@@ -198,6 +206,8 @@ def layer_source(layer: LayerDef, blocks: dict[str, Block]) -> Call:
         return Call("nn.ModuleList", [Call("", children, "[]")])
     values = {name: expressions.unparse(tree) for name, tree in layer.args.items()}
     values.update({name: repr(v) for name, v in layer.inferred.items() if name not in values})
+    if layer.kind == "class":  # norm_layer(planes, eps=1e-06): the class is the example's to choose
+        return Call(layer.type, [expressions.unparse(v) for v in layer.positional] + [f"{k}={v}" for k, v in values.items()])
     if layer.kind == "layer":
         spec = catalogue.LAYERS[layer.type]
         order = [p.name for p in spec.params]
@@ -242,7 +252,8 @@ def signature(params: list[str], indent: int, head: str, tail: str) -> str:
 
 
 def _loops(layer: LayerDef, blocks: dict[str, Block], indent: int) -> list[dict[str, Any]]:
-    """A container with repeats, as ``layers.append(...)`` lines (in loops) at ``indent`` spaces."""
+    """A container with repeats or optional children, as ``layers.append(...)`` lines at ``indent`` spaces
+    (in a loop for a repeat, under an ``if`` for an optional child)."""
     loops: list[dict[str, Any]] = []
     for child in layer.children:
         if isinstance(child, RepeatDef):
@@ -251,8 +262,15 @@ def _loops(layer: LayerDef, blocks: dict[str, Block], indent: int) -> list[dict[
                 "iterable": expressions.unparse(child.iterable),
                 "appends": [Call("layers.append", [layer_source(l, blocks)]).layout(indent + 4) for l in child.layers],
             })
+        elif child.condition is not None and child.orelse is None:
+            loops.append({
+                "var": None,
+                "test": expressions.unparse(child.condition),
+                "comment": comment(child.doc),
+                "appends": [Call("layers.append", [layer_source(child, blocks)]).layout(indent + 4)],
+            })
         else:
-            loops.append({"var": None, "appends": [Call("layers.append", [layer_source(child, blocks)]).layout(indent)]})
+            loops.append({"var": None, "comment": comment(child.doc), "appends": [Call("layers.append", [chosen_source(child, blocks)]).layout(indent)]})
     return loops
 
 
@@ -269,17 +287,23 @@ def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[st
             "add": call.layout(12),
         }
         return item
-    if layer.kind == "container" and any(isinstance(c, RepeatDef) for c in layer.children):
+    optional = [c for c in layer.children if isinstance(c, LayerDef) and c.condition is not None and c.orelse is None]
+    if layer.kind == "container" and (optional or any(isinstance(c, RepeatDef) for c in layer.children)):
+        # Built as a list, as torchvision builds a Sequential with optional parts.
         item["container"] = layer.type
         item["loops"] = _loops(layer, blocks, 8)
         return item
     call = layer_source(layer, blocks)
     head = len(f"self.{name} = ")
     if layer.condition is not None:
-        value = f"{call} if {expressions.unparse(layer.condition)} else None"
-        if 8 + head + len(value) > LINE:  # black's form: the three parts in parentheses
+        other = "None" if layer.orelse is None else layer_source(layer.orelse, blocks)
+        value = f"{call} if {expressions.unparse(layer.condition)} else {other}"
+        if 8 + head + len(value) > LINE and 12 + len(value) <= LINE:  # black's form: in parentheses, on one line
+            value = f"(\n{' ' * 12}{value}\n{' ' * 8})"
+        elif 8 + head + len(value) > LINE:  # black's form: the three parts in parentheses
             inner = " " * 12
-            value = f"(\n{inner}{call.layout(12)}\n{inner}if {expressions.unparse(layer.condition)}\n{inner}else None\n{' ' * 8})"
+            other_text = other if isinstance(other, str) else other.layout(12, head=5)
+            value = f"(\n{inner}{call.layout(12)}\n{inner}if {expressions.unparse(layer.condition)}\n{inner}else {other_text}\n{' ' * 8})"
         item["value"] = value
     else:
         item["value"] = call.layout(8, head=head)
@@ -289,11 +313,29 @@ def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[st
 # ------------------------------------------------------------------ forward
 
 
+# A slice bound that is more than a name or a number: black spaces its colon (X[:, : X.shape[1]]).
+_COMPLEX_SLICE = re.compile(r"[\[,]\s*[^\]\[,:]*[^\w\s\]\[,:][^\]\[,:]*:|:[^\]\[,:]*[^\w\s\]\[,:\-]")
+
+
+def fit(line: str, indent: int) -> str:
+    """A simple statement at ``indent`` spaces, split as black splits it when it is too long.
+
+    Short statements (nearly all) are returned as they are; only a long one
+    pays for black here, so that black finds the file already in its layout.
+    """
+    if indent + len(line) <= LINE and not _COMPLEX_SLICE.search(line):
+        return line
+    import black
+
+    mode = black.Mode(target_versions={black.TargetVersion.PY311}, line_length=LINE - indent)
+    return black.format_str(line + "\n", mode=mode).rstrip("\n")
+
+
 class _ForwardRenderer:
-    def __init__(self, block: Block) -> None:
+    def __init__(self, block: Block, indent: int = 8) -> None:
         self.block = block
         self.counters = 0
-        self.indent = 4 if block.kind == "function" else 8  # of the statement being rendered
+        self.indent = indent  # of the statements being rendered
 
     def statements(self, body: list[Statement], nested: bool = False) -> list[dict[str, Any]]:
         self.indent += 4 if nested else 0
@@ -301,6 +343,9 @@ class _ForwardRenderer:
             return [self.statement(s) for s in body]
         finally:
             self.indent -= 4 if nested else 0
+
+    def nested(self, body: list[Statement]) -> list[dict[str, Any]]:
+        return self.statements(body, nested=True)
 
     def value(self, tree: ast.expr, head: str, tail: str = "") -> str:
         """An expression after ``head`` on its line, split as black splits a call that is too long."""
@@ -313,6 +358,13 @@ class _ForwardRenderer:
         # The template indents every line by the statement's depth: continuation lines are relative to it.
         return "\n".join(line[self.indent:] if i else line for i, line in enumerate(text.split("\n")))
 
+    def nested(self, body: list[Statement]) -> list[dict[str, Any]]:
+        self.indent += 4
+        try:
+            return self.statements(body)
+        finally:
+            self.indent -= 4
+
     def statement(self, stmt: Statement) -> dict[str, Any]:
         if isinstance(stmt, Assign):
             target = expressions.unparse(stmt.item) if stmt.item is not None else ", ".join(stmt.targets)
@@ -322,7 +374,7 @@ class _ForwardRenderer:
         if isinstance(stmt, Return):
             return {"kind": "return", "value": self.value(stmt.value, "return ")}
         if isinstance(stmt, If):
-            return {"kind": "if", "test": expressions.unparse(stmt.test), "then": self.statements(stmt.then, True), "orelse": self.statements(stmt.orelse, True)}
+            return {"kind": "if", "test": expressions.unparse(stmt.test), "then": self.nested(stmt.then), "orelse": self.nested(stmt.orelse)}
         if isinstance(stmt, While):
             self.counters += 1
             counter = "steps" if self.counters == 1 else f"steps{self.counters}"
@@ -334,7 +386,7 @@ class _ForwardRenderer:
                 "counter": counter,
                 "max_iterations": stmt.max_iterations,
                 "message": message,
-                "body": self.statements(stmt.body, True),
+                "body": self.nested(stmt.body),
             }
         assert isinstance(stmt, For)
         if isinstance(stmt.iterable, ast.Name) and stmt.over == "modules":
@@ -343,12 +395,17 @@ class _ForwardRenderer:
         else:
             iterable = expressions.unparse(stmt.iterable)
         if stmt.index is not None:
-            return {"kind": "for", "var": f"{stmt.index}, {stmt.var}", "iterable": f"enumerate({iterable})", "body": self.statements(stmt.body, True)}
-        return {"kind": "for", "var": stmt.var, "iterable": iterable, "body": self.statements(stmt.body, True)}
+            return {"kind": "for", "var": f"{stmt.index}, {stmt.var}", "iterable": f"enumerate({iterable})", "body": self.nested(stmt.body)}
+        return {"kind": "for", "var": stmt.var, "iterable": iterable, "body": self.nested(stmt.body)}
 
 
 def _uses_functional(block: Block) -> bool:
     return _uses_name(block, "F")
+
+
+def method_signature(method: Any) -> str:
+    """``self, input: torch.Tensor`` of a helper method."""
+    return signature(["self"] + [f"{i}: torch.Tensor" for i in method.inputs], 4, f"def {method.name}(", f") -> {method.returns}:")
 
 
 def _trees(block: Block) -> list[ast.expr]:
@@ -376,6 +433,8 @@ def _trees(block: Block) -> list[ast.expr]:
 
     layers(list(block.layers.values()))
     statements(block.body)
+    for method in block.methods:  # helper methods (issue 14)
+        statements(method.body)
     return trees
 
 
@@ -458,7 +517,7 @@ def function_context(block: Block) -> dict[str, Any]:
         "docstring": class_docstring(block),
         "forward_signature": forward_signature(block),
         "returns": block.returns,
-        "body": _ForwardRenderer(block).statements(block.body),
+        "body": _ForwardRenderer(block, indent=4).statements(block.body),
     }
 
 
@@ -485,15 +544,53 @@ def builder_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
     return context
 
 
+def annotation_text(annotation: str) -> str:
+    """``int | None`` is written ``Optional[int]``, as the libraries (and TorchScript) write it."""
+    if annotation.endswith(" | None"):
+        return f"Optional[{annotation[: -len(' | None')]}]"
+    return annotation
+
+
+def default_text(arg: Any) -> str:
+    if arg.source is not None:  # a layer class: nn.GELU, partial(nn.LayerNorm, eps=1e-06)
+        return arg.source
+    if isinstance(arg.default, str):
+        return string_literal(arg.default)
+    return _literal(arg.default)
+
+
+def _prelude(block: Block) -> list[dict[str, Any]]:
+    """__init__'s first statements: 'or' defaults, checks, derived values."""
+    lines: list[dict[str, Any]] = []
+    for arg in block.args:
+        if arg.otherwise is not None:
+            lines.append({"kind": "assign", "target": arg.name, "value": f"{arg.name} or {_operand(arg.otherwise)}"})
+    for check in block.checks:
+        message = string_literal(check.message)  # a literal: the message is data, never formatted
+        if check.kind == "raise":
+            lines.append({"kind": "raise", "test": expressions.unparse(check.test), "error": check.error, "message": message})
+        else:
+            lines.append({"kind": "assert", "test": expressions.unparse(check.test), "message": message})
+    for item in block.derived:
+        lines.append({"kind": "assign", "target": f"self.{item.name}" if item.kept else item.name, "value": expressions.unparse(item.value)})
+    return lines
+
+
+def _operand(tree: ast.expr) -> str:
+    """``tree`` as the right operand of ``or``: parenthesised where it binds less tightly."""
+    text = expressions.unparse(tree)
+    return f"({text})" if isinstance(tree, (ast.BoolOp, ast.IfExp, ast.Lambda)) else text
+
+
 def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
     signature: list[str] = ["self"]
     for arg in block.args:
         if arg.variadic:
             signature.append(f"*{arg.name}: nn.Module")
         elif arg.default is REQUIRED:
-            signature.append(f"{arg.name}: {arg.annotation}")
+            signature.append(f"{arg.name}: {annotation_text(arg.annotation)}")
         else:
-            signature.append(f"{arg.name}: {arg.annotation} = {_literal(arg.default)}")
+            signature.append(f"{arg.name}: {annotation_text(arg.annotation)} = {default_text(arg)}")
     tensors = []
     shape_line = _shared_shape(block)
     for buffer, defs in ((False, block.parameters), (True, block.buffers)):
@@ -503,13 +600,24 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
             else:
                 shape = "shape" if shape_line else expressions.unparse(t.shape)
             value, lines = initialisers.statements(t.init, f"self.{t.name}", shape)
+            # An optional tensor (issue 14): `nn.Parameter(...) if bias else None`; its init runs only when it exists.
+            otherwise = f" if {expressions.unparse(t.condition)} else None" if t.condition is not None else ""
+            init_lines = [_init_line(line, 8) for line in lines]
+            if lines and t.condition is not None:
+                init_lines = [f"if self.{t.name} is not None:"] + ["    " + _init_line(line, 12) for line in lines]
             tensors.append({
                 "buffer": buffer,
                 "name": t.name,
                 "name_literal": string_literal(t.name),
                 "value": value,
-                "init": [_init_line(line, 8) for line in lines],
+                "init": init_lines,
+                "condition": expressions.unparse(t.condition) if t.condition is not None else None,
                 "persistent": t.persistent,
+                "line": fit(
+                    f"self.register_buffer({string_literal(t.name)}, {value}{otherwise}{'' if t.persistent else ', persistent=False'})"
+                    if buffer else f"self.{t.name} = nn.Parameter({value}){otherwise}",
+                    8,
+                ),
                 "comment": comment(t.doc),
             })
     if block.kind == "function":
@@ -518,9 +626,19 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
         return builder_context(block, blocks)
     return {
         "kind": "block",
-        "constructor": [f"{expressions.unparse(s.target)} = {expressions.unparse(s.value)}" for s in block.constructor],
+        "constructor": [fit(f"{expressions.unparse(s.target)} = {expressions.unparse(s.value)}", 8) for s in block.constructor],
         "name": block.name,
         "kept": block.kept,
+        "prelude": _prelude(block),
+        "methods": [
+            {
+                "name": m.name,
+                "signature": method_signature(m),
+                "returns": m.returns,
+                "body": _ForwardRenderer(block).statements(m.body),
+            }
+            for m in block.methods
+        ],
         "forward_signature": forward_signature(block),
         "docstring": class_docstring(block),
         "signature": signature_text(signature),
@@ -539,12 +657,28 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
 def render(chain: list[Block], blocks: dict[str, Block]) -> str:
     """The unformatted source of one file: ``chain`` is the block and what it uses."""
     template = environment().get_template("module.py.jinja")
+    annotations = {a.annotation for b in chain for a in b.args}
+    typing_names = []
+    if any("Callable" in a for a in annotations):
+        typing_names.append("Callable")
+    if any(b.optional for b in chain) or any(a.endswith("| None") for a in annotations):
+        typing_names.append("Optional")
     return template.render(
         blocks=[block_context(b, blocks) for b in chain],
         uses_functional=any(_uses_functional(b) for b in chain),
-        uses_optional=any(b.optional for b in chain),
-        uses_nn=any(b.kind != "function" for b in chain),  # blocks and builders
+        typing_names=", ".join(typing_names),
+        uses_partial=any(_uses_partial(b) for b in chain),
+        uses_nn=any(b.kind != "function" for b in chain) or any("nn." in a for a in annotations),  # blocks and builders
         uses_math=any(_uses_name(b, "math") for b in chain),
+    )
+
+
+def _uses_partial(block: Block) -> bool:
+    from .analyse import _init_trees
+
+    return any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "partial"
+        for tree in _init_trees(block) for n in ast.walk(tree)
     )
 
 
@@ -582,6 +716,11 @@ def example_constructor(block: Block, blocks: dict[str, Block], index: int = 0) 
     for arg in block.args:
         if arg.name not in given:
             continue
-        value = _literal(given[arg.name])
+        if arg.annotation in analyse.CLASS_TYPES:
+            value = analyse.class_value(given[arg.name], frozenset(n for n in blocks if n[:1].isupper()), "")[1]
+        elif isinstance(given[arg.name], str):
+            value = string_literal(given[arg.name])
+        else:
+            value = _literal(given[arg.name])
         args.append(value if arg.default is REQUIRED else f"{arg.name}={value}")
     return f"{block.name}({', '.join(args)})"

@@ -26,7 +26,7 @@ HEADER = (
 # ``".layers.{data__layers_key}".format(**locals())``, eagerly, at every step:
 # building the dict of all locals was a third of validation. The same string
 # as an f-string reads only the one variable.
-_FORMAT_LOCALS = re.compile(r'"([^"\\{}]*\{[A-Za-z_][A-Za-z0-9_]*\}[^"\\{}]*)"\.format\(\*\*locals\(\)\)')
+_FORMAT_LOCALS = re.compile(r'"([^"\\{}]*(?:\{[A-Za-z_][A-Za-z0-9_]*\}[^"\\{}]*)+)"\.format\(\*\*locals\(\)\)')
 
 
 def compiled_source() -> str:

@@ -24,13 +24,14 @@ from .model import (
     For,
     If,
     LayerDef,
+    Method,
     RepeatDef,
     Return,
     Statement,
     TableRow,
     While,
 )
-from .values import DEVICE, REQUIRED, TORCH_DTYPES, ShapeError, Tensor, TensorList
+from .values import DEVICE, REQUIRED, TORCH_DTYPES, LayerClass, ShapeError, Tensor, TensorList
 
 MAX_PARAMETERS = 2_000_000_000
 # Bounds on the work of one example's shape inference, so that no spec can make
@@ -42,8 +43,24 @@ MAX_TABLE_CHILDREN = 64  # a longer container gets one row in the docstring tabl
 
 
 
+CLASS_TYPES = frozenset({
+    "type[nn.Module]", "type[nn.Module] | None", "Callable[..., nn.Module]", "Callable[..., nn.Module] | None",
+})
+
+
 def fits(annotation: str, value: Any) -> bool:
     """Whether ``value`` is a value of a spec argument annotated ``annotation``."""
+    if annotation.endswith(" | None"):
+        return value is None or fits(annotation[: -len(" | None")], value)
+    if annotation == "type[nn.Module]":  # a class itself: a partial needs Callable[..., nn.Module]
+        return isinstance(value, LayerClass) and not value.keywords
+    if annotation == "Callable[..., nn.Module]":
+        return isinstance(value, LayerClass)
+    if annotation == "str":
+        return isinstance(value, str)
+    if annotation in ("tuple[bool, bool]", "tuple[float, float]"):
+        kind = annotation[6:-1].split(", ")[0]
+        return isinstance(value, tuple) and len(value) == 2 and all(fits(kind, v) for v in value)
     if annotation == "int":
         return catalogue.check_kind("int", value)
     if annotation == "float":
@@ -112,11 +129,30 @@ class ShapeChecker:
     def _build_block(self, block: Block, values: dict[str, Any], path: str) -> Instance:
         inst = Instance("block", block.name, path, block.file)
         inst.block = block
-        env = {a.name: values.get(a.name, a.default) for a in block.args}
+        # Spec classes are layer classes in constructor arithmetic; the arguments shadow them.
+        env: dict[str, Any] = {name: LayerClass(name, "block") for name in self.blocks if name[:1].isupper()}
+        env.update({a.name: values.get(a.name, a.default) for a in block.args})
+        for arg in block.args:
+            if arg.otherwise is not None:  # name = name or <otherwise>
+                env[arg.name] = env[arg.name] or expressions.evaluate(arg.otherwise, env, f"args.{arg.name}.or")
+        for check in block.checks:
+            holds = expressions.evaluate(check.test, env, f"{check.path}.{'if' if check.kind == 'raise' else 'assert'}")
+            if not isinstance(holds, bool):
+                raise SpecError("E323", f"a check's condition must be a bool, found {_describe(holds)}", block.file, check.path)
+            if holds == (check.kind == "raise"):
+                raise SpecError("E412", f"the constructor refuses this configuration: {check.message!r}", block.file, path or check.path)
+        for item in block.derived:
+            if isinstance(item.value, ast.IfExp):  # `a if c else b`: both sides must be built by some example
+                self.holds(item.value.test, env, block.file, item.path)
+            env[item.name] = expressions.evaluate(item.value, env, item.path)
         inst.env = env
         inst.hyper = {name: env[name] for name in block.kept}
+        inst.hyper.update({d.name: env[d.name] for d in block.derived if d.kept})
         for section, defs in (("parameters", block.parameters), ("buffers", block.buffers)):
             for t in defs:
+                if t.condition is not None and not self.holds(t.condition, env, block.file, f"{section}.{t.name}.if"):
+                    inst.tensors[t.name] = None  # type: ignore[assignment]
+                    continue
                 dims = []
                 if isinstance(t.shape, list):
                     sizes = [(expressions.evaluate(e, env, f"{section}.{t.name}.shape[{i}]"), f"{section}.{t.name}.shape[{i}]") for i, e in enumerate(t.shape)]
@@ -138,17 +174,27 @@ class ShapeChecker:
         for name, layer in block.layers.items():
             condition = True
             if layer.condition is not None:
-                condition = expressions.evaluate(layer.condition, env, f"{layer.path}.if")
-                if not isinstance(condition, bool):
-                    raise SpecError("E323", f"a layer's 'if' must be a bool, found {condition!r}", block.file, f"{layer.path}.if")
-            if not condition:
-                inst.children[name] = Instance("none", layer.type, layer.path, block.file)
-            else:
+                condition = self.holds(layer.condition, env, block.file, f"{layer.path}.if")
+            if condition:
                 inst.children[name] = self.build_layer(layer, env, block)
+            elif layer.orelse is not None:
+                inst.children[name] = self.build_layer(layer.orelse, env, block)
+            else:
+                inst.children[name] = Instance("none", layer.type, layer.path, block.file)
         if block.variadic is not None:
             for i, module in enumerate(values.get(block.variadic.name, ())):
                 inst.children[str(i)] = module
         return inst
+
+    def holds(self, condition: ast.expr, env: dict[str, Any], file: str, path: str) -> bool:
+        """A constructor condition ('if' of a layer or tensor); which way it went is recorded: both must be taken."""
+        value = expressions.evaluate(condition, env, path)
+        if value is None or isinstance(value, LayerClass):  # `if norm_layer`: set or not
+            value = value is not None
+        if not isinstance(value, bool):
+            raise SpecError("E323", f"an 'if' must be a bool, found {_describe(value)}", file, path)
+        self.took(file, path, "then" if value else "else")
+        return value
 
     def run_constructor(self, block: Block, inst: Instance, env: dict[str, Any]) -> None:
         """Constructor statements, on shapes: locals get values; a buffer's slice must take what is put in it."""
@@ -158,18 +204,10 @@ class ShapeChecker:
             if isinstance(stmt.target, ast.Name):
                 env[stmt.target.id] = value
                 continue
-            target = self.eval(stmt.target, env, inst, f"{stmt.path}.assign")
-            if not isinstance(target, Tensor):
-                raise SpecError("E401", f"cannot assign into {_describe(target)}", block.file, f"{stmt.path}.assign")
-            if isinstance(value, Tensor):
-                try:
-                    fitted = catalogue.broadcast(value.shape, target.shape)
-                except ShapeError as exc:
-                    raise SpecError("E401", f"cannot assign shape {value} into {target}: {exc}", block.file, stmt.path) from None
-                if tuple(fitted) != tuple(target.shape):
-                    raise SpecError("E401", f"cannot assign shape {value} into {target}", block.file, stmt.path)
-            elif isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise SpecError("E401", f"cannot assign {_describe(value)} into a tensor", block.file, stmt.path)
+            assert isinstance(stmt.target, ast.Subscript)
+            target = self.eval(stmt.target.value, env, inst, f"{stmt.path}.assign")
+            index = self.index(stmt.target, env, inst, f"{stmt.path}.assign")
+            self._rule(lambda: catalogue.check_setitem(target, index, value), "assignment", (block.file, stmt.path))
 
     def build_layer(self, layer: LayerDef, env: dict[str, Any], owner: Block) -> Instance:
         self.layers += 1
@@ -198,28 +236,66 @@ class ShapeChecker:
                                 raise SpecError("E311", f"two children are named {key!r}", owner.file, f"{child.path}.in")
                             inst.children[key] = self.build_layer(sub, inner, owner)
                             index += 1
-                else:
+                elif child.condition is None or self.holds(child.condition, env, owner.file, f"{child.path}.if"):
                     inst.children[str(index)] = self.build_layer(child, env, owner)
                     index += 1
+                elif child.orelse is not None:
+                    inst.children[str(index)] = self.build_layer(child.orelse, env, owner)
+                    index += 1
             return inst
+        if layer.kind == "class":
+            chosen = env.get(layer.type)
+            if not isinstance(chosen, LayerClass):
+                raise SpecError("E323", f"layer type {layer.type} must be a layer class in this configuration, found {_describe(chosen)}", owner.file, f"{layer.path}.type")
+            positional = [expressions.evaluate(v, env, f"{layer.path}.positional[{i}]") for i, v in enumerate(layer.positional)]
+            return self.build_class(chosen, positional, values, layer, owner)
         if layer.kind == "block":
-            target = self.blocks[layer.type]
-            for arg in target.args:
-                if arg.name in values and not fits(arg.annotation, values[arg.name]):
-                    raise SpecError("E323", f"{layer.type}'s {arg.name} must be {arg.annotation}, found {values[arg.name]!r}", owner.file, f"{layer.path}.args.{arg.name}")
-                if arg.name not in values and arg.default is REQUIRED:
-                    raise SpecError("E322", f"{layer.type} needs argument {arg.name!r}", owner.file, f"{layer.path}.args")
-            return self.build_block(target, values, layer.path)
-        spec = catalogue.LAYERS[layer.type]
+            return self.build_spec_block(self.blocks[layer.type], values, layer, owner)
+        return self.build_catalogued(catalogue.LAYERS[layer.type], values, layer, owner, inst)
+
+    def build_class(self, chosen: LayerClass, positional: list[Any], values: dict[str, Any], layer: LayerDef, owner: Block) -> Instance:
+        """``norm_layer(planes)``: the class this example chose, with a partial's keywords, then the positional and keyword arguments."""
+        names = [a.name for a in self.blocks[chosen.name].args] if chosen.kind == "block" else [p.name for p in catalogue.LAYERS[chosen.name].params]
+        label = chosen.name if chosen.kind == "block" else f"nn.{chosen.name}"
+        if len(positional) > len(names):
+            raise SpecError("E406", f"{label} takes at most {len(names)} positional arguments, given {len(positional)}", owner.file, f"{layer.path}.positional")
+        bound = dict(chosen.keywords)
+        bound.update(zip(names, positional))
+        for key, value in values.items():
+            if key not in names:
+                raise SpecError("E321", f"{label} (chosen by {layer.type} here) has no argument {key!r}" + did_you_mean(key, names), owner.file, f"{layer.path}.args.{key}")
+            if key in names[: len(positional)]:
+                raise SpecError("E406", f"{label} got {key!r} twice", owner.file, f"{layer.path}.args.{key}")
+            bound[key] = value
+        if chosen.kind == "block":
+            return self.build_spec_block(self.blocks[chosen.name], bound, layer, owner)
+        inst = Instance("layer", chosen.name, layer.path, owner.file)
+        inst.definition = layer
+        # A keyword the partial gave is reported at the layer's type, where the class came from.
+        origin = {key: f"{layer.path}.type" for key, _ in chosen.keywords if key not in values}
+        return self.build_catalogued(catalogue.LAYERS[chosen.name], bound, layer, owner, inst, origin)
+
+    def build_spec_block(self, target: Block, values: dict[str, Any], layer: LayerDef, owner: Block) -> Instance:
+        for arg in target.args:
+            if arg.name in values and not fits(arg.annotation, values[arg.name]):
+                raise SpecError("E323", f"{target.name}'s {arg.name} must be {arg.annotation}, found {_describe(values[arg.name])}", owner.file, f"{layer.path}.args.{arg.name}")
+            if arg.name not in values and arg.default is REQUIRED:
+                raise SpecError("E322", f"{target.name} needs argument {arg.name!r}", owner.file, f"{layer.path}.args")
+            if arg.choices and arg.name in values and values[arg.name] not in arg.choices:
+                raise SpecError("E323", f"{target.name}'s {arg.name} must be one of {list(arg.choices)}, found {values[arg.name]!r}", owner.file, f"{layer.path}.args.{arg.name}")
+        return self.build_block(target, values, layer.path)
+
+    def build_catalogued(self, spec: catalogue.Layer, values: dict[str, Any], layer: LayerDef, owner: Block, inst: Instance, origin: dict[str, str] | None = None) -> Instance:
         inst.layer = spec
         full: dict[str, Any] = {}
         for param in spec.params:
             if param.name in values:
                 value = values[param.name]
+                where = (origin or {}).get(param.name, f"{layer.path}.args.{param.name}")
                 if not catalogue.check_kind(param.kind, value):
-                    raise SpecError("E323", f"nn.{layer.type}'s {param.name} must be {catalogue.describe_kind(param.kind)}, found {value!r}", owner.file, f"{layer.path}.args.{param.name}")
+                    raise SpecError("E323", f"nn.{spec.name}'s {param.name} must be {catalogue.describe_kind(param.kind)}, found {value!r}", owner.file, where)
                 if _must_be_positive(param.name) and isinstance(value, int) and value < 1:
-                    raise SpecError("E324", f"{param.name} must be at least 1, found {value}", owner.file, f"{layer.path}.args.{param.name}")
+                    raise SpecError("E324", f"{param.name} must be at least 1, found {value}", owner.file, where)
                 full[param.name] = value
             elif param.name in layer.inferred:
                 full[param.name] = layer.inferred[param.name]
@@ -230,7 +306,7 @@ class ShapeChecker:
                     raise SpecError("E403", f"{param.name} can only be left out in a block without constructor arguments; write it as an expression of them", owner.file, f"{layer.path}.args")
                 full[param.name] = None  # filled at the first call
             else:
-                raise SpecError("E322", f"nn.{layer.type} needs argument {param.name!r}", owner.file, f"{layer.path}.args")
+                raise SpecError("E322", f"nn.{spec.name} needs argument {param.name!r}", owner.file, f"{layer.path}.args")
         inst.args = full
         return inst
 
@@ -334,6 +410,22 @@ class ShapeChecker:
         except SpecError as exc:
             exc.file = exc.file or function.file
             raise
+
+    def call_method(self, inst: Instance, method: Method, args: list[Any], kwargs: dict[str, Any], where: tuple[str, str]) -> Any:
+        """``self._scale(input)``: a helper method run on shapes with the block's members."""
+        file, path = where
+        self._tick(file, path)
+        if kwargs or len(args) != len(method.inputs):
+            raise SpecError("E406", f"self.{method.name} takes {len(method.inputs)} positional input(s)", file, path)
+        for name, value in zip(method.inputs, args):
+            if not isinstance(value, Tensor):
+                raise SpecError("E406", f"self.{method.name}'s {name} must be a tensor, found {_describe(value)}", file, path)
+        done, value = self._statements(method.body, dict(zip(method.inputs, args)), inst)
+        returns = annotation(value)
+        if returns is None:
+            raise SpecError("E401", f"self.{method.name} returns {_describe(value)}; it must return a tensor or a tuple of tensors", file, method.path)
+        method.returns = returns
+        return value
 
     def took(self, file: str, path: str, *arms: str) -> None:
         self.taken.setdefault((file, path), set()).update(arms)
@@ -597,6 +689,8 @@ class ShapeChecker:
                     return value[index]
                 except (IndexError, ValueError) as exc:
                     raise SpecError("E401", f"cannot index {value} by {index}: {exc}", *where) from None
+            if isinstance(value, Instance) and value.kind == "container":
+                return _child(value, index, where)
             raise SpecError("E401", f"cannot index {_describe(value)} by {_describe(index)}: index a tensor, or a tuple such as X.shape by an int or a slice", *where)
         raise SpecError("E302", f"{type(node).__name__} is not supported in forward", *where)
 
@@ -649,6 +743,10 @@ class ShapeChecker:
         kwargs = {k: v.items if isinstance(v, TensorList) else v for k, v in kwargs.items()}
         if kind is ast.Name and inst.block is not None and func.id in inst.block.functions:
             return self.call_function(self.blocks[func.id], args, kwargs, where)
+        if isinstance(func, ast.Attribute) and _is_self(func.value) and inst.block is not None:
+            method = next((m for m in inst.block.methods if m.name == func.attr), None)
+            if method is not None:
+                return self.call_method(inst, method, args, kwargs, where)
         if isinstance(func, (ast.Name, ast.Subscript)) or (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
             target = self.eval(func, env, inst, path)
             if isinstance(target, Instance):
@@ -787,6 +885,10 @@ def _first_dim_item(seq: Tensor) -> Tensor:
     return dataclasses.replace(seq, shape=seq.shape[1:])
 
 
+def _is_self(node: ast.expr) -> bool:
+    return isinstance(node, ast.Name) and node.id == "self"
+
+
 def _must_be_positive(name: str) -> bool:
     return name.endswith(("features", "channels", "_dim", "_size", "embeddings")) or name.startswith("num_")
 
@@ -796,6 +898,8 @@ def _describe(value: Any) -> str:
         return f"the layer at {value.path}"
     if isinstance(value, tuple):
         return "(" + ", ".join(_describe(v) for v in value) + ")"
+    if isinstance(value, LayerClass):
+        return f"the layer class {value}"
     return catalogue.describe_value(value)
 
 
@@ -827,8 +931,12 @@ def build_example(checker: ShapeChecker, block: Block, index: int = 0) -> Instan
             ]
         else:
             value = tuple(value) if isinstance(value, list) else value
-            if not fits(arg.annotation, value):
-                raise SpecError("E323", f"{name} must be {arg.annotation}, found {value!r}", block.file, path)
+            if arg.annotation in CLASS_TYPES:  # written as an expression: nn.ReLU, partial(nn.LayerNorm, eps=1e-6)
+                from .analyse import class_value
+
+                value = class_value(value, frozenset(n for n in checker.blocks if n[:1].isupper()), path)[0]
+            if not fits(arg.annotation, value) or (arg.choices and value not in arg.choices):
+                raise SpecError("E323", f"{name} must be {arg.annotation}" + (f" in {list(arg.choices)}" if arg.choices else "") + f", found {_describe(value)}", block.file, path)
             values[name] = value
     if block.kind == "function":
         inst = Instance("function", block.name, "", block.file)
@@ -955,6 +1063,27 @@ def _check_branches(block: Block, checker: ShapeChecker) -> None:
                 walk(getattr(stmt, attr, []))
 
     walk(block.body)
+    for method in block.methods:
+        walk(method.body)
+    # The configuration's own branches: conditional layers, tensors and Sequential children.
+    conditions = [(f"{section}.{t.name}.if", t.condition) for section, defs in (("parameters", block.parameters), ("buffers", block.buffers)) for t in defs]
+    conditions += [(f"{layer.path}.if", layer.condition) for layer in _layers_of(block)]
+    conditions += [(d.path, d.value.test) for d in block.derived if isinstance(d.value, ast.IfExp)]
+    for path, condition in conditions:
+        if condition is not None:
+            arms(expressions.unparse(condition), checker.taken.get((block.file, path), set()), path)
+
+
+def _layers_of(block: Block) -> list[LayerDef]:
+    found: list[LayerDef] = []
+    stack: list[Any] = list(block.layers.values())
+    while stack:
+        layer = stack.pop()
+        if isinstance(layer, RepeatDef):
+            continue  # a repeat's layers take no 'if'
+        found.append(layer)
+        stack.extend(layer.children)
+    return found
 
 
 def check_inits(checker: ShapeChecker, inst: Instance) -> None:
@@ -963,7 +1092,8 @@ def check_inits(checker: ShapeChecker, inst: Instance) -> None:
     assert block is not None
     evaluate = _InitEvaluator(checker.blocks, inst).evaluate
     for t in block.parameters + block.buffers:
-        initialisers.check(t.init, inst.tensors[t.name].shape, inst.env, block.file, evaluate)
+        if inst.tensors[t.name] is not None:  # an optional tensor this configuration leaves out is None
+            initialisers.check(t.init, inst.tensors[t.name].shape, inst.env, block.file, evaluate)
     rules = {type_name: rule for rule in block.init_rules for type_name in rule.types}
     for layer in _descendants(inst):
         if layer.kind == "block" and layer is not inst:

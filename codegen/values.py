@@ -97,3 +97,22 @@ class TensorList:
         if self.items and all(item == self.items[0] for item in self.items):
             return f"[{len(self.items)} x {self.items[0]}]"
         return "[" + ", ".join(str(item) for item in self.items) + "]"
+
+
+@dataclass(frozen=True)
+class LayerClass:
+    """A layer class as a value of constructor arithmetic: ``nn.GELU``, a spec's class, or
+    ``partial(nn.LayerNorm, eps=1e-06)`` (``keywords`` holds the bound keyword arguments).
+
+    ``kind`` is "layer" (the catalogue) or "block" (another spec).
+    """
+
+    name: str
+    kind: str
+    keywords: tuple[tuple[str, Any], ...] = ()
+
+    def __str__(self) -> str:
+        prefix = "nn." if self.kind == "layer" else ""
+        if not self.keywords:
+            return prefix + self.name
+        return f"partial({prefix}{self.name}, " + ", ".join(f"{k}={v!r}" for k, v in self.keywords) + ")"

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import importlib.util
 import io
 import json
@@ -548,8 +549,9 @@ CORPUS = [
     # -- analysis -----------------------------------------------------------------------------------------
     Case("variadic_misuse", "E313", "specs/my_linear.json", "args.units", "only a variadic argument may have type nn.Module",
          edit("my_linear", put(["args", "units", "type"], "nn.Module")), frozenset({"E303", "E405"})),
-    Case("if_on_nested_layer", "E314", "specs/nest_mlp.json", "layers.net.layers[1].if", "'if' is only allowed on a block's own layers",
-         edit("nest_mlp", lambda d: d["layers"]["net"]["layers"][1].update({"if": "True"}))),
+    # A direct child of a block's own Sequential may have 'if' (issue 14); one level deeper may not.
+    Case("if_on_nested_layer", "E314", "specs/nest_mlp.json", "layers.net.layers[1].layers[0].if", "'if' is only allowed on a block's own layers",
+         edit("nest_mlp", put(["layers", "net", "layers", 1], {"type": "Sequential", "layers": [{"type": "ReLU", "if": "True"}]}))),
     Case("augmented_two_targets", "E315", "specs/residual.json", "forward.body[3].op", "+= takes one target",
          edit("residual", put(["forward", "body", 3, "assign"], ["Y", "X"]))),
     Case("loop_over_expression", "E316", "specs/my_sequential.json", "forward.body[0].in", "a for loop runs over",
@@ -645,6 +647,63 @@ CORPUS = [
          edit("mlp", put(["layers", "out", "args", "in_features"], 255))),
     Case("output_mismatch", "E402", MLP, "example.output", "declared as (2, 11) but the layers give (2, 10)",
          edit("mlp", put(["example", "output"], [2, 11]))),
+    # -- configurable blocks (issue 14) -----------------------------------------------------------------
+    Case("class_arg_outside_catalogue", "E320", "specs/mlp_timm.json", "examples[1].args.act_layer", "unknown layer class nn.Bogus",
+         edit("mlp_timm", put(["examples", 1, "args", "act_layer"], "nn.Bogus"))),
+    Case("class_arg_nn_module", "E320", "specs/mlp_timm.json", "args.act_layer.default", "unknown layer class nn.Module",
+         edit("mlp_timm", put(["args", "act_layer", "default"], "nn.Module"))),
+    Case("class_arg_code", "E304", "specs/mlp_timm.json", "args.act_layer.default", "is not allowed in constructor arithmetic",
+         edit("mlp_timm", put(["args", "act_layer", "default"], PAYLOADS[4]))),
+    Case("class_arg_not_a_class", "E323", "specs/mlp_timm.json", "examples[0].args.act_layer", "a layer class is written as an expression",
+         edit("mlp_timm", put(["examples", 0, "args", "act_layer"], 3))),
+    Case("class_arg_partial_for_type", "E323", "specs/mlp_timm.json", "examples[1].args.act_layer", "act_layer must be type[nn.Module]",
+         edit("mlp_timm", put(["examples", 1, "args", "act_layer"], "partial(nn.ReLU, inplace=True)"))),
+    Case("partial_unknown_keyword", "E321", "specs/mlp_timm.json", "examples[1].args.norm_layer", "nn.LayerNorm has no argument 'epsilon'",
+         edit("mlp_timm", put(["examples", 1, "args", "norm_layer"], "partial(nn.LayerNorm, epsilon=1e-6)"))),
+    Case("partial_of_a_function", "E302", "specs/mlp_timm.json", "derived.linear_layer", "attribute .relu is not allowed here",
+         edit("mlp_timm", put(["derived", "linear_layer"], "partial(F.relu, inplace=True)"))),
+    Case("partial_keyword_wrong_kind", "E323", "specs/mlp_timm.json", "layers.fc1.type", "nn.Conv2d's kernel_size must be",
+         edit("mlp_timm", put(["derived", "linear_layer"], "partial(nn.Conv2d, kernel_size='x') if use_conv else nn.Linear"))),
+    Case("class_layer_unknown_keyword", "E321", "specs/squeeze_excitation.json", "layers.activation.args.inplace", "nn.Sigmoid (chosen by scale_activation here) has no argument",
+         edit("squeeze_excitation", put(["layers", "activation"], {"type": "scale_activation", "args": {"inplace": True}}))),
+    Case("positional_on_catalogued_layer", "E321", "specs/mlp_timm.json", "layers.drop1.positional", "only a layer whose type is a layer-class argument",
+         edit("mlp_timm", put(["layers", "drop1", "positional"], [0.5]))),
+    Case("else_without_if", "E314", "specs/conv_mlp.json", "layers.fc1.else", "'else' needs an 'if'",
+         edit("conv_mlp", put(["layers", "fc1", "else"], {"type": "Identity"}))),
+    Case("conditional_layer_never_built", "E409", "specs/conv_mlp.json", "layers.norm.if", "is never shape-checked",
+         edit("conv_mlp", delete(["examples", 1, "args", "norm_layer"]))),
+    Case("optional_child_never_left_out", "E409", "specs/inverted_residual.json", "layers.conv.layers[0].if", "the else branch of 'if expand_ratio != 1'",
+         edit("inverted_residual", put(["examples", 1, "args", "expand_ratio"], 2))),
+    Case("derived_choice_never_taken", "E409", "specs/mlp_timm.json", "derived.linear_layer", "the then branch of 'if use_conv'",
+         edit("mlp_timm", delete(["examples", 2]))),
+    Case("optional_parameter_never_left_out", "E409", "specs/layer_norm.json", "parameters.bias.if", "is never shape-checked",
+         edit("layer_norm", put(["examples", 1, "args", "bias"], True))),
+    Case("check_refuses_example", "E412", "specs/basic_block.json", "checks[0]", "the constructor refuses this configuration: 'BasicBlock only supports",
+         edit("basic_block", put(["examples", 0, "args", "groups"], 2))),
+    Case("raise_unknown_error", "E205", "specs/basic_block.json", "checks[0].raise", "'SystemExit' is not one of",
+         edit("basic_block", put(["checks", 0, "raise"], "SystemExit"))),
+    Case("raise_message_not_text", "E203", "specs/basic_block.json", "checks[0].message", "is not of type 'string'",
+         edit("basic_block", put(["checks", 0, "message"], ["import os"]))),
+    Case("check_condition_code", "E304", "specs/basic_block.json", "checks[1].if", "is not allowed in constructor arithmetic",
+         edit("basic_block", put(["checks", 1, "if"], "__import__('os').system('x')"))),
+    Case("helper_method_dunder", "E204", "specs/squeeze_excitation.json", "methods", "'__call__' is not a valid name",
+         edit("squeeze_excitation", rename(["methods"], "_scale", "__call__"))),
+    Case("helper_method_public", "E204", "specs/squeeze_excitation.json", "methods", "'scale' is not a valid name",
+         edit("squeeze_excitation", rename(["methods"], "_scale", "scale"))),
+    Case("helper_method_recursion", "E302", "specs/squeeze_excitation.json", "methods._scale.body[0].value", "private attribute '_scale' is not allowed",
+         edit("squeeze_excitation", put(["methods", "_scale", "body", 0, "value"], "self._scale(input)"))),
+    Case("str_default_outside_choices", "E323", "specs/patch_embed.json", "args.mode.default", "default 'zz' is not a str in ['row', 'batch']",
+         edit("patch_embed", put(["args", "mode"], {"type": "str", "default": "zz", "choices": ["row", "batch"]}))),
+    Case("str_without_choices", "E313", "specs/patch_embed.json", "args.mode", "lists its allowed values under 'choices'",
+         edit("patch_embed", put(["args", "mode"], {"type": "str", "default": "row"}))),
+    Case("or_on_required_type", "E313", "specs/mlp_timm.json", "args.in_features.or", "only an argument that may be None takes 'or'",
+         edit("mlp_timm", put(["args", "in_features", "or"], "1"))),
+    Case("in_operator_in_forward", "E302", "specs/conv_mlp.json", "forward.body[0].value", "comparison In is not allowed",
+         edit("conv_mlp", put(["forward", "body", 0, "value"], "self.fc1(x) if 1 in (1, 2) else x"))),
+    Case("derived_shadows_argument", "E311", "specs/inverted_residual.json", "derived.stride", "derived value 'stride' is already an argument",
+         edit("inverted_residual", put(["derived", "stride"], "1"))),
+    Case("spec_and_torch_layer_in_one_file", "E312", "specs/layer_norm.json", "name", "'LayerNorm' is a torch.nn layer that this file also uses",
+         edit("layer_norm", put(["layers"], {"ln": {"type": "LayerNorm", "args": {"normalized_shape": "ndim"}}}))),
     # -- spec language II: optional inputs, examples, branches, hyperparameters, containers, functions ----
     Case("optional_input_first", "E318", MLP, "forward.inputs[1]", "input 'X' without a default follows an optional one",
          edit("mlp", put(["forward", "inputs"], [{"name": "M", "default": None}, "X"])), frozenset({"E405"})),
@@ -931,7 +990,10 @@ def assert_no_injected_code(source: str, reference: str) -> None:
     """Nothing in ``source`` that a spec could have smuggled in as code."""
     tree = ast.parse(source)
     imports = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
-    assert set(imports) <= {"import torch", "from torch import nn", "from torch.nn import functional as F"}, imports
+    assert set(imports) <= {
+        "import torch", "from torch import nn", "from torch.nn import functional as F",
+        "from typing import Optional", "from typing import Callable, Optional", "from functools import partial",
+    }, imports
     assert not [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == "os"]
     assert calls(tree) <= calls(ast.parse(reference)), calls(tree) - calls(ast.parse(reference))
     fortynine = [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value == 49 and not isinstance(n.value, bool)]
@@ -981,6 +1043,68 @@ def test_accepted(stem, path, text, baseline, tmp_path):
     else:  # "$schema" is not part of the output
         body = lambda s: s.split("\n", 3)[3]  # noqa: E731
         assert body(source) == body(reference)
+
+
+@pytest.mark.parametrize("kind", ["raise", "assert"])
+def test_check_message_with_code_is_carried_as_a_literal(kind, baseline, tmp_path):
+    """A raise or assert message is data: one string literal holding the text, never formatted, never code."""
+    work = make_work(baseline, tmp_path)
+    text = " ".join(PAYLOADS[:4]) + " {stride} %s " + ODD_TEXT
+    check = {"if": "dilation > 1", "raise": "ValueError", "message": text} if kind == "raise" else {"assert": "dilation <= 1", "message": text}
+    edit("basic_block", put(["checks", 1], check))(work)
+    result = cli(work)
+    assert result.returncode == 0, result.stderr
+    source = (work / "out" / "basic_block.py").read_text(encoding="utf-8")
+    assert_no_injected_code(source, (baseline / "out" / "basic_block.py").read_text(encoding="utf-8"))
+    tree = ast.parse(source)
+    if kind == "raise":
+        messages = [n.exc.args[0] for n in ast.walk(tree) if isinstance(n, ast.Raise)]
+    else:
+        messages = [n.msg for n in ast.walk(tree) if isinstance(n, ast.Assert)]
+    assert any(isinstance(m, ast.Constant) and m.value == text for m in messages), [ast.dump(m) for m in messages]
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.JoinedStr)]
+
+
+def _gate_input(stem: str):
+    from codegen import analyse, generate
+
+    blocks = generate.analyse_folder(SPECS)
+    by_name = {b.name: b for b in blocks.values()}
+    return (GENERATED / f"{stem}.py").read_text(encoding="utf-8"), analyse.dependencies(blocks[stem], by_name)
+
+
+@pytest.mark.parametrize("old,new,fragment", [
+    ('raise ValueError("BasicBlock only supports groups=1 and base_width=64")', 'raise ValueError(f"{groups}")', "JoinedStr|with a literal message"),
+    ('raise ValueError("BasicBlock only supports groups=1 and base_width=64")', "raise ValueError(str(groups))", "raise of something other"),
+    ('raise ValueError("BasicBlock only supports groups=1 and base_width=64")', 'raise SystemExit("x")', "raise of something other"),
+    ('raise NotImplementedError("Dilation > 1 not supported in BasicBlock")', "assert dilation <= 1, str(dilation)", "assert without a literal message"),
+])
+def test_gate_refuses_formatted_or_foreign_raises(old, new, fragment):
+    from codegen import gate
+    from codegen.errors import SpecError
+
+    source, chain = _gate_input("basic_block")
+    gate.check(source, chain, "out/basic_block.py")  # the real output passes
+    assert old in source
+    with pytest.raises(SpecError, match=fragment) as caught:
+        gate.check(source.replace(old, new), chain, "out/basic_block.py")
+    assert caught.value.code == "E900"
+
+
+def test_gate_refuses_a_dunder_or_undeclared_helper_method():
+    import copy
+
+    from codegen import gate
+    from codegen.errors import SpecError
+
+    source, chain = _gate_input("squeeze_excitation")
+    gate.check(source, chain, "out/squeeze_excitation.py")
+    with pytest.raises(SpecError, match="defines"):  # a method the spec does not declare
+        gate.check(source.replace("def _scale(", "def _other(").replace("self._scale(", "self._other("), chain, "out/x.py")
+    dunder = copy.deepcopy(chain)
+    dunder[-1].methods[0].name = "__call__"  # even if the analyser let one through
+    with pytest.raises(SpecError, match="helper method __call__"):
+        gate.check(source.replace("def _scale(", "def __call__(").replace("self._scale(", "self.__call__("), dunder, "out/x.py")
 
 
 def test_lookalike_letters_are_normalised_never_copied(baseline, tmp_path):
@@ -1346,6 +1470,8 @@ def biggest_numel(block: Any) -> int:
 
 def check_generated(work: Path, stem: str) -> None:
     """out/<stem>.py parses, passes the gate, imports, builds from its example and gives the inferred shape."""
+    import functools
+
     import torch
     from torch import nn
 
@@ -1370,7 +1496,12 @@ def check_generated(work: Path, stem: str) -> None:
         event("built on cpu" if small else "built on meta")
         device = torch.device("cpu") if small else torch.device("meta")
         with torch.device(device):
-            net = eval(constructor, {"nn": nn, "torch": torch, **vars(module)})  # generator-built source
+            namespace = {"nn": nn, "torch": torch, "partial": functools.partial, **vars(module)}
+            if block.kind == "function":  # called with its example's arguments, as test_blocks calls it
+                args = {k: tuple(v) if isinstance(v, list) else v for k, v in block.example.get("args", {}).items()}
+                net = functools.partial(getattr(module, block.name), **args)
+            else:
+                net = eval(constructor, namespace)  # generator-built source
             inputs = [make_input(value) for value in block.example["inputs"].values()]
             with torch.no_grad():
                 output = net(*inputs)

@@ -80,7 +80,11 @@ PAYLOADS = {
     "template": "{{ 7*7 }}",
 }
 MODES = ("replace", "append")
-ALLOWED_IMPORTS = {"import math", "import torch", "from torch import nn", "from torch.nn import functional as F", "from typing import Optional"}
+ALLOWED_IMPORTS = {
+    "import math", "import torch", "from torch import nn", "from torch.nn import functional as F",
+    "from typing import Optional", "from typing import Callable", "from typing import Callable, Optional",
+    "from functools import partial",
+}
 
 
 # ---------------------------------------------------------------------------- the sweep (runs in workers)
@@ -249,6 +253,13 @@ def problems_of(record: dict, stem: str, reference: str) -> list[str]:
                 found.append(f"{where}: the Args section does not hold the text")
         elif "# " + " ".join(value.split()) not in comments(source):
             found.append(f"{where}: no comment holds the text: {comments(source)}")
+    elif path[0] == "checks" and path[-1] == "message":  # a raise or assert message: one string literal, verbatim
+        literals = [
+            n.msg.value if isinstance(n, ast.Assert) else n.exc.args[0].value
+            for n in ast.walk(tree) if isinstance(n, (ast.Assert, ast.Raise)) and not (isinstance(n, ast.Raise) and n.exc.func.id == "RuntimeError")
+        ]
+        if value not in literals:
+            found.append(f"{where}: no raise or assert holds the message as a literal: {literals}")
     elif path == ("$schema",) and body(source) != body(reference):
         found.append(f"{where}: $schema changed the code")
     return found
@@ -275,7 +286,7 @@ def test_injection(stem, payload, mode, sweeps, injection_baseline):
     problems = [p for record in records for p in problems_of(record, stem, reference)]
     assert not problems, "\n".join(problems)
     # Prose fields were accepted and carried; everything else was refused or, at least, harmless.
-    docs = [r for r in records if r["path"][-1] == "doc"]
+    docs = [r for r in records if r["path"][-1] in ("doc", "message")]
     assert docs == [] or all(r["code"] == 0 for r in docs), [r["stderr"] for r in docs if r["code"]]
 
 

@@ -16,7 +16,7 @@ import pytest
 from codegen.render import format_source
 
 from .conftest import GENERATED
-from .reference import d2l, d2l_attention, d2l_builders, d2l_recurrent, seed
+from .reference import d2l, d2l_attention, d2l_builders, d2l_recurrent, library_blocks as lib, seed
 
 # stem -> the book's code for the same blocks
 BOOK = {
@@ -46,11 +46,43 @@ BOOK = {
     "googlenet": [d2l.Inception, d2l.googlenet],
     "resnet18": [d2l.Residual, d2l.resnet_block, d2l.resnet18],
     "densenet": [d2l.conv_block, d2l.DenseBlock, d2l.transition_block, d2l.densenet],
-    "add_norm": [d2l_attention.AddNorm],
     "position_wise_ffn": [d2l_attention.PositionWiseFFN],
     "patch_embedding": [d2l_attention.PatchEmbedding],
     "vit_mlp": [d2l_attention.ViTMLP],
     "next_sentence_pred": [d2l_attention.NextSentencePred],
+    "masked_softmax": [d2l_attention.masked_softmax],
+    "dot_product_attention": [d2l_attention.masked_softmax, d2l_attention.DotProductAttention],
+    "additive_attention": [d2l_attention.masked_softmax, d2l_attention.AdditiveAttention],
+    "multi_head_attention": [d2l_attention.masked_softmax, d2l_attention.DotProductAttention, d2l_attention.MultiHeadAttention],
+    "positional_encoding": [d2l_attention.PositionalEncoding],
+    "add_norm": [d2l_attention.AddNorm],
+    "transformer_encoder_block": [
+        d2l_attention.masked_softmax, d2l_attention.DotProductAttention, d2l_attention.MultiHeadAttention,
+        d2l_attention.AddNorm, d2l_attention.PositionWiseFFN, d2l_attention.TransformerEncoderBlock,
+    ],
+    "transformer_encoder": [
+        d2l_attention.masked_softmax, d2l_attention.DotProductAttention, d2l_attention.MultiHeadAttention,
+        d2l_attention.AddNorm, d2l_attention.PositionWiseFFN, d2l_attention.TransformerEncoderBlock,
+        d2l_attention.PositionalEncoding, d2l_attention.TransformerEncoder,
+    ],
+    "transformer_decoder_block": [
+        d2l_attention.masked_softmax, d2l_attention.DotProductAttention, d2l_attention.MultiHeadAttention,
+        d2l_attention.AddNorm, d2l_attention.PositionWiseFFN, d2l_attention.TransformerDecoderBlock,
+    ],
+    "vit_block": [
+        d2l_attention.masked_softmax, d2l_attention.DotProductAttention, d2l_attention.MultiHeadAttention,
+        d2l_attention.ViTMLP, d2l_attention.ViTBlock,
+    ],
+    "vit": [
+        d2l_attention.masked_softmax, d2l_attention.DotProductAttention, d2l_attention.MultiHeadAttention,
+        d2l_attention.ViTMLP, d2l_attention.ViTBlock, d2l_attention.PatchEmbedding, d2l_attention.ViT,
+    ],
+    "bert_encoder": [
+        d2l_attention.masked_softmax, d2l_attention.DotProductAttention, d2l_attention.MultiHeadAttention,
+        d2l_attention.AddNorm, d2l_attention.PositionWiseFFN, d2l_attention.TransformerEncoderBlock,
+        d2l_attention.BERTEncoder,
+    ],
+    "mask_lm": [d2l_attention.MaskLM],
     "transpose_qkv": [d2l_attention.MultiHeadAttention.transpose_qkv],
     "transpose_output": [d2l_attention.MultiHeadAttention.transpose_output],
     # The initialisers with the book's net.apply(...) lines (the references leave them to the caller).
@@ -59,6 +91,14 @@ BOOK = {
     "xavier_42_mlp": [d2l_builders.mlp, d2l_builders.init_xavier, d2l_builders.init_42, "net[0].apply(init_xavier)\nnet[2].apply(init_42)"],
     "my_init_mlp": [d2l_builders.mlp, d2l_builders.my_init, "net.apply(my_init)"],
     "xavier_lenet": [d2l.lenet, d2l_builders.init_cnn, "net.apply(init_cnn)"],
+    # issue 14: the libraries' code (tests/reference/library_blocks.py)
+    "squeeze_excitation": [lib.SqueezeExcitation],
+    "basic_block": [lib.conv3x3, lib.conv1x1, lib.BasicBlock, lib.basic_block],
+    "inverted_residual": [lib.Conv2dNormActivation, lib.InvertedResidual],
+    "mlp_timm": [lib.Mlp],
+    "conv_mlp": [lib.ConvMlp],
+    "patch_embed": [lib.PatchEmbed],
+    "layer_norm": [lib.LayerNorm],
 }
 LIMIT = 1.3
 
