@@ -454,7 +454,9 @@ def _assigned_names(body: list[dict[str, Any]]) -> set[str]:
     for stmt in body:
         if "assign" in stmt:
             target = stmt["assign"]
-            names |= {t for t in (target if isinstance(target, list) else [target]) if not t.startswith("self.")}
+            for t in (target if isinstance(target, list) else [target]):
+                if not t.startswith("self.") and "[" not in t:  # self.<buffer> and X[index] = value bind nothing
+                    names.add(t)
         if "for" in stmt:
             names |= set(stmt["for"]) if isinstance(stmt["for"], list) else {stmt["for"]}
         for key in ("then", "else", "body"):
@@ -481,6 +483,8 @@ def _forward_expr(text: str, scope: Scope, path: str) -> ast.expr:
 
 
 def _statement(doc: dict[str, Any], path: str, scope: Scope, variadic: str | None) -> Statement:
+    if "assign" in doc and isinstance(doc["assign"], str) and "[" in doc["assign"]:
+        return _item_assign(doc, path, scope)
     if "assign" in doc:
         targets = doc["assign"] if isinstance(doc["assign"], list) else [doc["assign"]]
         for t in targets:
@@ -545,6 +549,17 @@ def _statement(doc: dict[str, Any], path: str, scope: Scope, variadic: str | Non
         body = _statements(doc["body"], f"{path}.body", scope, variadic)
         return For(names[-1], iterable, body, path, index=names[0] if len(names) == 2 else None, over=over)
     return Return(_forward_expr(doc["return"], scope, f"{path}.return"), path)
+
+
+def _item_assign(doc: dict[str, Any], path: str, scope: Scope) -> Assign:
+    """``X[~mask] = -1e6``: the target is parsed and checked as an expression, a subscript of a local tensor."""
+    target = _forward_expr(doc["assign"], scope, f"{path}.assign")
+    if not (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)):
+        raise SpecError("E315", f"an assignment target with [ is a local variable indexed once, as in X[mask], found {expressions.unparse(target)!r}", path=f"{path}.assign")
+    if doc.get("op", "=") != "=":
+        raise SpecError("E315", f"an assignment to {target.value.id}[...] takes '=' only", path=f"{path}.op")
+    target.ctx = ast.Store()
+    return Assign([target.value.id], "=", _forward_expr(doc["value"], scope, f"{path}.value"), path, item=target)
 
 
 def _check_example(example: dict[str, Any], args: list[Arg], inputs: list[str], optional: frozenset[str] = frozenset(), where: str = "example", pairs: frozenset[str] = frozenset()) -> None:

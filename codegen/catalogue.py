@@ -293,14 +293,18 @@ def _function(
     policy = _DTYPE_POLICIES[dtypes]
     first = params[0].name if params and params[0].kind == "tensor" else None
 
+    takes, gives = policy.takes, policy.gives
+
     def shape(bound: Mapping[str, Any]) -> Any:
         _check_args(params, bound, skip=varargs)
-        x = bound[first] if first else None
-        if x is not None and policy.takes is not None and x.dtype not in policy.takes:
-            _fail(f"expected {policy.describe}, found {describe_value(x)}")
         out = rule(bound)
-        if x is not None and isinstance(out, Tensor) and policy.gives is not None:
-            out = replace(out, dtype=policy.gives.get(x.dtype, x.dtype))
+        if first is None:
+            return out
+        kind = bound[first].dtype
+        if takes is not None and kind not in takes:
+            _fail(f"expected {policy.describe}, found {describe_value(bound[first])}")
+        if gives is not None and type(out) is Tensor and out.dtype != gives.get(kind, kind):
+            out = Tensor(out.shape, gives.get(kind, kind))
         return out
 
     return Function(

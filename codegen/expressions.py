@@ -13,8 +13,12 @@ Two contexts:
   constructor arguments and repeat variables; evaluated concretely for
   shape inference.
 * ``forward``: tensor code (``F.relu(self.bn1(self.conv1(X)))``,
-  ``torch.cat((X, Y), dim=1)``, ``X.abs().sum() > 1``); evaluated on shapes
-  by the analyser.
+  ``torch.cat((X, Y), dim=1)``, ``X.abs().sum() > 1``, ``X[:, None, :k]``,
+  ``~mask & (X > 0)``); evaluated on shapes by the analyser.
+
+Both contexts may call ``math.sqrt``, ``math.log`` (and ``exp``, ``ceil``,
+``floor``) and read ``math.pi`` and ``math.e``; constructor arithmetic also
+``int`` and ``round``, forward ``len``, ``int`` and ``float``.
 """
 
 from __future__ import annotations
@@ -44,8 +48,8 @@ RESERVED = frozenset(
         "register_full_backward_pre_hook", "register_state_dict_pre_hook",
         "register_load_state_dict_post_hook", "T_destination",
     }
-    # builtins a generated file calls
-    | {"range", "len", "min", "max", "enumerate", "str", "int", "isinstance", "RuntimeError"}
+    # builtins and modules a generated file calls
+    | {"range", "len", "min", "max", "enumerate", "str", "int", "isinstance", "RuntimeError", "round", "math"}
     # names generated code introduces itself
     | {"layers", "idx", "module", "steps"}
 )
@@ -54,11 +58,17 @@ RESERVED = frozenset(
 # inference runs both arms of an if on it. (self.training is a member: see analyse.)
 MODE_FUNCTIONS = frozenset({"torch.is_grad_enabled"})
 
-INIT_FUNCTIONS = {"range": (1, 3), "len": (1, 1), "min": (2, 8), "max": (2, 8)}
+INIT_FUNCTIONS = {"range": (1, 3), "len": (1, 1), "min": (2, 8), "max": (2, 8), "int": (1, 1), "round": (1, 2)}
+FORWARD_BUILTINS = {"len": (1, 1), "int": (1, 1), "float": (1, 1)}
+MATH_FUNCTIONS = {"sqrt": (1, 1), "log": (1, 2), "exp": (1, 1), "ceil": (1, 1), "floor": (1, 1)}
+MATH_CONSTANTS = {"pi": math.pi, "e": math.e}
+TORCH_NAMES = frozenset({"float32", "long", "bool"})  # dtypes forward may name: torch.long
 MAX_INT = 2**31
 MAX_DEPTH = 50  # syntax tree levels of one expression; the specs use at most 7
 
 _BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.MatMult)
+_FORWARD_BINOPS = (ast.BitAnd, ast.BitOr)  # on tensors (masks), so forward only
+_SYMBOLS = {ast.MatMult: "@", ast.BitAnd: "&", ast.BitOr: "|"}
 _CMPOPS = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot)
 
 
@@ -180,15 +190,19 @@ class _Checker(ast.NodeVisitor):
     visit_List = visit_Tuple
 
     def visit_BinOp(self, node: ast.BinOp) -> None:
-        if not isinstance(node.op, _BINOPS):
+        forward_only = isinstance(node.op, _FORWARD_BINOPS)
+        if not isinstance(node.op, _BINOPS) and not forward_only:
             self.fail("E302", f"operator {type(node.op).__name__} is not allowed")
-        if isinstance(node.op, ast.MatMult) and self.scope.context == "init":
-            self.fail("E302", "@ is only allowed in forward")
+        if (isinstance(node.op, ast.MatMult) or forward_only) and self.scope.context == "init":
+            self.fail("E302", f"{_SYMBOLS[type(node.op)]} is only allowed in forward")
         self.visit(node.left)
         self.visit(node.right)
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> None:
-        if not isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
+        if isinstance(node.op, ast.Invert):
+            if self.scope.context == "init":
+                self.fail("E302", "~ is only allowed in forward")
+        elif not isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
             self.fail("E302", f"operator {type(node.op).__name__} is not allowed")
         self.visit(node.operand)
 
@@ -220,25 +234,44 @@ class _Checker(ast.NodeVisitor):
             # A ModuleDict key: a checked identifier, never other text (shape inference checks the owner).
             check_identifier(key.value, "ModuleDict key", self.path)
             return
-        if isinstance(node.slice, ast.Slice):
-            for part in (node.slice.lower, node.slice.upper, node.slice.step):
-                if part is not None:
-                    self.visit(part)
-        else:
-            self.visit(node.slice)
+        items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        for item in items:
+            if isinstance(item, ast.Slice):
+                for part in (item.lower, item.upper, item.step):
+                    if part is not None:
+                        self.visit(part)
+            elif isinstance(item, ast.Constant) and item.value is Ellipsis:
+                if self.scope.context == "init":
+                    self.fail("E302", "... is only allowed in forward")
+            else:
+                self.visit(item)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        # Attributes appear only as self.<member> and tensor.shape; calls handle the rest.
+        # Attributes appear only as self.<member>, tensor.shape/.T/.device, torch.<dtype>
+        # and math.<constant>; calls handle the rest.
         if node.attr.startswith("_"):
             self.fail("E302", f"private attribute {node.attr!r} is not allowed")
+        owner = node.value.id if isinstance(node.value, ast.Name) else None
+        if owner == "math":
+            if node.attr not in MATH_CONSTANTS:
+                from .errors import did_you_mean
+
+                self.fail("E303", f"unknown name math.{node.attr}" + did_you_mean(node.attr, MATH_CONSTANTS))
+            return
         if self.scope.context == "forward":
-            if isinstance(node.value, ast.Name) and node.value.id == "self":
+            if owner == "self":
                 if node.attr not in self.scope.members:
                     from .errors import did_you_mean
 
                     self.fail("E305", f"unknown member self.{node.attr}" + did_you_mean(node.attr, self.scope.members))
                 return
-            if node.attr == "shape":
+            if owner == "torch":
+                if node.attr not in TORCH_NAMES:
+                    from .errors import did_you_mean
+
+                    self.fail("E303", f"unknown name torch.{node.attr}" + did_you_mean(node.attr, TORCH_NAMES))
+                return
+            if node.attr in ("shape", "T", "device"):
                 self.visit(node.value)
                 return
         self.fail("E302", f"attribute .{node.attr} is not allowed here")
@@ -253,13 +286,17 @@ class _Checker(ast.NodeVisitor):
                 self.fail("E302", "**kwargs in a call is not allowed")
             self.visit(kw.value)
         func = node.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "math":
+            self._arity(node, f"math.{func.attr}", MATH_FUNCTIONS.get(func.attr), MATH_FUNCTIONS, "math.")
+            return
         if self.scope.context == "init":
             if isinstance(func, ast.Name) and func.id in INIT_FUNCTIONS:
-                low, high = INIT_FUNCTIONS[func.id]
-                if node.keywords or not low <= len(node.args) <= high:
-                    self.fail("E302", f"{func.id}() takes {low} to {high} positional arguments")
+                self._arity(node, func.id, INIT_FUNCTIONS[func.id], INIT_FUNCTIONS)
                 return
             self.fail("E304", f"call of {ast.unparse(func)!r} is not allowed in constructor arithmetic")
+        if isinstance(func, ast.Name) and func.id in FORWARD_BUILTINS:
+            self._arity(node, func.id, FORWARD_BUILTINS[func.id], FORWARD_BUILTINS)
+            return
         # forward: self.layer(...), a loop variable bound to a module, F.x / torch.x, tensor.method()
         if isinstance(func, ast.Attribute):
             owner = func.value
@@ -292,6 +329,16 @@ class _Checker(ast.NodeVisitor):
             self.visit(func)  # self.blks[i](X), self.heads['name'](X): the analyser checks it is a layer
             return
         self.fail("E302", f"call of {ast.unparse(func)!r} is not allowed")
+
+    def _arity(self, node: ast.Call, name: str, bounds: tuple[int, int] | None, known: dict, prefix: str = "") -> None:
+        if bounds is None:
+            from .errors import did_you_mean
+
+            self.fail("E304", f"unknown function {name}" + did_you_mean(name, {prefix + k for k in known}))
+        low, high = bounds
+        if node.keywords or not low <= len(node.args) <= high:
+            count = str(low) if low == high else f"{low} to {high}"
+            self.fail("E302", f"{name}() takes {count} positional argument{'s' if high > 1 else ''}")
 
 
 def _is_member(node: ast.expr) -> bool:
@@ -366,16 +413,31 @@ def _eval(node: ast.expr, env: dict[str, Any]) -> Any:
             parts = [None if p is None else _eval(p, env) for p in (node.slice.lower, node.slice.upper, node.slice.step)]
             return value[slice(*parts)]
         return value[_eval(node.slice, env)]
+    if isinstance(node, ast.Attribute):  # math.pi, math.e
+        return MATH_CONSTANTS[node.attr]
     if isinstance(node, ast.Call):
         args = [_eval(a, env) for a in node.args]
+        if isinstance(node.func, ast.Attribute):
+            return _bounded(call_math(node.func.attr, args))
         name = node.func.id  # type: ignore[attr-defined]
         if name == "range":
             result = range(*args)
             if len(result) > 4096:
                 raise SpecError("E324", f"range of {len(result)} items is too long (at most 4096)")
             return tuple(result)
+        if name in ("int", "round"):
+            if not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
+                raise TypeError(f"{name}() takes numbers here")
+            return _bounded(int(args[0]) if name == "int" else round(*args))
         return {"len": len, "min": min, "max": max}[name](*args)
     raise TypeError(f"{type(node).__name__} cannot be evaluated")
+
+
+def call_math(name: str, args: list[Any]) -> Any:
+    """``math.<name>(*args)`` on numbers (TypeError for anything else, ValueError out of its domain)."""
+    if not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
+        raise TypeError(f"math.{name}() takes numbers")
+    return getattr(math, name)(*args)
 
 
 import operator as _op  # noqa: E402

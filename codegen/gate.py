@@ -14,6 +14,7 @@ from .model import Block
 
 ALLOWED_IMPORTS = {
     ("from", "typing", "Optional"),  # Optional[torch.Tensor] inputs
+    ("import", "math", None),
     ("import", "torch", None),
     ("from", "torch", "nn"),
     ("from", "torch.nn", "functional"),
@@ -132,7 +133,7 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
                     owner = target.value
                     if not (type(owner) is ast.Attribute and type(owner.value) is ast.Name and owner.value.id == "self" and owner.attr in buffers):
                         if not (type(owner) is ast.Name and block.kind == "block"):
-                            fail(f"subscript assignment into {ast.unparse(owner)} in {cls.name}")
+                            fail(f"assignment to {ast.unparse(target)} in {cls.name}")
                 if type(target) is ast.Attribute and type(target.value) is ast.Name and target.value.id == "self":
                     if id(node) in in_forward:
                         # Forward's one assignment to self: a new value for a declared buffer.
@@ -146,8 +147,8 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
                         fail(f"{cls.name} keeps self.{target.attr} as something other than its argument")
         elif kind is ast.AugAssign:
             for target in _flat_targets([node.target]):
-                if type(target) is ast.Attribute:
-                    fail(f"augmented assignment to an attribute in {cls.name}")
+                if type(target) in (ast.Attribute, ast.Subscript):
+                    fail(f"augmented assignment to {ast.unparse(target)} in {cls.name}")
         elif kind is ast.AnnAssign:
             if type(node.target) is ast.Attribute:
                 fail(f"annotated attribute in {cls.name}")

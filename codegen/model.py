@@ -63,6 +63,7 @@ class Assign:
     op: str
     value: ast.expr
     path: str
+    item: ast.Subscript | None = None  # X[index] = value: the checked target; targets holds X
 
 
 @dataclass

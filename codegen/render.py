@@ -314,7 +314,7 @@ class _ForwardRenderer:
 
     def statement(self, stmt: Statement) -> dict[str, Any]:
         if isinstance(stmt, Assign):
-            target = ", ".join(stmt.targets)
+            target = expressions.unparse(stmt.item) if stmt.item is not None else ", ".join(stmt.targets)
             return {"kind": "assign", "target": target, "op": stmt.op, "value": self.value(stmt.value, f"{target} {stmt.op} ")}
         if isinstance(stmt, Append):
             return {"kind": "append", "target": stmt.target, "value": self.value(stmt.value, f"{stmt.target}.append(", ")")}
@@ -360,6 +360,36 @@ def _uses_functional(block: Block) -> bool:
         return False
 
     return walk(block.body)
+
+
+def _trees(block: Block) -> list[ast.expr]:
+    """Every expression tree of a block: constructor arithmetic and forward."""
+    trees = [d for t in block.parameters + block.buffers for d in t.shape]
+
+    def layers(items: list[LayerDef | RepeatDef]) -> None:
+        for layer in items:
+            if isinstance(layer, RepeatDef):
+                trees.append(layer.iterable)
+                layers(list(layer.layers))
+                continue
+            trees.extend(layer.args.values())
+            if layer.condition is not None:
+                trees.append(layer.condition)
+            layers(layer.children)
+
+    def statements(body: list[Statement]) -> None:
+        for stmt in body:
+            trees.extend(getattr(stmt, attr) for attr in ("value", "test", "iterable", "item") if getattr(stmt, attr, None) is not None)
+            for attr in ("then", "orelse", "body"):
+                statements(getattr(stmt, attr, []))
+
+    layers(list(block.layers.values()))
+    statements(block.body)
+    return trees
+
+
+def _uses_math(block: Block) -> bool:
+    return any(isinstance(node, ast.Name) and node.id == "math" for tree in _trees(block) for node in ast.walk(tree))
 
 
 def signature_text(params: list[str]) -> str:
@@ -463,6 +493,7 @@ def render(chain: list[Block], blocks: dict[str, Block]) -> str:
         uses_functional=any(_uses_functional(b) for b in chain),
         uses_optional=any(b.optional for b in chain),
         uses_nn=any(b.kind != "function" for b in chain),  # blocks and builders
+        uses_math=any(_uses_math(b) for b in chain),
     )
 
 

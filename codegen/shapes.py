@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import math
-from typing import Any
+from typing import Any, Callable
 
 from . import catalogue, expressions
 from .errors import SpecError, did_you_mean
@@ -30,7 +30,7 @@ from .model import (
     TableRow,
     While,
 )
-from .values import REQUIRED, ShapeError, Tensor, TensorList
+from .values import DEVICE, REQUIRED, TORCH_DTYPES, ShapeError, Tensor, TensorList
 
 MAX_PARAMETERS = 2_000_000_000
 # Bounds on the work of one example's shape inference, so that no spec can make
@@ -341,6 +341,13 @@ class ShapeChecker:
         self._tick(file, stmt.path)
         if isinstance(stmt, Assign):
             value = self.eval(stmt.value, env, inst, stmt.path)
+            if stmt.item is not None:  # X[index] = value: X keeps its shape and dtype
+                target = self.eval(stmt.item.value, env, inst, stmt.path)
+                if not isinstance(target, Tensor):
+                    raise SpecError("E401", f"{stmt.targets[0]}[...] = needs {stmt.targets[0]} to be a tensor, found {_describe(target)}", file, stmt.path)
+                index = self.index(stmt.item, env, inst, stmt.path)
+                self._rule(lambda: catalogue.check_setitem(target, index, value), "assignment", (file, stmt.path))
+                return False, None
             if stmt.op != "=":
                 target = stmt.targets[0]
                 if target not in env:
@@ -348,7 +355,9 @@ class ShapeChecker:
                 op = {"+=": ast.Add(), "-=": ast.Sub(), "*=": ast.Mult(), "/=": ast.Div()}[stmt.op]
                 new = self._binop(op, env[target], value, (file, stmt.path))
                 if isinstance(env[target], Tensor) and new != env[target]:
-                    raise SpecError("E401", f"in-place {stmt.op} would change {target}'s shape from {env[target]} to {new}", file, stmt.path)
+                    old = env[target]
+                    change = f"shape from {old} to {new}" if new.shape != old.shape else f"dtype from {old.dtype} to {new.dtype}"
+                    raise SpecError("E401", f"in-place {stmt.op} would change {target}'s {change}", file, stmt.path)
                 env[target] = new
             elif len(stmt.targets) == 1:
                 self._store(stmt.targets[0], value, env, inst, stmt.path)
@@ -368,7 +377,7 @@ class ShapeChecker:
             env[stmt.target] = _list(target.items + (value,), (file, stmt.path))
             return False, None
         if isinstance(stmt, If):
-            test = self.eval(stmt.test, env, inst, stmt.path + ".if")
+            test = self._condition(self.eval(stmt.test, env, inst, stmt.path + ".if"), (file, stmt.path + ".if"))
             if isinstance(test, bool):
                 self.took(file, stmt.path, "then" if test else "else")
                 return self._statements(stmt.then if test else stmt.orelse, env, inst)
@@ -391,7 +400,7 @@ class ShapeChecker:
             env.update({n: v for n, v in then_env.items() if n in else_env})
             return then
         if isinstance(stmt, While):
-            test = self.eval(stmt.test, env, inst, stmt.path + ".while")
+            test = self._condition(self.eval(stmt.test, env, inst, stmt.path + ".while"), (file, stmt.path + ".while"))
             if isinstance(test, bool):
                 raise SpecError("E407", "a while loop must depend on tensor data; use a for loop over a layer container for a fixed count", file, stmt.path)
             before = dict(env)
@@ -489,7 +498,8 @@ class ShapeChecker:
         if isinstance(node, ast.Tuple):
             return tuple(self.eval(e, env, inst, path) for e in node.elts)
         if isinstance(node, ast.Attribute):
-            if isinstance(node.value, ast.Name) and node.value.id == "self":
+            owner = node.value.id if isinstance(node.value, ast.Name) else None
+            if owner == "self":
                 if node.attr in inst.tensors:
                     return inst.tensors[node.attr]
                 if node.attr in inst.hyper:
@@ -498,10 +508,16 @@ class ShapeChecker:
                     return self.training
                 child = inst.children[node.attr]
                 return None if child.kind == "none" else child
+            if owner == "torch":
+                return TORCH_DTYPES[node.attr]
+            if owner == "math":
+                return expressions.MATH_CONSTANTS[node.attr]
             value = self.eval(node.value, env, inst, path)
             if not isinstance(value, Tensor):
-                raise SpecError("E401", f".shape needs a tensor, found {_describe(value)}", *where)
-            return value.shape
+                raise SpecError("E401", f".{node.attr} needs a tensor, found {_describe(value)}", *where)
+            if node.attr == "T":
+                return self._rule(lambda: catalogue.transposed(value), ".T", where)
+            return DEVICE if node.attr == "device" else value.shape
         if isinstance(node, ast.Call):
             return self._call(node, env, inst, path)
         if isinstance(node, ast.BinOp):
@@ -509,9 +525,14 @@ class ShapeChecker:
         if isinstance(node, ast.UnaryOp):
             operand = self.eval(node.operand, env, inst, path)
             if isinstance(operand, Tensor):
-                return operand if not isinstance(node.op, ast.Not) else _DATA
+                if isinstance(node.op, ast.Not):
+                    return _DATA
+                symbol = {ast.Invert: "~", ast.USub: "-", ast.UAdd: "+"}[type(node.op)]
+                return self._rule(lambda: catalogue.unary_result(symbol, operand), f"unary {symbol}", where)
             if operand is _DATA:
                 return _DATA
+            if isinstance(node.op, ast.Invert):
+                raise SpecError("E401", f"~ needs a bool or integer tensor, found {_describe(operand)}", *where)
             return expressions.evaluate(ast.UnaryOp(node.op, ast.Constant(operand)), {}, path)
         if isinstance(node, ast.BoolOp):
             values = [self.eval(v, env, inst, path) for v in node.values]
@@ -524,8 +545,13 @@ class ShapeChecker:
                 right = self.eval(comp, env, inst, path)
                 if isinstance(op, (ast.Is, ast.IsNot)):
                     result = (left is None) == isinstance(op, ast.Is)
-                elif isinstance(left, Tensor) or isinstance(right, Tensor) or _DATA in (left, right):
+                elif _DATA in (left, right):
                     return _DATA
+                elif isinstance(left, Tensor) or isinstance(right, Tensor):
+                    if len(node.ops) > 1:
+                        raise SpecError("E401", "a chained comparison of tensors needs & between its parts: (a < X) & (X < b)", *where)
+                    symbol = _COMPARE_SYMBOLS[type(op)]
+                    return self._rule(lambda: catalogue.operator_result(symbol, left, right), symbol, where)
                 else:
                     result = expressions.evaluate(ast.Compare(ast.Constant(left), [op], [ast.Constant(right)]), {}, path)
                 if not result:
@@ -533,7 +559,7 @@ class ShapeChecker:
                 left = right
             return True
         if isinstance(node, ast.IfExp):
-            test = self.eval(node.test, env, inst, path)
+            test = self._condition(self.eval(node.test, env, inst, path), where)
             key = f"{path}: {expressions.unparse(node)}"
             if isinstance(test, bool):
                 self.took(inst.file, key, "then" if test else "else")
@@ -545,18 +571,49 @@ class ShapeChecker:
             return body
         if isinstance(node, ast.Subscript):
             value = self.eval(node.value, env, inst, path)
-            index = self.eval(node.slice, env, inst, path) if not isinstance(node.slice, ast.Slice) else None
-            if isinstance(value, TensorList) and isinstance(index, int) and not isinstance(index, bool):
-                value = value.items
-            if isinstance(value, tuple) and isinstance(index, int):
-                try:
-                    return value[index]
-                except IndexError:
-                    raise SpecError("E401", f"index {index} is out of range for {value}", *where) from None
+            index = self.index(node, env, inst, path)
+            if isinstance(value, TensorList) and catalogue.check_kind("int", index):
+                value = value.items  # outputs[-1]
             if isinstance(value, Instance) and value.kind == "container":
                 return _child(value, index, where)
-            raise SpecError("E302", "only indexing a tuple (such as X.shape) by an int is supported in forward", *where)
+            if isinstance(value, Tensor):
+                return self._rule(lambda: catalogue.index_shape(value, index), "indexing", where)
+            if isinstance(value, tuple) and (isinstance(index, slice) or catalogue.check_kind("int", index)):
+                if isinstance(index, slice) and not all(p is None or catalogue.check_kind("int", p) for p in (index.start, index.stop, index.step)):
+                    raise SpecError("E401", f"a slice of a tuple takes ints or None, found {index}", *where)
+                try:
+                    return value[index]
+                except (IndexError, ValueError) as exc:
+                    raise SpecError("E401", f"cannot index {value} by {index}: {exc}", *where) from None
+            raise SpecError("E401", f"cannot index {_describe(value)} by {_describe(index)}: index a tensor, or a tuple such as X.shape by an int or a slice", *where)
         raise SpecError("E302", f"{type(node).__name__} is not supported in forward", *where)
+
+    def index(self, node: ast.Subscript, env: dict[str, Any], inst: Instance, path: str) -> Any:
+        """The index of ``node``: ints, ``slice`` objects, None, Ellipsis and tensors, one or a tuple."""
+
+        def item(part: ast.expr) -> Any:
+            if isinstance(part, ast.Slice):
+                return slice(*(None if p is None else self.eval(p, env, inst, path) for p in (part.lower, part.upper, part.step)))
+            return self.eval(part, env, inst, path)
+
+        if isinstance(node.slice, ast.Tuple):
+            return tuple(item(part) for part in node.slice.elts)
+        return item(node.slice)
+
+    @staticmethod
+    def _condition(test: Any, where: tuple[str, str]) -> Any:
+        """A test as Python reads it: a tensor of one element, or a plain value."""
+        if isinstance(test, Tensor) and math.prod(test.shape) != 1:
+            raise SpecError(
+                "E401", f"a condition on {_describe(test)} is ambiguous (torch needs one element); reduce it first, e.g. X.sum() > 0", *where
+            )
+        return test
+
+    def _rule(self, rule: Callable[[], Any], label: str, where: tuple[str, str]) -> Any:
+        try:
+            return rule()
+        except ShapeError as exc:
+            raise SpecError("E401", f"{label}: {exc}", *where) from None
 
     def _call(self, node: ast.Call, env: dict[str, Any], inst: Instance, path: str) -> Any:
         where = (inst.file, path)
@@ -570,6 +627,16 @@ class ShapeChecker:
         kwargs = {k: v.items if isinstance(v, TensorList) else v for k, v in kwargs.items()}
         if isinstance(func, ast.Name) and inst.block is not None and func.id in inst.block.functions:
             return self.call_function(self.blocks[func.id], args, kwargs, where)
+        kind = type(func)
+        if kind is ast.Name and func.id in expressions.FORWARD_BUILTINS:
+            return self._builtin(func.id, args[0], where)
+        if kind is ast.Attribute and type(func.value) is ast.Name and func.value.id == "math":
+            if any(isinstance(a, Tensor) or a is _DATA for a in args):
+                raise SpecError("E401", f"math.{func.attr} takes numbers; for a tensor use torch.{func.attr}", *where)
+            try:
+                return expressions.call_math(func.attr, args)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise SpecError("E306", f"cannot evaluate {ast.unparse(node)!r} on {_describe(tuple(args))}: {exc}", *where) from None
         if isinstance(func, (ast.Name, ast.Subscript)) or (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
             target = self.eval(func, env, inst, path)
             if isinstance(target, Instance):
@@ -589,11 +656,17 @@ class ShapeChecker:
             label = f"Tensor.{func.attr}"
             args = [owner] + args
         # What torch refuses to take by position, or by keyword, is refused here too.
-        by_position = [p.name for p in spec.params][: len(args)]
+        names = [p.name for p in spec.params]
+        if spec.varargs:  # it takes every remaining positional argument
+            names = names[: names.index(spec.varargs) + 1]
+        by_position = names[: len(args)]
         for name in sorted(spec.keyword_only & set(by_position)):
             raise SpecError("E406", f"{label} takes {name!r} by keyword only", *where)
         if spec.varargs and not spec.keyword_varargs and spec.varargs in kwargs:
             raise SpecError("E406", f"{label} does not take {spec.varargs!r} by keyword", *where)
+        if kwargs and spec.positional_only:
+            for name in sorted(spec.positional_only & set(kwargs)):
+                raise SpecError("E406", f"{label} takes {name!r} by position only", *where)
         bound = _bind(spec.params, args, kwargs, label, where, spec.varargs)
         try:
             return spec.shape(bound)
@@ -604,20 +677,27 @@ class ShapeChecker:
         if left is _DATA or right is _DATA:
             return _DATA
         if isinstance(left, Tensor) or isinstance(right, Tensor):
-            try:
-                if isinstance(op, ast.MatMult):
-                    if not (isinstance(left, Tensor) and isinstance(right, Tensor)):
-                        raise ShapeError("@ needs two tensors")
-                    return Tensor(catalogue.matmul_shape(left.shape, right.shape))
-                for side in (left, right):
-                    if not isinstance(side, (Tensor, int, float)) or isinstance(side, bool):
-                        raise ShapeError(f"cannot combine a tensor with {_describe(side)}")
-                lshape = left.shape if isinstance(left, Tensor) else ()
-                rshape = right.shape if isinstance(right, Tensor) else ()
-                return Tensor(catalogue.broadcast(lshape, rshape))
-            except ShapeError as exc:
-                raise SpecError("E401", f"{type(op).__name__}: {exc}", *where) from None
+            symbol = _BINOP_SYMBOLS[type(op)]
+            for side in (left, right):
+                if isinstance(side, Instance):  # a layer, not a value: the message names it
+                    raise SpecError("E401", f"{symbol}: cannot combine a tensor with {_describe(side)}", *where)
+            return self._rule(lambda: catalogue.operator_result(symbol, left, right), symbol, where)
+        if isinstance(op, (ast.BitAnd, ast.BitOr)):
+            raise SpecError("E401", f"{_BINOP_SYMBOLS[type(op)]} needs a tensor (a mask), found {_describe(left)} and {_describe(right)}", *where)
         return expressions.evaluate(ast.BinOp(ast.Constant(left), op, ast.Constant(right)), {}, where[1])
+
+    def _builtin(self, name: str, value: Any, where: tuple[str, str]) -> Any:
+        """len, int and float in forward: on shapes and numbers (a tensor's values are not known here)."""
+        if name == "len":
+            if isinstance(value, Tensor):
+                if not value.shape:
+                    raise SpecError("E401", "len() of a 0-d tensor", *where)
+                return value.shape[0]
+            if isinstance(value, tuple):
+                return len(value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            return int(value) if name == "int" else float(value)
+        raise SpecError("E401", f"{name}() takes {'a tensor or a tuple' if name == 'len' else 'a number (a tensor element depends on the data)'}, found {_describe(value)}", *where)
 
 
 class _Data:
@@ -628,6 +708,12 @@ class _Data:
 
 
 _DATA = _Data()
+
+_BINOP_SYMBOLS = {
+    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**",
+    ast.MatMult: "@", ast.BitAnd: "&", ast.BitOr: "|",
+}
+_COMPARE_SYMBOLS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
 
 def _bind(params: tuple, args: list[Any], kwargs: dict[str, Any], name: str, where: tuple[str, str], varargs: str | None = None) -> dict[str, Any]:

@@ -299,6 +299,14 @@ FIXED = "specs/fixed_hidden_mlp.json"  # forward: X = linear(X); X = relu(mm(X, 
 def insert_statement(index: int, statement: dict) -> Callable[[Any], None]:
     return lambda doc: doc["forward"]["body"].insert(index, statement)
 FWD = ["forward", "body", 0, "return"]
+BODY = ["forward", "body"]
+
+
+def item_body(target: str, value: str = "1.0") -> list:
+    """mlp's forward with ``target = value`` (a subscript assignment) first."""
+    return [{"assign": target, "value": value}, {"return": "self.out(F.relu(self.hidden(X)))"}]
+
+
 OUT_FEATURES = ["layers", "hidden", "args", "out_features"]
 E305 = frozenset({"E305"})
 
@@ -401,6 +409,49 @@ CORPUS = [
          edit("fixed_hidden_mlp", put(["forward", "body", 3, "while"], "open(X)"))),
     Case("unicode_lookalike_member", "E204", MLP, "layers", "is not a valid name",
          edit("mlp", rename(["layers"], "hidden", "hidd\u0435n"))),  # Cyrillic 'е'
+    # -- injection through subscripts, subscript assignment, masks, dtypes and math ---------------------
+    Case("item_target_statement", "E301", MLP, "forward.body[0].assign", "not a valid expression: 'X[0]; import os'",
+         edit("mlp", put(BODY, item_body("X[0]; import os")))),
+    Case("item_target_newline", "E301", MLP, "forward.body[0].assign", "not a valid expression: 'X[0]\\nimport os'",
+         edit("mlp", put(BODY, item_body("X[0]\nimport os")))),
+    Case("item_target_import", "E302", MLP, "forward.body[0].assign", "literal 'os' is not allowed here",
+         edit("mlp", put(BODY, item_body("X[__import__('os')]")))),
+    Case("item_target_triple_quotes", "E302", MLP, "forward.body[0].assign", "literal '\\nimport os\\n' is not allowed here",
+         edit("mlp", put(BODY, item_body('X["""\nimport os\n"""]')))),
+    Case("item_target_dunder", "E302", MLP, "forward.body[0].assign", "private attribute '__class__' is not allowed",
+         edit("mlp", put(BODY, item_body("X[0].__class__")))),
+    Case("item_target_self", "E303", MLP, "forward.body[0].assign", "unknown name 'self'", edit("mlp", put(BODY, item_body("self[0]")))),
+    Case("item_target_member", "E204", MLP, "forward.body[0].assign", "'self.hidden[0]' is not a valid name",
+         edit("mlp", put(BODY, item_body("self.hidden[0]")))),
+    Case("item_target_twice", "E315", MLP, "forward.body[0].assign", "a local variable indexed once, as in X[mask], found 'X[0][0]'",
+         edit("mlp", put(BODY, item_body("X[0][0]")))),
+    Case("item_value_import", "E302", MLP, "forward.body[0].value", "literal 'os' is not allowed here",
+         edit("mlp", put(BODY, item_body("X[0]", "__import__('os')")))),
+    Case("item_float_index", "E401", MLP, "forward.body[0]", "expected index tensors of dtype long or bool",
+         edit("mlp", put(BODY, item_body("X[X[0]]")))),
+    Case("slice_lambda", "E302", MLP, "forward.body[0].return", "Lambda is not allowed", edit("mlp", put(FWD, "X[lambda: 0]"))),
+    Case("slice_dunder_method", "E304", MLP, "forward.body[0].return", "unknown tensor method .__len__()",
+         edit("mlp", put(FWD, "X[:, X.__len__()]"))),
+    Case("ellipsis_template", "E302", MLP, "forward.body[0].return", "literal '{{ 7*7 }}' is not allowed here",
+         edit("mlp", put(FWD, "X[..., '{{ 7*7 }}']"))),
+    Case("torch_builtins", "E302", MLP, "forward.body[0].return", "private attribute '__builtins__'",
+         edit("mlp", put(FWD, "X.to(torch.__builtins__)"))),
+    Case("torch_load_as_dtype", "E303", MLP, "forward.body[0].return", "unknown name torch.load", edit("mlp", put(FWD, "X.to(torch.load)"))),
+    Case("math_loader", "E302", MLP, "forward.body[0].return", "private attribute '__loader__'", edit("mlp", put(FWD, "X * math.__loader__"))),
+    Case("math_system", "E304", MLP, "forward.body[0].return", "unknown function math.system", edit("mlp", put(FWD, "math.system(X)"))),
+    Case("T_dunder", "E302", MLP, "forward.body[0].return", "private attribute '__class__'", edit("mlp", put(FWD, "X.T.__class__"))),
+    Case("device_called", "E302", MLP, "forward.body[0].return", "literal 'cuda' is not allowed here", edit("mlp", put(FWD, "X.device('cuda')"))),
+    Case("invert_float", "E401", MLP, "forward.body[0].return", "expected a bool tensor for ~", edit("mlp", put(FWD, "self.out(F.relu(self.hidden(~X)))"))),
+    Case("bitor_dict", "E302", MLP, "forward.body[0].return", "Dict is not allowed", edit("mlp", put(FWD, "X | {}"))),
+    Case("mask_read", "E401", MLP, "forward.body[0].return", "expected no bool mask when reading", edit("mlp", put(FWD, "self.out(F.relu(self.hidden(X[X > 0])))"))),
+    Case("len_getattr", "E302", MLP, "forward.body[0].return", "literal 'shape' is not allowed here", edit("mlp", put(FWD, "X * len(getattr(X, 'shape'))"))),
+    Case("init_round_import", "E304", MLP, "layers.hidden.args.out_features", "call of '__import__' is not allowed in constructor arithmetic",
+         edit("mlp", put(OUT_FEATURES, "round(__import__('os'))"))),
+    Case("init_math_dict", "E302", MLP, "layers.hidden.args.out_features", "private attribute '__dict__'", edit("mlp", put(OUT_FEATURES, "math.__dict__"))),
+    Case("init_int_payload", "E306", MLP, "layers.hidden.args.out_features", "int() takes numbers here",
+         edit("mlp", put(OUT_FEATURES, "int('); import os; (')"))),
+    Case("init_invert", "E302", MLP, "layers.hidden.args.out_features", "~ is only allowed in forward", edit("mlp", put(OUT_FEATURES, "~256"))),
+    Case("init_torch_dtype", "E302", MLP, "layers.hidden.args.out_features", "attribute .long is not allowed here", edit("mlp", put(OUT_FEATURES, "torch.long"))),
     # -- numbers ------------------------------------------------------------------------------------
     Case("json_1e400", "E105", MLP, "layers.hidden.args.out_features", "inf is not a finite number",
          raw("mlp.json", lambda d: d.replace(b'"out_features": 256', b'"out_features": 1e400'))),

@@ -42,7 +42,37 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 GENERATED = ROOT / "generated"
-STEMS = sorted(p.stem for p in SPECS.glob("*.json"))
+# Specs swept besides specs/: constructs no spec in specs/ uses yet (subscripts and
+# subscript assignment, masks, dtypes, math, lazy layers, int/round in arithmetic).
+PROBES = {
+    "attention_probe": {
+        "name": "AttentionProbe",
+        "doc": "Masked scaled dot-product scores: a probe of the attention constructs.",
+        "args": {"num_hiddens": {"type": "int", "doc": "query size"}, "ratio": {"type": "float", "default": 0.5}},
+        "layers": {
+            "W_q": {"type": "LazyLinear", "args": {"out_features": "num_hiddens"}, "doc": "query projection"},
+            "W_k": {"type": "Linear", "args": {"in_features": "int(math.sqrt(num_hiddens * 4))", "out_features": "round(num_hiddens * ratio) * 2"}},
+        },
+        "forward": {
+            "inputs": ["queries", "keys"],
+            "body": [
+                {"assign": "queries", "value": "self.W_q(queries)"},
+                {"assign": "scores", "value": "torch.bmm(queries, self.W_k(keys).transpose(1, 2)) / math.sqrt(queries.shape[-1])"},
+                {"assign": "valid_lens", "value": "torch.arange(1, scores.shape[0] + 1)"},
+                {"assign": "mask", "value": "torch.arange(scores.shape[-1], dtype=torch.float32)[None, :] < valid_lens[:, None]"},
+                {"assign": "mask", "value": "mask[:, None, :] & ~(scores[..., :1] > 100) | (scores < -100)"},
+                {"assign": "scores[~mask]", "value": "-1e6"},
+                {"return": "F.softmax(scores, dim=-1)[:, 0]"},
+            ],
+        },
+        "example": {"args": {"num_hiddens": 4}, "inputs": {"queries": [2, 3, 5], "keys": [2, 6, 4]}},
+    },
+}
+STEMS = sorted([p.stem for p in SPECS.glob("*.json")] + list(PROBES))
+
+
+def spec_doc(stem: str) -> Any:
+    return PROBES[stem] if stem in PROBES else json.loads((SPECS / f"{stem}.json").read_text(encoding="utf-8"))
 PAYLOADS = {
     "triple_quotes": '"""\nimport os\n"""',
     "carriage_return": "\rimport os",
@@ -50,7 +80,7 @@ PAYLOADS = {
     "template": "{{ 7*7 }}",
 }
 MODES = ("replace", "append")
-ALLOWED_IMPORTS = {"import torch", "from torch import nn", "from torch.nn import functional as F", "from typing import Optional"}
+ALLOWED_IMPORTS = {"import math", "import torch", "from torch import nn", "from torch.nn import functional as F", "from typing import Optional"}
 
 
 # ---------------------------------------------------------------------------- the sweep (runs in workers)
@@ -127,6 +157,8 @@ def injection_baseline(tmp_path_factory) -> Path:
     """specs/ and out/: a copy of generated/, brought up to date by the generator as it is now."""
     base = tmp_path_factory.mktemp("injection_baseline")
     shutil.copytree(SPECS, base / "specs")
+    for stem, doc in PROBES.items():
+        (base / "specs" / f"{stem}.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
     shutil.copytree(GENERATED, base / "out")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     result = subprocess.run([sys.executable, "-m", "codegen", "specs/", "-o", "out"], cwd=base, env=env,
@@ -143,7 +175,7 @@ def sweeps(request, injection_baseline) -> dict[str, list[dict]]:
         for item in request.session.items
         if getattr(item, "originalname", "") in ("test_injection", "test_sweep_covers_every_string_field")
     }
-    order = sorted(wanted, key=lambda s: -(SPECS / f"{s}.json").stat().st_size)
+    order = sorted(wanted, key=lambda s: -len(json.dumps(spec_doc(s))))
     if not order:
         return {}
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing of pytest's or torch's state
@@ -227,7 +259,7 @@ def problems_of(record: dict, stem: str, reference: str) -> list[str]:
 
 @pytest.mark.parametrize("stem", STEMS)
 def test_sweep_covers_every_string_field(stem, sweeps):
-    fields = string_fields(json.loads((SPECS / f"{stem}.json").read_text(encoding="utf-8")))
+    fields = string_fields(spec_doc(stem))
     records = sweeps[stem]
     assert len(records) == len(fields) * len(PAYLOADS) * len(MODES)
     assert {r["path"] for r in records} == set(fields)
