@@ -38,6 +38,8 @@ BOOK = {
     "multi_gru": [d2l_recurrent.RNN, d2l_recurrent.GRU],
     "seq2seq_encoder": [d2l_recurrent.RNN, d2l_recurrent.GRU, d2l_recurrent.Seq2SeqEncoder],
     "batch_norm": [d2l_builders.batch_norm],
+    "dropout_layer": [d2l_builders.dropout_layer],
+    "dropout_mlp_scratch": [d2l_builders.dropout_layer, d2l_builders.DropoutMLPScratch],
     "concise_rnn": [d2l_recurrent.RNN],
     "rnn_lm": [d2l_recurrent.RNN, d2l_recurrent.RNNLMScratch, d2l_recurrent.RNNLM],
     "rnn_lm_scratch": [d2l_recurrent.RNNScratch, d2l_recurrent.RNNLMScratch],

@@ -52,3 +52,63 @@ def test_batch_norm_function_scripts():
     X, s = torch.randn(4, 8), torch.ones(1, 8)
     for a, b in zip(scripted(X, s, s, s, s, 1e-5, 0.1), batch_norm(X, s, s, s, s, 1e-5, 0.1)):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------- dropout from scratch
+
+
+@pytest.mark.parametrize("p", [0.0, 0.5, 0.8, 1.0])
+def test_dropout_layer_equals_the_book(p):
+    """Same seed, same draw (torch.rand(X.shape)), same mask and scaling."""
+    dropout_layer = generated("dropout_mlp_scratch", "dropout_layer")
+    X = torch.arange(16, dtype=torch.float32).reshape((2, 8))
+    torch.manual_seed(3)
+    ref = book.dropout_layer(X, p)
+    torch.manual_seed(3)
+    gen = dropout_layer(X, p)
+    torch.testing.assert_close(gen, ref, rtol=0, atol=0)
+    assert ((gen == 0) | (gen == X / (1 - p) if p < 1 else gen == 0)).all()
+
+
+def _mlps():
+    torch.manual_seed(0)
+    ref = book.DropoutMLPScratch(10, 256, 256, 0.5, 0.5, lr=0.1)
+    gen = generated("dropout_mlp_scratch", "DropoutMLPScratch")(10, 256, 256, 0.5, 0.5)
+    X = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():  # materialise the lazy layers on both sides
+        ref.eval()(X), gen.eval()(X)
+    assert list(gen.state_dict()) == list(ref.state_dict())
+    gen.load_state_dict(ref.state_dict())
+    return ref, gen, X
+
+
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_dropout_mlp_scratch_equals_the_book(train):
+    """Training mode drops out (the same draws from the same seed, H1's then H2's); eval mode does not."""
+    ref, gen, X = _mlps()
+    ref.train(train), gen.train(train)
+    torch.manual_seed(7)
+    ref_out = ref(X)
+    torch.manual_seed(7)
+    gen_out = gen(X)
+    torch.testing.assert_close(gen_out, ref_out, rtol=0, atol=0)
+    ref_out.sum().backward()
+    gen_out.sum().backward()
+    for (name, r), g in zip(ref.named_parameters(), gen.parameters()):
+        torch.testing.assert_close(g.grad, r.grad, rtol=0, atol=0, msg=name)
+    torch.manual_seed(8)
+    again = gen(X)
+    assert torch.equal(again, gen_out) != train  # a new draw changes a training output only
+
+
+def test_dropout_scratch_scripts():
+    """Both script (the MLP once its lazy layers have run, as the book's would)."""
+    ref, gen, X = _mlps()
+    scripted = torch.jit.script(gen)
+    scripted.eval(), gen.eval()
+    torch.testing.assert_close(scripted(X), gen(X), rtol=0, atol=0)
+    scripted.train(), gen.train()
+    torch.manual_seed(1)
+    a = scripted(X)
+    torch.manual_seed(1)
+    torch.testing.assert_close(a, gen(X), rtol=0, atol=0)
