@@ -1106,7 +1106,7 @@ def _build_layers() -> dict[str, Layer]:
     lazy_rule, lazy_count = _lazy(_conv_shape(2), _conv_parameters(2), "in_channels", -3, "4 dimensions (N, C, H, W) or 3 (C, H, W)")
     add(_layer(
         "LazyConv2d", _conv_params(2, False)[1:], lazy_rule, lazy_count,
-        ({"out_channels": 4, "kernel_size": 3, "padding": 1, "stride": 2}, ((2, 3, 10, 9),)), positional=2,
+        ({"out_channels": 4, "kernel_size": 3, "padding": 1, "stride": 2}, ((2, 3, 10, 9),)), positional=1,  # the book: (num_channels, kernel_size=3)
     ))
     lazy_rule, lazy_count = _lazy(_batch_norm_shape(2), _batch_norm_count, "num_features", 1, "4 dimensions (N, C, H, W)")
     add(_layer("LazyBatchNorm2d", norm_tail, lazy_rule, lazy_count, ({}, ((2, 3, 4, 5),))))
