@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Callable, Iterable
 
-from . import catalogue, expressions
+from . import catalogue, expressions, initialisers
 from .errors import ErrorList, SpecError, did_you_mean
 from .expressions import Scope
 from .load import RawSpec
@@ -23,6 +23,7 @@ from .model import (
     ConstructorAssign,
     For,
     If,
+    InitRule,
     LayerDef,
     RepeatDef,
     Return,
@@ -111,22 +112,31 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         for tname, tdoc in doc.get(section, {}).items():
             path = f"{section}.{tname}"
             if errors.run(lambda: member(tname, path), default=False):
-                shape = [
-                    errors.run(lambda v=v, i=i: _init_expr(v, init_scope, f"{path}.shape[{i}]"))
-                    for i, v in enumerate(tdoc["shape"])
-                ]
+                if isinstance(tdoc["shape"], str):  # the whole shape as one expression
+                    shape = errors.run(lambda: _init_expr(tdoc["shape"], init_scope, f"{path}.shape"))
+                else:
+                    shape = [
+                        errors.run(lambda v=v, i=i: _init_expr(v, init_scope, f"{path}.shape[{i}]"))
+                        for i, v in enumerate(tdoc["shape"])
+                    ]
+                init = errors.run(lambda: initialisers.parse(tdoc["init"], tname, f"{path}.init", init_scope.names, creates=True))
                 persistent = tdoc.get("persistent", True)
                 if section == "parameters" and "persistent" in tdoc:
                     errors.errors.append(SpecError("E318", "only a buffer can be non-persistent", errors.file, f"{path}.persistent"))
-                tensors[section].append(TensorDef(tname, shape, tdoc["init"], tdoc.get("doc", ""), persistent))
+                tensors[section].append(TensorDef(tname, shape, init, tdoc.get("doc", ""), persistent))
 
     layers: dict[str, LayerDef] = {}
     for lname, ldoc in doc.get("layers", {}).items():
         path = f"layers.{lname}"
         errors.run(lambda: member(lname, path))
-        layer = errors.run(lambda: _layer(ldoc, path, init_scope, block_names, top=True))
+        layer = errors.run(lambda: _layer(ldoc, path, init_scope, block_names, top=True, init_ok=True))
         if layer is not None:
             layers[lname] = layer
+    init_rules = [
+        errors.run(lambda i=i, r=r: _init_rule(r, f"init[{i}]", init_scope))
+        for i, r in enumerate(doc.get("init", []))
+    ]
+    errors.run(lambda: _check_rules_distinct([r for r in init_rules if r is not None]))
 
     if kind == "builder":
         # Checked and shape-inferred as a block holding the Sequential as "net", whose forward runs it;
@@ -204,6 +214,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         functions=list(functions),
         examples_key="example" if "example" in doc else "examples",
     )
+    block.init_rules = [r for r in init_rules if r is not None]
     block.uses = {layer.type for layer in _walk_layers(layers.values()) if layer.kind == "block"}
     block.uses |= {
         l["type"] for example in examples for l in _example_layers(example) if l["type"] in block_names
@@ -350,7 +361,8 @@ def _init_expr(value: Any, scope: Scope, path: str) -> ast.expr:
     return tree
 
 
-def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], top: bool = False) -> LayerDef:
+def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], top: bool = False, init_ok: bool = False) -> LayerDef:
+    """``init_ok``: the layer sits where generated code can name it after building (``self.net[2]``)."""
     errors = _Collector("")
     type_name = doc["type"]
     layer = LayerDef(path=path, type=type_name, doc=doc.get("doc", ""))
@@ -358,6 +370,8 @@ def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], 
         if not top:
             errors.errors.append(SpecError("E314", "'if' is only allowed on a block's own layers", path=f"{path}.if"))
         layer.condition = errors.run(lambda: _init_expr(doc["if"], scope, f"{path}.if"))
+    if "init" in doc:
+        errors.run(lambda: _layer_init(layer, doc, path, scope, init_ok))
     if type_name in CONTAINERS:
         layer.kind = "container"
         if doc.get("args"):
@@ -377,12 +391,14 @@ def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], 
             children = []
         if any("prefix" in child for child in children if isinstance(child, dict)) and (len(children) != 1 or type_name == "ModuleDict"):
             errors.errors.append(SpecError("E314", "a repeat with a prefix must be the only item of its Sequential or ModuleList", path=f"{path}.layers"))
+        # A child's place is known (self.net[2]) only where no repeat adds a variable number before it.
+        children_ok = init_ok and not any("for" in child for child in children)
         for i, child in enumerate(children):
             child_path = f"{path}.layers[{i}]"
             if "for" in child:
                 layer.children.append(errors.run(lambda: _repeat(child, child_path, scope, block_names, top)))
             else:
-                layer.children.append(errors.run(lambda: _layer(child, child_path, scope, block_names)))
+                layer.children.append(errors.run(lambda: _layer(child, child_path, scope, block_names, init_ok=children_ok)))
     else:
         if "layers" in doc:
             errors.errors.append(SpecError("E201", "only Sequential, ModuleList and ModuleDict take 'layers'", path=f"{path}.layers"))
@@ -406,6 +422,59 @@ def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], 
     if errors.errors:
         raise ErrorList(errors.errors)
     return layer
+
+
+def _layer_init(layer: LayerDef, doc: dict[str, Any], path: str, scope: Scope, init_ok: bool) -> None:
+    where = f"{path}.init"
+    type_name = doc["type"]
+    if type_name not in initialisers.LAYER_TENSORS:
+        if type_name in CONTAINERS:
+            hint = "; give its children an init, or use a rule in the block's 'init'"
+        elif type_name not in catalogue.LAYERS:
+            hint = "; a block initialises its own layers"
+        else:
+            hint = ""
+        raise SpecError("E342", f"{type_name} has no weight or bias to initialise{hint}", path=where)
+    if "if" in doc:
+        raise SpecError("E342", "a layer built only 'if' a condition holds cannot take an init; use a rule in the block's 'init'", path=where)
+    if not init_ok:
+        raise SpecError("E342", "only a block's own layers, and the children of its containers without a repeat, take an init; use a rule in the block's 'init'", path=where)
+    errors = _Collector("")
+    for tensor, value in doc["init"].items():
+        init = errors.run(lambda: initialisers.parse(value, tensor, f"{where}.{tensor}", scope.names, creates=False))
+        if init is not None:
+            layer.init[tensor] = init
+    if errors.errors:
+        raise ErrorList(errors.errors)
+
+
+def _init_rule(doc: dict[str, Any], path: str, scope: Scope) -> InitRule:
+    errors = _Collector("")
+    for i, type_name in enumerate(doc["types"]):
+        if type_name not in initialisers.LAYER_TENSORS:
+            known = set(initialisers.LAYER_TENSORS)
+            message = f"{type_name} has no weight or bias to initialise" if type_name in catalogue.LAYERS else f"unknown layer type {type_name!r}" + did_you_mean(type_name, known)
+            errors.errors.append(SpecError("E343", message, path=f"{path}.types[{i}]"))
+    tensors = {}
+    for tensor in ("weight", "bias"):
+        if tensor in doc:
+            init = errors.run(lambda: initialisers.parse(doc[tensor], tensor, f"{path}.{tensor}", scope.names, creates=False))
+            if init is not None:
+                tensors[tensor] = init
+    if not tensors and not errors.errors:
+        errors.errors.append(SpecError("E343", "a rule initialises 'weight', 'bias' or both", path=path))
+    if errors.errors:
+        raise ErrorList(errors.errors)
+    return InitRule(list(doc["types"]), tensors, path)
+
+
+def _check_rules_distinct(rules: list[InitRule]) -> None:
+    seen: dict[str, str] = {}
+    for rule in rules:
+        for i, type_name in enumerate(rule.types):
+            if type_name in seen:
+                raise SpecError("E343", f"{type_name} already has a rule at {seen[type_name]}; one rule per layer type", path=f"{rule.path}.types[{i}]")
+            seen[type_name] = rule.path
 
 
 def _repeat(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], top: bool) -> RepeatDef:
@@ -576,6 +645,10 @@ def _check_example(example: dict[str, Any], args: list[Arg], inputs: list[str], 
     for name, value in example["inputs"].items():
         if value is None and name not in optional:
             raise SpecError("E405", f"input {name!r} is not optional; give its shape", path=f"{where}.inputs.{name}")
+        if isinstance(value, dict) and value["dtype"] == "long" and "high" not in value:
+            raise SpecError("E405", "a long input needs 'high', the bound of its values (a vocabulary size)", path=f"{where}.inputs.{name}")
+        if isinstance(value, dict) and value["dtype"] != "long" and "high" in value:
+            raise SpecError("E405", "'high' bounds the values of a long input only", path=f"{where}.inputs.{name}.high")
         is_pair = isinstance(value, list) and bool(value) and isinstance(value[0], list)
         if value is not None and is_pair != (name in pairs):
             need = "a pair of shapes, [[...], [...]]" if name in pairs else "one shape (declare \"type\": \"tuple[torch.Tensor, torch.Tensor]\" for a pair)"

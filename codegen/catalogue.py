@@ -831,8 +831,13 @@ def _embedding_shape(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
     idx = a["padding_idx"]
     if idx is not None and not -a["num_embeddings"] <= idx < a["num_embeddings"]:
         _fail(f"expected padding_idx in [{-a['num_embeddings']}, {a['num_embeddings'] - 1}], found {idx}")
-    # The input holds indices (an integer tensor); its values are not known here.
-    return Tensor(c["input"].shape + (a["embedding_dim"],))
+    # The input holds indices: an integer tensor, whose values the example may bound.
+    x = c["input"]
+    if x.dtype is not None and x.dtype != "long":
+        _fail(f"expected integer indices, found a {x.dtype} tensor (give the example input \"dtype\": \"long\")")
+    if x.high is not None and x.high > a["num_embeddings"]:
+        _fail(f"expected indices below num_embeddings={a['num_embeddings']}, found values up to {x.high - 1}")
+    return Tensor(x.shape + (a["embedding_dim"],))
 
 
 # ------------------------------------------------------------------ lazy layers

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 
 from .errors import SpecError
+from .initialisers import FORMS
 from .model import Block
 
 ALLOWED_IMPORTS = {
@@ -109,6 +110,8 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
     registered: set[str] = set()
     forward = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "forward")
     in_forward = {id(n) for n in _nodes(forward)}
+    constructor = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    in_init = {id(n) for n in _nodes(constructor)}
     for node in _nodes(cls):
         kind = type(node)
         if kind in FORBIDDEN_NODES:
@@ -146,8 +149,10 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
                     if target.attr in block.kept and ast.unparse(node.value) != target.attr:
                         fail(f"{cls.name} keeps self.{target.attr} as something other than its argument")
         elif kind is ast.AugAssign:
+            # An attribute is updated in place only by __init__'s init steps (<tensor>.data *= ...),
+            # which _check_init_code admits in their one form.
             for target in _flat_targets([node.target]):
-                if type(target) in (ast.Attribute, ast.Subscript):
+                if type(target) is ast.Subscript or (type(target) is ast.Attribute and id(node) not in in_init):
                     fail(f"augmented assignment to {ast.unparse(target)} in {cls.name}")
         elif kind is ast.AnnAssign:
             if type(node.target) is ast.Attribute:
@@ -158,10 +163,86 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
         elif kind is ast.FunctionDef:
             if node.decorator_list:
                 fail(f"decorator in {cls.name}")
+    for method in cls.body:
+        if isinstance(method, ast.FunctionDef):
+            _check_init_code(method, cls.name, fail)
     if assigned != members:
         fail(f"{cls.name} assigns attributes {sorted(assigned)}, the spec declares {sorted(members)}")
     if registered != buffers:
         fail(f"{cls.name} registers buffers {sorted(registered)}, the spec declares {sorted(buffers)}")
+
+
+INIT_FUNCTIONS = frozenset(f"{form}_" for form in FORMS)
+UPDATE_OPS = (ast.Mult, ast.Div, ast.Add, ast.Sub)
+
+
+def _check_init_code(method: ast.FunctionDef, cls: str, fail) -> None:
+    """Initialisation code: only in __init__, and only in the forms the renderer emits.
+
+    ``nn.init.<form>_(...)`` calls from the allowlist; ``<tensor>.data <op>= ...``
+    update steps; one ``for module in self.modules():`` loop testing
+    ``type(module)``; ``shape = ...`` as the only local assignment.
+    """
+    in_init = method.name == "__init__"
+    where = f"{cls}.{method.name}"
+    allowed_data: set[int] = set()  # the .data nodes inside update steps
+    allowed_init: set[int] = set()  # the nn.init nodes inside nn.init.<form>_
+    loops = 0
+    for node in _nodes(method):
+        kind = type(node)
+        if kind is ast.AugAssign and in_init:
+            target = node.target
+            if not (type(target) is ast.Attribute and target.attr == "data" and isinstance(node.op, UPDATE_OPS)
+                    and _root(target) in ("self", "module")):
+                fail(f"augmented assignment {ast.unparse(node)[:60]!r} in {where}")
+            allowed_data |= {id(n) for n in _nodes(node) if type(n) is ast.Attribute and n.attr == "data"}
+        elif kind is ast.Assign and in_init:
+            for target in node.targets:
+                if type(target) is ast.Name and target.id != "shape":
+                    fail(f"assignment to {target.id} in {where}")
+        elif kind is ast.For:
+            uses_modules = _is_self_modules(node.iter)
+            if uses_modules:
+                loops += 1
+                if not in_init or loops > 1 or not (type(node.target) is ast.Name and node.target.id == "module"):
+                    fail(f"loop over self.modules() in {where}")
+        elif kind is ast.Call and type(node.func) is ast.Name and node.func.id == "type":
+            if not in_init or len(node.args) != 1 or node.keywords or not (type(node.args[0]) is ast.Name and node.args[0].id == "module"):
+                fail(f"call of type in {where}")
+        elif kind is ast.Attribute:
+            if _is_nn_init(node.value):
+                if not in_init or node.attr not in INIT_FUNCTIONS:
+                    fail(f"nn.init.{node.attr} in {where}")
+                allowed_init.add(id(node.value))
+            if node.attr == "modules" and not in_init:
+                fail(f".modules in {where}")
+    for node in _nodes(method):
+        if type(node) is ast.Attribute:
+            if node.attr == "data" and id(node) not in allowed_data:
+                fail(f".data outside an init update step in {where}")
+            if _is_nn_init(node) and id(node) not in allowed_init:
+                fail(f"nn.init other than nn.init.<form>_ in {where}")
+        if type(node) is ast.Call and type(node.func) is ast.Attribute and node.func.attr == "modules" and not _is_for_iter(method, node):
+            fail(f"self.modules() outside the init loop in {where}")
+
+
+def _is_nn_init(node: ast.expr) -> bool:
+    return type(node) is ast.Attribute and node.attr == "init" and type(node.value) is ast.Name and node.value.id == "nn"
+
+
+def _root(node: ast.expr) -> str | None:
+    while type(node) in (ast.Attribute, ast.Subscript):
+        node = node.value  # type: ignore[attr-defined]
+    return node.id if type(node) is ast.Name else None
+
+
+def _is_self_modules(node: ast.expr) -> bool:
+    return (type(node) is ast.Call and not node.args and not node.keywords and type(node.func) is ast.Attribute
+            and node.func.attr == "modules" and type(node.func.value) is ast.Name and node.func.value.id == "self")
+
+
+def _is_for_iter(method: ast.FunctionDef, call: ast.Call) -> bool:
+    return any(type(n) is ast.For and n.iter is call and _is_self_modules(call) for n in _nodes(method))
 
 
 def _flat_targets(targets: list[ast.expr]) -> list[ast.expr]:

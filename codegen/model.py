@@ -25,12 +25,49 @@ class Arg:
 
 
 @dataclass
-class TensorDef:
-    """A parameter or buffer: ``torch.<init>(*shape)``."""
+class InitStep:
+    """One step of an initialisation (see ``initialisers``).
+
+    ``create``: ``torch.<func>(shape)``, times ``scale`` if given;
+    ``init``: ``nn.init.<func>_(tensor, *args, **keywords)``;
+    ``update``: ``tensor.data <op> value``, where ``value`` names the tensor by its own name.
+    """
+
+    kind: str
+    func: str = ""
+    args: list[ast.expr] = field(default_factory=list)
+    keywords: dict[str, ast.expr] = field(default_factory=dict)
+    scale: ast.expr | None = None
+    op: str = ""
+    value: ast.expr | None = None
+    path: str = ""
+
+
+@dataclass
+class Init:
+    """How one tensor is initialised: ``name`` is how its update steps refer to it."""
 
     name: str
-    shape: list[ast.expr]
-    init: str
+    steps: list[InitStep]
+    path: str
+
+
+@dataclass
+class InitRule:
+    """A block's rule: every layer of these types gets these inits (``weight``, ``bias``)."""
+
+    types: list[str]
+    tensors: dict[str, Init]
+    path: str
+
+
+@dataclass
+class TensorDef:
+    """A parameter or buffer: created by its init, of a shape given per dimension or as one expression."""
+
+    name: str
+    shape: list[ast.expr] | ast.expr
+    init: Init
     doc: str = ""
     persistent: bool = True  # buffers: False keeps it out of state_dict
 
@@ -45,6 +82,7 @@ class LayerDef:
     children: list[Union["LayerDef", "RepeatDef"]] = field(default_factory=list)
     condition: ast.expr | None = None
     doc: str = ""
+    init: dict[str, Init] = field(default_factory=dict)  # "weight"/"bias" -> how the layer's tensor is initialised
     inferred: dict[str, Any] = field(default_factory=dict)  # filled by shape inference
 
 
@@ -146,6 +184,7 @@ class Block:
     functions: list[str] = field(default_factory=list)  # function specs forward calls
     examples_key: str = "example"  # where the examples are in the spec, for messages
     uses: set[str] = field(default_factory=set)  # names of other specs it builds or calls
+    init_rules: list[InitRule] = field(default_factory=list)
     # Filled by shape inference on the example:
     table: list[TableRow] = field(default_factory=list)
     total_parameters: int = 0

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import catalogue, expressions
+from . import catalogue, expressions, initialisers
 from .model import Append, Assign, Block, For, If, LayerDef, RepeatDef, Return, Statement, While
 from .values import REQUIRED, Tensor
 
@@ -113,7 +113,8 @@ def _input_text(name: str, value: Any) -> str:
     if value is None:
         return f"{name} None"
     if isinstance(value, dict):
-        return f"{name} {Tensor(tuple(value['shape']))} {value['dtype']}"
+        bound = f" < {value['high']}" if "high" in value else ""  # token ids: "X (2, 5) long < 28"
+        return f"{name} {Tensor(tuple(value['shape']))} {value['dtype']}{bound}"
     return f"{name} {Tensor(tuple(value))}"
 
 
@@ -364,7 +365,7 @@ def _uses_functional(block: Block) -> bool:
 
 def _trees(block: Block) -> list[ast.expr]:
     """Every expression tree of a block: constructor arithmetic and forward."""
-    trees = [d for t in block.parameters + block.buffers for d in t.shape]
+    trees = [d for t in block.parameters + block.buffers for d in (t.shape if isinstance(t.shape, list) else [t.shape])]
 
     def layers(items: list[LayerDef | RepeatDef]) -> None:
         for layer in items:
@@ -390,6 +391,56 @@ def _trees(block: Block) -> list[ast.expr]:
 
 def _uses_math(block: Block) -> bool:
     return any(isinstance(node, ast.Name) and node.id == "math" for tree in _trees(block) for node in ast.walk(tree))
+
+
+def _shared_shape(block: Block) -> str | None:
+    """``shape = <expr>``, when tensors share one whole-shape expression, as the book's BatchNorm computes ``shape`` once."""
+    whole = {expressions.unparse(t.shape) for t in block.parameters + block.buffers if not isinstance(t.shape, list)}
+    if len(whole) != 1 or any(a.name == "shape" for a in block.args):
+        return None
+    return f"shape = {whole.pop()}"
+
+
+def _init_line(line: str, indent: int) -> str:
+    """One init statement, split as black splits a call that is too long."""
+    if indent + len(line) <= LINE or not line.startswith("nn.init."):
+        return line
+    tree = ast.parse(line, mode="eval").body
+    assert isinstance(tree, ast.Call)
+    args = [initialisers.source(a) for a in tree.args] + [f"{k.arg}={initialisers.source(k.value)}" for k in tree.keywords]
+    return Call(ast.unparse(tree.func), list(args)).layout(indent)
+
+
+def _init_rules(block: Block) -> list[dict[str, Any]]:
+    """The block's rules, as the tests of one ``for module in self.modules()`` loop."""
+    rules = []
+    for rule in block.init_rules:
+        types = [f"nn.{t}" for t in rule.types]
+        test = f"type(module) == {types[0]}" if len(types) == 1 else f"type(module) in ({', '.join(types)})"
+        lines = []
+        for tensor in ("weight", "bias"):
+            if tensor in rule.tensors:
+                lines += initialisers.statements(rule.tensors[tensor], f"module.{tensor}")[1]
+        rules.append({"test": test, "lines": [_init_line(line, 16) for line in lines]})
+    return rules
+
+
+def _layer_inits(block: Block) -> list[str]:
+    """Each layer's own init, in registration order, once every layer is built (as the book's net[0].apply(...))."""
+    lines: list[str] = []
+
+    def visit(layer: LayerDef, target: str) -> None:
+        for tensor in ("weight", "bias"):
+            if tensor in layer.init:
+                lines.extend(initialisers.statements(layer.init[tensor], f"{target}.{tensor}")[1])
+        if layer.kind == "container" and not any(isinstance(c, RepeatDef) for c in layer.children):
+            for index, child in enumerate(layer.children):
+                assert isinstance(child, LayerDef)
+                visit(child, f"{target}[{index}]")
+
+    for name, layer in block.layers.items():
+        visit(layer, f"self.{name}")
+    return lines
 
 
 def signature_text(params: list[str]) -> str:
@@ -453,14 +504,20 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
         else:
             signature.append(f"{arg.name}: {arg.annotation} = {_literal(arg.default)}")
     tensors = []
+    shape_line = _shared_shape(block)
     for buffer, defs in ((False, block.parameters), (True, block.buffers)):
         for t in defs:
-            shape = ", ".join(expressions.unparse(d) for d in t.shape)
+            if isinstance(t.shape, list):
+                shape = ", ".join(expressions.unparse(d) for d in t.shape)
+            else:
+                shape = "shape" if shape_line else expressions.unparse(t.shape)
+            value, lines = initialisers.statements(t.init, f"self.{t.name}", shape)
             tensors.append({
                 "buffer": buffer,
                 "name": t.name,
                 "name_literal": string_literal(t.name),
-                "value": f"torch.{t.init}({shape})",
+                "value": value,
+                "init": [_init_line(line, 8) for line in lines],
                 "persistent": t.persistent,
                 "comment": comment(t.doc),
             })
@@ -476,7 +533,10 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
         "forward_signature": forward_signature(block),
         "docstring": class_docstring(block),
         "signature": signature_text(signature),
+        "shape": shape_line,
         "tensors": tensors,
+        "init_rules": _init_rules(block),
+        "layer_inits": [_init_line(line, 8) for line in _layer_inits(block)],
         "variadic": block.variadic.name if block.variadic else None,
         "layers": [_layer_item(name, layer, blocks) for name, layer in block.layers.items()],
         "inputs": block.inputs,

@@ -14,7 +14,7 @@ import dataclasses
 import math
 from typing import Any, Callable
 
-from . import catalogue, expressions
+from . import catalogue, expressions, initialisers
 from .errors import SpecError, did_you_mean
 from .expressions import Scope
 from .model import (
@@ -74,6 +74,7 @@ class Instance:
         self.parameter_names: list[str] = []
         self.hyper: dict[str, Any] = {}  # constructor arguments forward reads as self.<name>
         self.outputs: list[Any] = []
+        self.env: dict[str, Any] = {}  # a block's constructor arguments
 
     def parameter_count(self) -> int:
         if self.kind == "layer":
@@ -112,14 +113,22 @@ class ShapeChecker:
         inst = Instance("block", block.name, path, block.file)
         inst.block = block
         env = {a.name: values.get(a.name, a.default) for a in block.args}
+        inst.env = env
         inst.hyper = {name: env[name] for name in block.kept}
         for section, defs in (("parameters", block.parameters), ("buffers", block.buffers)):
             for t in defs:
                 dims = []
-                for i, expr in enumerate(t.shape):
-                    dim = expressions.evaluate(expr, env, f"{section}.{t.name}.shape[{i}]")
+                if isinstance(t.shape, list):
+                    sizes = [(expressions.evaluate(e, env, f"{section}.{t.name}.shape[{i}]"), f"{section}.{t.name}.shape[{i}]") for i, e in enumerate(t.shape)]
+                else:  # one expression for the whole shape
+                    where = f"{section}.{t.name}.shape"
+                    whole = expressions.evaluate(t.shape, env, where)
+                    if not isinstance(whole, tuple) or len(whole) > 8:
+                        raise SpecError("E323", f"a shape expression must give a tuple of at most 8 sizes, found {whole!r}", block.file, where)
+                    sizes = [(dim, where) for dim in whole]
+                for dim, where in sizes:
                     if not catalogue.check_kind("int", dim) or dim < 1:
-                        raise SpecError("E324", f"a dimension must be a positive int, found {dim!r}", block.file, f"{section}.{t.name}.shape[{i}]")
+                        raise SpecError("E324", f"a dimension must be a positive int, found {dim!r}", block.file, where)
                     dims.append(dim)
                 inst.tensors[t.name] = Tensor(tuple(dims))
                 if section == "parameters":
@@ -829,8 +838,9 @@ def example_inputs(example: dict[str, Any]) -> list[Any]:
     for value in example["inputs"].values():
         if value is None:
             inputs.append(None)
-        elif isinstance(value, dict):  # a dtype'd input: "float32" is a float tensor, "long" and "bool" themselves
-            inputs.append(Tensor(tuple(value["shape"]), "float" if value["dtype"] == "float32" else value["dtype"]))
+        elif isinstance(value, dict):
+            kind = "float" if value["dtype"] == "float32" else value["dtype"]  # values.Tensor's kinds: float, long, bool
+            inputs.append(Tensor(tuple(value["shape"]), kind, value.get("high")))
         else:
             inputs.append(_example_tensor(value))  # a shape, or a pair of shapes
     return inputs
@@ -841,7 +851,7 @@ def _example_tensor(value: Any) -> Any:
     if isinstance(value, list) and value and isinstance(value[0], list):
         return tuple(_example_tensor(v) for v in value)
     if isinstance(value, dict):
-        return Tensor(tuple(value["shape"]), {"float32": "float", "long": "long", "bool": "bool"}[value["dtype"]])
+        return Tensor(tuple(value["shape"]), {"float32": "float", "long": "long", "bool": "bool"}[value["dtype"]], value.get("high"))
     return Tensor(tuple(value))
 
 
@@ -872,6 +882,7 @@ def infer(block: Block, blocks: dict[str, Block]) -> None:
             output = checker.run(inst, inputs, inst.hyper)
         else:
             output = checker.run(inst, inputs)
+            check_inits(checker, inst)
         declared = example.get("output")
         returns = annotation(output)
         if returns is None:
@@ -938,6 +949,72 @@ def _check_branches(block: Block, checker: ShapeChecker) -> None:
                 walk(getattr(stmt, attr, []))
 
     walk(block.body)
+
+
+def check_inits(checker: ShapeChecker, inst: Instance) -> None:
+    """Check every init of a built block against the tensors it initialises (after forward: sizes inferred at the first call are known)."""
+    block = inst.block
+    assert block is not None
+    evaluate = _InitEvaluator(checker.blocks, inst).evaluate
+    for t in block.parameters + block.buffers:
+        initialisers.check(t.init, inst.tensors[t.name].shape, inst.env, block.file, evaluate)
+    rules = {type_name: rule for rule in block.init_rules for type_name in rule.types}
+    for layer in _descendants(inst):
+        if layer.kind == "block" and layer is not inst:
+            check_inits(checker, layer)
+            continue
+        if layer.kind != "layer":
+            continue
+        # The block's rule runs first, then the layer's own init (see render).
+        owned = layer.definition.init if layer.definition is not None and layer.file == block.file else {}
+        rule = rules.get(layer.type)
+        for init in ([rule.tensors.get("weight"), rule.tensors.get("bias")] if rule else []) + list(owned.values()):
+            if init is None:
+                continue
+            tensors = initialisers.layer_tensors(layer.type, layer.args)
+            if tensors is None:
+                continue  # a size inferred at a call that never happened: nothing to check against
+            shape = tensors[init.name]
+            if shape is None:
+                raise SpecError("E342", f"nn.{layer.type} at {layer.path} has no {init.name} in this configuration; nothing to initialise", block.file, init.path)
+            initialisers.check(init, shape, inst.env, block.file, evaluate)
+
+
+def _descendants(inst: Instance) -> list[Instance]:
+    """``inst.modules()`` but ``inst``: every layer, container and block below it (a nested block's insides too)."""
+    found = []
+    stack = list(reversed(inst.children.values()))
+    while stack:
+        child = stack.pop()
+        found.append(child)
+        if child.kind in ("container", "block"):
+            stack.extend(reversed(child.children.values()))
+    return found
+
+
+class _InitEvaluator(ShapeChecker):
+    """Evaluates an init's update step on shapes; a comparison of tensors is a (bool) tensor here."""
+
+    def __init__(self, blocks: dict[str, Block], inst: Instance) -> None:
+        super().__init__(blocks)
+        self.owner = Instance("block", inst.type, inst.path, inst.file)  # no members: the step sees none
+
+    def evaluate(self, tree: ast.expr, env: dict[str, Any], path: str) -> Any:
+        return self.eval(tree, env, self.owner, path)
+
+    def eval(self, node: ast.expr, env: dict[str, Any], inst: Instance, path: str) -> Any:
+        if isinstance(node, ast.Compare) and not any(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops):
+            operands = [self.eval(n, env, inst, path) for n in [node.left, *node.comparators]]
+            if any(isinstance(v, Tensor) for v in operands):
+                shape: tuple[int, ...] = ()
+                for value in operands:
+                    if isinstance(value, Tensor):
+                        try:
+                            shape = catalogue.broadcast(shape, value.shape)
+                        except ShapeError as exc:
+                            raise SpecError("E401", f"comparison: {exc}", inst.file, path) from None
+                return Tensor(shape, "bool")
+        return super().eval(node, env, inst, path)
 
 
 def table_rows(inst: Instance) -> list[TableRow]:

@@ -8,7 +8,7 @@ Python value, except the few torch objects forward may name (a dtype such as
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 
@@ -24,6 +24,7 @@ class Tensor:
 
     shape: tuple[int, ...]
     dtype: str = "float"  # one of DTYPES
+    high: int | None = field(default=None, compare=False)  # integer values lie in [0, high) where known (an example's long inputs)
 
     def __str__(self) -> str:
         return "(" + ", ".join(str(d) for d in self.shape) + ("," if len(self.shape) == 1 else "") + ")"

@@ -293,6 +293,8 @@ def output_is_file(work: Path) -> None:
 
 
 MLP = "specs/mlp.json"
+MYL = "specs/my_linear.json"
+W_INIT = ["parameters", "weight", "init"]
 FIXED = "specs/fixed_hidden_mlp.json"  # forward: X = linear(X); X = relu(mm(X, rand_weight) + 1); X = linear(X); while; return
 
 
@@ -538,7 +540,7 @@ CORPUS = [
     Case("wrong_type_layers", "E203", MLP, "layers", "[] is not of type 'object'", edit("mlp", put(["layers"], []))),
     Case("wrong_type_inputs", "E203", MLP, "forward.inputs", "'X' is not of type 'array'", edit("mlp", put(["forward", "inputs"], "X"))),
     Case("wrong_type_return", "E203", MLP, "forward.body[0].return", "5 is not of type 'string'", edit("mlp", put(FWD, 5))),
-    Case("enum_init", "E205", "specs/my_linear.json", "parameters.weight.init", "is not one of ['rand', 'randn', 'zeros', 'ones']",
+    Case("init_import", "E340", "specs/my_linear.json", "parameters.weight.init", "unknown init '__import__'",
          edit("my_linear", put(["parameters", "weight", "init"], "__import__('os')"))),
     Case("enum_op", "E205", "specs/residual.json", "forward.body[3].op", "'+= 1; import os' is not one of",
          edit("residual", put(["forward", "body", 3, "op"], "+= 1; import os"))),
@@ -722,6 +724,98 @@ CORPUS = [
          edit("transpose_qkv", lambda d: d.update(constructor=[{"assign": "k", "value": "num_heads * 2"}]))),
     Case("constructor_too_long", "E200", "specs/my_linear.json", "constructor", "is too long",
          edit("my_linear", lambda d: d.update(constructor=[{"assign": "k", "value": "units * 2"}] * 17))),
+    # -- initialisation, whole-shape expressions, integer inputs (issue 11) ----------------------------
+    Case("init_unknown_form", "E340", MYL, "parameters.weight.init", "unknown init 'orthogonal'", edit("my_linear", put(W_INIT, "orthogonal"))),
+    Case("init_argument_import", "E304", MYL, "parameters.weight.init", "call of '__import__' is not allowed",
+         edit("my_linear", put(W_INIT, "normal(std=__import__('os'))"))),
+    Case("init_argument_dunder", "E302", MYL, "parameters.weight.init", "private attribute '__class__'",
+         edit("my_linear", put(W_INIT, "uniform(in_units.__class__)"))),
+    Case("init_form_semicolon", "E301", MYL, "parameters.weight.init", "not a valid expression",
+         edit("my_linear", put(W_INIT, "zeros; import os"))),
+    Case("init_form_attribute", "E340", MYL, "parameters.weight.init", "an init is a name or a call",
+         edit("my_linear", put(W_INIT, "nn.init.normal_"))),
+    Case("init_normal_positional", "E406", MYL, "parameters.weight.init", "normal takes mean, std by keyword only",
+         edit("my_linear", put(W_INIT, "normal(0.01)"))),
+    Case("init_unknown_keyword", "E321", MYL, "parameters.weight.init", "uniform has no argument 'low'",
+         edit("my_linear", put(W_INIT, "uniform(low=0)"))),
+    Case("init_kwargs", "E302", MYL, "parameters.weight.init", "**kwargs in a call is not allowed",
+         edit("my_linear", put(W_INIT, "normal(**{'std': 1})"))),
+    Case("init_update_first", "E341", MYL, "parameters.weight.init[0]", "an init starts with a form",
+         edit("my_linear", put(W_INIT, ["weight *= 2"]))),
+    Case("init_update_other_tensor", "E341", MYL, "parameters.weight.init[1]", "it may only update the tensor it initialises, 'weight'",
+         edit("my_linear", put(W_INIT, ["randn", "bias *= 0"]))),
+    Case("init_update_dunder", "E302", MYL, "parameters.weight.init[1]", "private attribute '__class__'",
+         edit("my_linear", put(W_INIT, ["randn", "weight *= weight.__class__"]))),
+    Case("init_update_open", "E302", MYL, "parameters.weight.init[1]", "literal 'x' is not allowed here",
+         edit("my_linear", put(W_INIT, ["randn", "weight *= open('x')"]))),
+    Case("init_update_semicolon", "E301", MYL, "parameters.weight.init[1]", "not a valid expression",
+         edit("my_linear", put(W_INIT, ["randn", "weight *= 2; import os"]))),
+    Case("init_update_assignment", "E341", MYL, "parameters.weight.init[1]", "a later step updates the tensor in place",
+         edit("my_linear", put(W_INIT, ["randn", "weight = weight.abs()"]))),
+    Case("init_update_member", "E305", MYL, "parameters.weight.init[1]", "unknown member self.bias",
+         edit("my_linear", put(W_INIT, ["randn", "weight *= self.bias"]))),
+    Case("init_update_shape", "E401", MYL, "parameters.weight.init[1]", "in-place *= would change weight's shape from (5, 3) to (1, 5, 3)",
+         edit("my_linear", put(W_INIT, ["randn", "weight *= weight.unsqueeze(0)"]))),
+    Case("init_second_form", "E341", MYL, "parameters.weight.init[1]", "a later step updates the tensor in place",
+         edit("my_linear", put(W_INIT, ["randn", "zeros"]))),
+    Case("init_too_many_steps", "E200", MYL, "parameters.weight.init", "is too long", edit("my_linear", put(W_INIT, ["randn"] + ["weight *= 2"] * 8))),
+    Case("init_number", "E203", MYL, "parameters.weight.init", "5 is not of type", edit("my_linear", put(W_INIT, 5))),
+    Case("init_negative_std", "E324", MYL, "parameters.weight.init", "normal's std must be at least 0, found -1",
+         edit("my_linear", put(W_INIT, "normal(std=-1)"))),
+    Case("init_uniform_reversed", "E324", MYL, "parameters.weight.init", "uniform needs a <= b, found a=10 > b=-10",
+         edit("my_linear", put(W_INIT, "uniform(10, -10)"))),
+    Case("init_xavier_on_a_vector", "E401", MYL, "parameters.bias.init", "xavier_uniform computes fan in and fan out",
+         edit("my_linear", put(["parameters", "bias", "init"], "xavier_uniform"))),
+    Case("init_kaiming_mode", "E323", MYL, "parameters.weight.init", "kaiming_uniform's mode must be 'fan_in' or 'fan_out', found 'fan'",
+         edit("my_linear", put(W_INIT, "kaiming_uniform(mode='fan')"))),
+    Case("init_scale_string", "E323", MYL, "parameters.weight.init", "the scale of randn must be a number, found 'x'",
+         edit("my_linear", put(W_INIT, "randn * 'x'"))),
+    Case("init_scale_call", "E304", MYL, "parameters.weight.init", "call of 'open' is not allowed",
+         edit("my_linear", put(W_INIT, "randn * open('x')"))),
+    Case("layer_init_randn", "E341", MLP, "layers.hidden.init.weight", "randn creates a tensor",
+         edit("mlp", put(["layers", "hidden", "init"], {"weight": "randn"}))),
+    Case("layer_init_payload", "E304", MLP, "layers.hidden.init.weight", "call of '__import__' is not allowed",
+         edit("mlp", put(["layers", "hidden", "init"], {"weight": "constant(__import__('os'))"}))),
+    Case("layer_init_unknown_tensor", "E201", MLP, "layers.hidden.init", "unknown key 'weights'",
+         edit("mlp", put(["layers", "hidden", "init"], {"weights": "zeros"}))),
+    Case("layer_init_no_tensors", "E342", "specs/lenet.json", "layers.net.layers[1].init", "Sigmoid has no weight or bias to initialise",
+         edit("lenet", put(["layers", "net", "layers", 1, "init"], {"weight": "zeros"}))),
+    Case("layer_init_in_repeat", "E342", "specs/vgg_block.json", "layers.net.layers[0].layers[0].init", "use a rule in the block's 'init'",
+         edit("vgg_block", put(["layers", "net", "layers", 0, "layers", 0, "init"], {"weight": "zeros"}))),
+    Case("layer_init_on_a_block", "E342", "specs/chimera.json", "layers.net.layers[0].init", "a block initialises its own layers",
+         edit("chimera", put(["layers", "net", "layers", 0, "init"], {"weight": "zeros"}))),
+    Case("layer_init_conditional", "E342", "specs/residual.json", "layers.conv3.init", "built only 'if' a condition holds",
+         edit("residual", put(["layers", "conv3", "init"], {"weight": "zeros"}))),
+    Case("layer_init_without_bias", "E342", MLP, "layers.hidden.init.bias", "has no bias in this configuration",
+         edit("mlp", put(["layers", "hidden", "args", "bias"], False), put(["layers", "hidden", "init"], {"bias": "zeros"}))),
+    Case("rule_unknown_type", "E343", MLP, "init[0].types[0]", "unknown layer type 'Linaer' (did you mean 'Linear'?)",
+         edit("mlp", put(["init"], [{"types": ["Linaer"], "weight": "zeros"}]))),
+    Case("rule_type_payload", "E204", MLP, "init[0].types[0]", "is not a valid name", edit("mlp", put(["init"], [{"types": ["Linear'); import os; ('"], "weight": "zeros"}]))),
+    Case("rule_type_twice", "E343", MLP, "init[1].types[0]", "Linear already has a rule at init[0]",
+         edit("mlp", put(["init"], [{"types": ["Linear"], "weight": "zeros"}, {"types": ["Linear"], "bias": "zeros"}]))),
+    Case("rule_without_tensors", "E343", MLP, "init[0]", "a rule initialises 'weight', 'bias' or both", edit("mlp", put(["init"], [{"types": ["Linear"]}]))),
+    Case("rule_on_a_layer_without_tensors", "E343", MLP, "init[0].types[0]", "ReLU has no weight or bias", edit("mlp", put(["init"], [{"types": ["ReLU"], "weight": "zeros"}]))),
+    Case("rule_update_payload", "E302", MLP, "init[0].weight[1]", "literal 'os' is not allowed here",
+         edit("mlp", put(["init"], [{"types": ["Linear"], "weight": ["zeros", "weight *= __import__('os')"]}]))),
+    Case("rule_bias_false", "E342", MLP, "init[0].bias", "nn.Linear at layers.hidden has no bias",
+         edit("mlp", put(["layers", "hidden", "args", "bias"], False), put(["init"], [{"types": ["Linear"], "bias": "zeros"}]))),
+    Case("shape_expression_not_a_tuple", "E323", MYL, "parameters.weight.shape", "a shape expression must give a tuple",
+         edit("my_linear", put(["parameters", "weight", "shape"], "in_units"))),
+    Case("shape_expression_zero", "E324", MYL, "parameters.weight.shape", "a dimension must be a positive int, found 0",
+         edit("my_linear", put(["parameters", "weight", "shape"], "(in_units, 0) if units > 1 else (1, 1)"))),
+    Case("shape_expression_import", "E304", MYL, "parameters.weight.shape", "call of '__import__' is not allowed",
+         edit("my_linear", put(["parameters", "weight", "shape"], "__import__('os')"))),
+    Case("long_input_without_bound", "E405", MLP, "example.inputs.X", "a long input needs 'high'",
+         edit("mlp", put(["example", "inputs", "X"], {"shape": [2, 20], "dtype": "long"}))),
+    Case("bound_on_float_input", "E405", MLP, "example.inputs.X.high", "'high' bounds the values of a long input only",
+         edit("mlp", put(["example", "inputs", "X"], {"shape": [2, 20], "dtype": "float32", "high": 5}))),
+    Case("input_dtype_payload", "E205", MLP, "example.inputs.X.dtype", "is not one of ['float32', 'long', 'bool']",
+         edit("mlp", put(["example", "inputs", "X"], {"shape": [2, 20], "dtype": "long'); import os; ('", "high": 5}))),
+    Case("embedding_float_input", "E401", MLP, "layers.hidden", "nn.Embedding: expected integer indices, found a float tensor",
+         edit("mlp", put(["layers", "hidden"], {"type": "Embedding", "args": {"num_embeddings": 20, "embedding_dim": 256}}))),
+    Case("embedding_ids_too_high", "E401", MLP, "layers.hidden", "expected indices below num_embeddings=20, found values up to 20",
+         edit("mlp", put(["layers", "hidden"], {"type": "Embedding", "args": {"num_embeddings": 20, "embedding_dim": 256}}),
+              put(["example", "inputs", "X"], {"shape": [2, 20], "dtype": "long", "high": 21}))),
     Case("repeat_prefix_payload", "E204", "specs/dense_block.json", "layers.net.layers[0].prefix", "is not a valid name",
          edit("dense_block", lambda d: d["layers"]["net"]["layers"][0].update(prefix="b'); import os; ('"))),
     Case("repeat_prefix_two_layers", "E314", "specs/dense_block.json", "layers.net.layers", "must be the only item",
@@ -1241,9 +1335,9 @@ def biggest_numel(block: Any) -> int:
             for d in dims.replace(" ", "").strip(",").split(","):
                 n *= int(d) if d else 1
             sizes.append(n)
-    for shape in block.example["inputs"].values():
+    for value in block.example["inputs"].values():
         n = 1
-        for d in shape:
+        for d in () if value is None else value["shape"] if isinstance(value, dict) else value:
             n *= d
         sizes.append(n)
     return max(sizes)
@@ -1255,6 +1349,8 @@ def check_generated(work: Path, stem: str) -> None:
     from torch import nn
 
     from codegen import analyse, gate, generate, render
+
+    from .test_blocks import make_input
 
     source = (work / "out" / f"{stem}.py").read_text(encoding="utf-8")
     ast.parse(source)
@@ -1274,7 +1370,7 @@ def check_generated(work: Path, stem: str) -> None:
         device = torch.device("cpu") if small else torch.device("meta")
         with torch.device(device):
             net = eval(constructor, {"nn": nn, "torch": torch, **vars(module)})  # generator-built source
-            inputs = [torch.randn(*shape) for shape in block.example["inputs"].values()]
+            inputs = [make_input(value) for value in block.example["inputs"].values()]
             with torch.no_grad():
                 output = net(*inputs)
         assert shape_text(output) == block.output_text, (shape_text(output), block.output_text)

@@ -58,6 +58,12 @@ BOOK = {
     "next_sentence_pred": [d2l_attention.NextSentencePred],
     "transpose_qkv": [d2l_attention.MultiHeadAttention.transpose_qkv],
     "transpose_output": [d2l_attention.MultiHeadAttention.transpose_output],
+    # The initialisers with the book's net.apply(...) lines (the references leave them to the caller).
+    "init_normal_mlp": [d2l_builders.mlp, d2l_builders.init_normal, "net.apply(init_normal)"],
+    "init_constant_mlp": [d2l_builders.mlp, d2l_builders.init_constant, "net.apply(init_constant)"],
+    "xavier_42_mlp": [d2l_builders.mlp, d2l_builders.init_xavier, d2l_builders.init_42, "net[0].apply(init_xavier)\nnet[2].apply(init_42)"],
+    "my_init_mlp": [d2l_builders.mlp, d2l_builders.my_init, "net.apply(my_init)"],
+    "xavier_lenet": [d2l.lenet, d2l_builders.init_cnn, "net.apply(init_cnn)"],
 }
 LIMIT = 1.3
 
@@ -80,8 +86,8 @@ def code_lines(source: str) -> int:
 
 
 def book_lines(stem: str) -> int:
-    # Methods (the book's @d2l.add_to_class functions) are dedented to stand alone.
-    source = "\n\n".join(textwrap.dedent(inspect.getsource(obj)) for obj in BOOK[stem])
+    # Methods (the book's @d2l.add_to_class functions) are dedented to stand alone; strings are the book's own lines.
+    source = "\n\n".join(obj if isinstance(obj, str) else textwrap.dedent(inspect.getsource(obj)) for obj in BOOK[stem])
     return code_lines(format_source(source))
 
 
