@@ -38,6 +38,8 @@ BOOK = {
     "multi_gru": [d2l_recurrent.RNN, d2l_recurrent.GRU],
     "seq2seq_encoder": [d2l_recurrent.RNN, d2l_recurrent.GRU, d2l_recurrent.Seq2SeqEncoder],
     "batch_norm": [d2l_builders.batch_norm],
+    "batch_norm_scratch": [d2l_builders.batch_norm, d2l_builders.BatchNorm],
+    "bn_lenet_scratch": [d2l_builders.batch_norm, d2l_builders.BatchNorm, d2l_builders.BNLeNetScratch],
     "resnext_block": [d2l_builders.ResNeXtBlock],
     "conv_block": [d2l_builders.conv_block],
     "transition_block": [d2l_builders.transition_block],

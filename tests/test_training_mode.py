@@ -112,3 +112,72 @@ def test_dropout_scratch_scripts():
     a = scripted(X)
     torch.manual_seed(1)
     torch.testing.assert_close(a, gen(X), rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------- BatchNorm from scratch
+
+
+@pytest.mark.parametrize("num_features, num_dims, shape", [(6, 4, (4, 6, 5, 5)), (120, 2, (8, 120))], ids=["4d", "2d"])
+def test_batch_norm_class_equals_the_book_over_three_steps(num_features, num_dims, shape):
+    """Three training steps (outputs, gradients, moving statistics), then prediction under no_grad."""
+    ref = book.BatchNorm(num_features, num_dims)
+    gen = generated("batch_norm_scratch", "BatchNorm")(num_features, num_dims)
+    assert list(gen.state_dict()) == list(ref.state_dict()) == ["gamma", "beta"]
+    torch.manual_seed(0)
+    batches = [torch.randn(shape) * (i + 1) + i for i in range(3)]
+    for X in batches:
+        X_ref, X_gen = X.clone().requires_grad_(True), X.clone().requires_grad_(True)
+        ref_out, gen_out = ref(X_ref), gen(X_gen)
+        torch.testing.assert_close(gen_out, ref_out, rtol=0, atol=0)
+        ref_out.pow(2).sum().backward()
+        gen_out.pow(2).sum().backward()
+        torch.testing.assert_close(X_gen.grad, X_ref.grad, rtol=0, atol=0)
+        torch.testing.assert_close(gen.gamma.grad, ref.gamma.grad, rtol=0, atol=0)
+        torch.testing.assert_close(gen.moving_mean, ref.moving_mean, rtol=0, atol=0)
+        torch.testing.assert_close(gen.moving_var, ref.moving_var, rtol=0, atol=0)
+    # The momentum rule after three steps, from the batch means themselves: 0.1 * (0.81 m1 + 0.9 m2 + m3).
+    dims = (0,) if num_dims == 2 else (0, 2, 3)
+    means = [X.mean(dim=dims).reshape(gen.moving_mean.shape) for X in batches]
+    expected = 0.1 * (0.81 * means[0] + 0.9 * means[1] + means[2])
+    torch.testing.assert_close(gen.moving_mean, expected, rtol=1e-5, atol=1e-6)
+    assert not gen.moving_mean.requires_grad
+    with torch.no_grad():  # prediction: the moving statistics, left unchanged
+        before = gen.moving_mean.clone()
+        torch.testing.assert_close(gen(batches[0]), ref(batches[0]), rtol=0, atol=0)
+        torch.testing.assert_close(gen.moving_mean, before, rtol=0, atol=0)
+
+
+def test_batch_norm_class_moves_its_statistics_with_the_module():
+    gen = generated("batch_norm_scratch", "BatchNorm")(6, 4).to(torch.float64)
+    assert gen.moving_mean.dtype == gen.moving_var.dtype == torch.float64
+    assert gen(torch.randn(2, 6, 3, 3, dtype=torch.float64)).dtype == torch.float64
+
+
+def test_bn_lenet_scratch_equals_the_book_over_three_steps():
+    torch.manual_seed(0)
+    ref, gen = book.BNLeNetScratch(), generated("bn_lenet_scratch", "BNLeNetScratch")()
+    X = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():  # materialise the lazy layers (prediction mode: no statistics change)
+        ref(X), gen(X)
+    assert list(gen.state_dict()) == list(ref.state_dict())
+    gen.load_state_dict(ref.state_dict())
+    for step in range(3):
+        X = torch.randn(4, 1, 28, 28) + step
+        ref_out, gen_out = ref(X), gen(X)
+        torch.testing.assert_close(gen_out, ref_out, rtol=0, atol=0)
+        ref_out.sum().backward()
+        gen_out.sum().backward()
+    for (name, r), g in zip(ref.named_parameters(), gen.parameters()):
+        torch.testing.assert_close(g.grad, r.grad, rtol=0, atol=0, msg=name)
+    for i in (1, 5, 10, 13):
+        torch.testing.assert_close(gen.net[i].moving_var, ref.net[i].moving_var, rtol=0, atol=0)
+
+
+def test_batch_norm_class_scripts():
+    """Ours scripts (buffers updated in forward); the book's does not (its moving statistics are plain attributes reassigned with .to)."""
+    gen = generated("batch_norm_scratch", "BatchNorm")(6, 4)
+    scripted = torch.jit.script(generated("batch_norm_scratch", "BatchNorm")(6, 4))
+    X = torch.randn(4, 6, 3, 3)
+    torch.testing.assert_close(scripted(X), gen(X), rtol=0, atol=0)
+    torch.testing.assert_close(scripted.moving_mean, gen.moving_mean, rtol=0, atol=0)
+    assert scripted.moving_mean.abs().sum() > 0
