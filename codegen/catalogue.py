@@ -1496,6 +1496,12 @@ def _float_shape(b: Mapping[str, Any]) -> Tensor:
     return replace(b["self"], dtype="float")
 
 
+def _flip_shape(b: Mapping[str, Any]) -> Tensor:
+    x = b["self"]
+    _dims(tuple(b["dims"]), len(x.shape), "dims")
+    return x
+
+
 def _long_shape(b: Mapping[str, Any]) -> Tensor:
     return replace(b["self"], dtype="long")
 
@@ -1808,6 +1814,8 @@ def _build_methods() -> dict[str, Function]:
             {"self": Tensor((2, 1, 3, 1))}, {"self": Tensor((2, 1, 3, 1)), "dim": 1}, {"self": Tensor((2, 1, 3, 1)), "dim": (0, -1)},
         ),
         _function("t", (me,), _t_shape, m, {"self": Tensor((3,))}),
+        # reversed(inputs) on a tensor, as d2l's BiRNNScratch writes it, is inputs.flip(0).
+        _function("flip", (me, Param("dims", "ints")), _flip_shape, {"self": Tensor((4, 2, 3)), "dims": (0,)}, {"self": Tensor((2, 3)), "dims": (0, -1)}, varargs="dims"),
         _function(
             "masked_fill", (me, Param("mask", "tensor"), Param("value", "tensor|scalar")), _masked_fill_shape,
             {"self": Tensor((2, 3)), "mask": Tensor((2, 3), "bool"), "value": -1e6},

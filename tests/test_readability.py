@@ -35,6 +35,7 @@ BOOK = {
     "vgg_block": [d2l.vgg_block],
     "nin_block": [d2l.nin_block],
     "rnn_scratch": [d2l_recurrent.RNNScratch],
+    "bi_rnn_scratch": [d2l_recurrent.RNNScratch, d2l_recurrent.BiRNNScratch],
     "multi_gru": [d2l_recurrent.RNN, d2l_recurrent.GRU],
     "seq2seq_encoder": [d2l_recurrent.RNN, d2l_recurrent.GRU, d2l_recurrent.Seq2SeqEncoder],
     "batch_norm": [d2l_builders.batch_norm],
