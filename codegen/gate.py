@@ -134,7 +134,8 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
             for target in _flat_targets(node.targets):
                 if type(target) is ast.Subscript:  # constructor statements fill buffers: self.<buffer>[...] = ...
                     owner = target.value
-                    if not (type(owner) is ast.Attribute and type(owner.value) is ast.Name and owner.value.id == "self" and owner.attr in buffers):
+                    into_buffer = type(owner) is ast.Attribute and type(owner.value) is ast.Name and owner.value.id == "self" and owner.attr in buffers
+                    if not into_buffer or id(node) in in_forward:  # forward replaces a buffer whole, never writes into it
                         if not (type(owner) is ast.Name and block.kind == "block"):
                             fail(f"assignment to {ast.unparse(target)} in {cls.name}")
                 if type(target) is ast.Attribute and type(target.value) is ast.Name and target.value.id == "self":

@@ -181,3 +181,57 @@ def test_batch_norm_class_scripts():
     torch.testing.assert_close(scripted(X), gen(X), rtol=0, atol=0)
     torch.testing.assert_close(scripted.moving_mean, gen.moving_mean, rtol=0, atol=0)
     assert scripted.moving_mean.abs().sum() > 0
+
+
+# ---------------------------------------------------------------------------- the gate on forward's assignments to self
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("        return Y\n", "        self.gamma = Y\n        return Y\n", "assigns self.gamma, which is not a declared buffer"),
+        ("        return Y\n", "        self.extra = Y\n        return Y\n", "assigns self.extra, which is not a declared buffer"),
+        ("        Y, self.moving_mean, self.moving_var = batch_norm(", "        Y, self.moving_mean, self.beta = batch_norm(", "assigns self.beta"),
+        ("        return Y\n", "        self.moving_mean += 1\n        return Y\n", "augmented assignment to self.moving_mean"),
+        ("        return Y\n", "        self.moving_mean[0] = 1.0\n        return Y\n", "assignment to self.moving_mean[0]"),
+    ],
+)
+def test_gate_allows_forward_to_replace_declared_buffers_only(old, new, message):
+    """The generated BatchNorm passes; each tampered forward fails (these fail without the gate's rule)."""
+    from codegen import analyse, gate
+    from codegen.errors import SpecError
+
+    from .conftest import GENERATED, analysed
+
+    blocks = {b.name: b for b in analysed().values()}
+    chain = analyse.dependencies(analysed()["batch_norm_scratch"], blocks)
+    source = (GENERATED / "batch_norm_scratch.py").read_text(encoding="utf-8")
+    gate.check(source, chain, "generated/batch_norm_scratch.py")
+    assert old in source
+    with pytest.raises(SpecError, match="E900") as info:
+        gate.check(source.replace(old, new, 1), chain, "generated/batch_norm_scratch.py")
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("    return nn.Sequential(*layers)\n", "    return nn.Sequential(*open('x'))\n", "Starred"),
+        ("-> nn.Sequential:", "-> nn.Module:", "must return nn.Sequential"),
+        ("def vgg_block(num_convs: int,", "def vgg_block(self, num_convs: int,", "takes"),
+    ],
+)
+def test_gate_checks_builder_functions(old, new, message):
+    from codegen import analyse, gate
+    from codegen.errors import SpecError
+
+    from .conftest import GENERATED, analysed
+
+    blocks = {b.name: b for b in analysed().values()}
+    chain = analyse.dependencies(analysed()["vgg_block"], blocks)
+    source = (GENERATED / "vgg_block.py").read_text(encoding="utf-8")
+    gate.check(source, chain, "generated/vgg_block.py")
+    assert old in source
+    with pytest.raises(SpecError, match="E900") as info:
+        gate.check(source.replace(old, new, 1), chain, "generated/vgg_block.py")
+    assert message in str(info.value)
