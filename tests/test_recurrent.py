@@ -247,3 +247,16 @@ def test_bi_rnn_scratch_scripts():
     X = torch.randn(3, 2, 16)
     for s, g in zip(leaves(torch.jit.script(gen)(X)), leaves(gen(X))):
         torch.testing.assert_close(s, g, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("stem, name", [("rnn_scratch", "RNNScratch"), ("lstm_scratch", "LSTMScratch"), ("gru_scratch", "GRUScratch")])
+def test_scratch_cells_draw_the_books_weights(stem, name):
+    """randn * sigma, drawn in the book's order: the same seed gives the same weights, no copying."""
+    torch.manual_seed(11)
+    ref = getattr(rnn_book, name)(28, 32)
+    torch.manual_seed(11)
+    gen = generated(stem, name)(28, 32)
+    for (n, r), g in zip(ref.state_dict().items(), gen.state_dict().values()):
+        torch.testing.assert_close(g, r, rtol=0, atol=0, msg=n)
+    big = generated(stem, name)(512, 512, sigma=0.01)
+    assert abs(float(next(iter(big.parameters())).std()) - 0.01) < 0.0005
