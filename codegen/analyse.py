@@ -430,6 +430,8 @@ def _layer_init(layer: LayerDef, doc: dict[str, Any], path: str, scope: Scope, i
     if type_name not in initialisers.LAYER_TENSORS:
         if type_name in CONTAINERS:
             hint = "; give its children an init, or use a rule in the block's 'init'"
+        elif type_name.startswith("Lazy"):
+            hint = " before its first call (a lazy layer's tensors do not exist yet); give its size instead"
         elif type_name not in catalogue.LAYERS:
             hint = "; a block initialises its own layers"
         else:

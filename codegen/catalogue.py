@@ -294,6 +294,8 @@ def _function(
     first = params[0].name if params and params[0].kind == "tensor" else None
 
     takes, gives = policy.takes, policy.gives
+    if takes is None and gives is None:
+        first = None  # the rule sets the dtype itself: nothing to check or convert
 
     def shape(bound: Mapping[str, Any]) -> Any:
         _check_args(params, bound, skip=varargs)
@@ -1386,9 +1388,12 @@ def _arange_shape(b: Mapping[str, Any]) -> Tensor:
         start, end = 0, start
     if step == 0:
         _fail("expected a non-zero step, found 0")
-    if (end - start) / step < 0:
+    count = (end - start) / step
+    if count < 0:
         _fail(f"expected end ({end}) on the side of start ({start}) that step ({step}) moves to")
-    length = math.ceil((end - start) / step)
+    if not count <= 2**31:  # also inf, from a tiny step
+        _fail(f"expected at most 2**31 elements, found {count}")
+    length = math.ceil(count)
     if length > 2**31:
         _fail(f"expected at most 2**31 elements, found {length}")
     written = (b["start"], b["end"], b["step"])

@@ -363,6 +363,11 @@ def evaluate(tree: ast.expr, env: dict[str, Any], path: str) -> Any:
         raise SpecError("E306", f"cannot evaluate {ast.unparse(tree)!r}: {exc}", path=path) from None
 
 
+def bounded(value: Any) -> Any:
+    """``value`` if it is in range (ints within 2**31, finite floats); else SpecError E324 or E105."""
+    return _bounded(value)
+
+
 def _bounded(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
         raise SpecError("E324", f"value {value} is out of range (at most {MAX_INT} in magnitude)")

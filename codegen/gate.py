@@ -91,6 +91,7 @@ def _check_function(func: ast.FunctionDef, block: Block, fail) -> None:
             fail(f"self in function {func.name}")
         elif kind is ast.Attribute and node.attr.startswith("_"):
             fail(f"private attribute {node.attr} in {func.name}")
+    _check_init_code(func, "function", fail)  # no initialisation code outside a block's __init__
 
 
 def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
@@ -136,7 +137,7 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
                     owner = target.value
                     into_buffer = type(owner) is ast.Attribute and type(owner.value) is ast.Name and owner.value.id == "self" and owner.attr in buffers
                     if not into_buffer or id(node) in in_forward:  # forward replaces a buffer whole, never writes into it
-                        if not (type(owner) is ast.Name and block.kind == "block"):
+                        if not (type(owner) is ast.Name and owner.id != "self"):  # X[index] = value on a local tensor
                             fail(f"assignment to {ast.unparse(target)} in {cls.name}")
                 if type(target) is ast.Attribute and type(target.value) is ast.Name and target.value.id == "self":
                     if id(node) in in_forward:
@@ -150,6 +151,8 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
                     if target.attr in block.kept and ast.unparse(node.value) != target.attr:
                         fail(f"{cls.name} keeps self.{target.attr} as something other than its argument")
         elif kind is ast.AugAssign:
+            if type(node.target) is ast.Subscript:
+                fail(f"augmented assignment to {ast.unparse(node.target)} in {cls.name}")
             # An attribute is updated in place only by __init__'s init steps (<tensor>.data *= ...),
             # which _check_init_code admits in their one form.
             for target in _flat_targets([node.target]):

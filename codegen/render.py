@@ -348,24 +348,14 @@ class _ForwardRenderer:
 
 
 def _uses_functional(block: Block) -> bool:
-    def walk(body: list[Statement]) -> bool:
-        for stmt in body:
-            trees = [getattr(stmt, attr) for attr in ("value", "test", "iterable") if hasattr(stmt, attr)]
-            for tree in trees:
-                for node in ast.walk(tree):
-                    if isinstance(node, ast.Name) and node.id == "F":
-                        return True
-            for attr in ("then", "orelse", "body"):
-                if walk(getattr(stmt, attr, [])):
-                    return True
-        return False
-
-    return walk(block.body)
+    return _uses_name(block, "F")
 
 
 def _trees(block: Block) -> list[ast.expr]:
     """Every expression tree of a block: constructor arithmetic and forward."""
-    trees = [d for t in block.parameters + block.buffers for d in (t.shape if isinstance(t.shape, list) else [t.shape])]
+    trees: list[ast.expr] = []
+    for tensor in block.parameters + block.buffers:  # a shape is a list of sizes, or one expression of the whole
+        trees.extend(tensor.shape if isinstance(tensor.shape, list) else [tensor.shape])
 
     def layers(items: list[LayerDef | RepeatDef]) -> None:
         for layer in items:
@@ -389,8 +379,9 @@ def _trees(block: Block) -> list[ast.expr]:
     return trees
 
 
-def _uses_math(block: Block) -> bool:
-    return any(isinstance(node, ast.Name) and node.id == "math" for tree in _trees(block) for node in ast.walk(tree))
+def _uses_name(block: Block, name: str) -> bool:
+    """Whether any expression of ``block`` reads ``name`` (``F``, ``math``): the file imports it then."""
+    return any(isinstance(node, ast.Name) and node.id == name for tree in _trees(block) for node in ast.walk(tree))
 
 
 def _shared_shape(block: Block) -> str | None:
@@ -553,7 +544,7 @@ def render(chain: list[Block], blocks: dict[str, Block]) -> str:
         uses_functional=any(_uses_functional(b) for b in chain),
         uses_optional=any(b.optional for b in chain),
         uses_nn=any(b.kind != "function" for b in chain),  # blocks and builders
-        uses_math=any(_uses_math(b) for b in chain),
+        uses_math=any(_uses_name(b, "math") for b in chain),
     )
 
 

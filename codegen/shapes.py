@@ -557,6 +557,9 @@ class ShapeChecker:
                 elif _DATA in (left, right):
                     return _DATA
                 elif isinstance(left, Tensor) or isinstance(right, Tensor):
+                    for side in (left, right):
+                        if isinstance(side, Instance):
+                            raise SpecError("E401", f"cannot compare a tensor with {_describe(side)}", *where)
                     if len(node.ops) > 1:
                         raise SpecError("E401", "a chained comparison of tensors needs & between its parts: (a < X) & (X < b)", *where)
                     symbol = _COMPARE_SYMBOLS[type(op)]
@@ -581,8 +584,8 @@ class ShapeChecker:
         if isinstance(node, ast.Subscript):
             value = self.eval(node.value, env, inst, path)
             index = self.index(node, env, inst, path)
-            if isinstance(value, TensorList) and catalogue.check_kind("int", index):
-                value = value.items  # outputs[-1]
+            if isinstance(value, TensorList) and isinstance(index, int) and not isinstance(index, bool):
+                value = value.items
             if isinstance(value, Instance) and value.kind == "container":
                 return _child(value, index, where)
             if isinstance(value, Tensor):
@@ -629,14 +632,9 @@ class ShapeChecker:
         args = [self.eval(a, env, inst, path) for a in node.args]
         kwargs = {k.arg: self.eval(k.value, env, inst, path) for k in node.keywords if k.arg}
         func = node.func
-        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and f"{func.value.id}.{func.attr}" in expressions.MODE_FUNCTIONS:
-            return _DATA  # torch.is_grad_enabled(): decided at run time
-        # A list forward built is passed on as the sequence of its tensors (torch.stack(outputs)).
-        args = [item.items if isinstance(item, TensorList) else item for item in args]
-        kwargs = {k: v.items if isinstance(v, TensorList) else v for k, v in kwargs.items()}
-        if isinstance(func, ast.Name) and inst.block is not None and func.id in inst.block.functions:
-            return self.call_function(self.blocks[func.id], args, kwargs, where)
         kind = type(func)
+        if kind is ast.Attribute and type(func.value) is ast.Name and f"{func.value.id}.{func.attr}" in expressions.MODE_FUNCTIONS:
+            return _DATA  # torch.is_grad_enabled(): decided at run time
         if kind is ast.Name and func.id in expressions.FORWARD_BUILTINS:
             return self._builtin(func.id, args[0], where)
         if kind is ast.Attribute and type(func.value) is ast.Name and func.value.id == "math":
@@ -644,8 +642,13 @@ class ShapeChecker:
                 raise SpecError("E401", f"math.{func.attr} takes numbers; for a tensor use torch.{func.attr}", *where)
             try:
                 return expressions.call_math(func.attr, args)
-            except (TypeError, ValueError, OverflowError) as exc:
+            except (TypeError, ValueError, ArithmeticError) as exc:  # math.log(1, 1) divides by zero
                 raise SpecError("E306", f"cannot evaluate {ast.unparse(node)!r} on {_describe(tuple(args))}: {exc}", *where) from None
+        # A list forward built is passed on as the sequence of its tensors (torch.stack(outputs)).
+        args = [item.items if isinstance(item, TensorList) else item for item in args]
+        kwargs = {k: v.items if isinstance(v, TensorList) else v for k, v in kwargs.items()}
+        if kind is ast.Name and inst.block is not None and func.id in inst.block.functions:
+            return self.call_function(self.blocks[func.id], args, kwargs, where)
         if isinstance(func, (ast.Name, ast.Subscript)) or (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
             target = self.eval(func, env, inst, path)
             if isinstance(target, Instance):
@@ -705,7 +708,10 @@ class ShapeChecker:
             if isinstance(value, tuple):
                 return len(value)
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            return int(value) if name == "int" else float(value)
+            try:
+                return expressions.bounded(int(value) if name == "int" else float(value))
+            except SpecError as exc:
+                raise SpecError(exc.code, exc.message, *where) from None
         raise SpecError("E401", f"{name}() takes {'a tensor or a tuple' if name == 'len' else 'a number (a tensor element depends on the data)'}, found {_describe(value)}", *where)
 
 

@@ -406,7 +406,7 @@ def test_embedding_rule_refuses_what_torch_refuses():
         layer.shape(args, {"input": Tensor((2, 5), "long", 29)})
     with pytest.raises(IndexError):
         embedding(torch.full((2, 5), 28))
-    assert layer.shape(args, {"input": Tensor((2, 5))}) == Tensor((2, 5, 8))  # dtype unknown: not refused
+    assert layer.shape(args, {"input": Tensor((2, 5), "long")}) == Tensor((2, 5, 8))  # no bound known: not refused
 
 
 def test_different_shape_expressions_are_written_inline(tmp_path):
@@ -431,3 +431,20 @@ def test_different_shape_expressions_are_written_inline(tmp_path):
     torch.manual_seed(5)
     torch.testing.assert_close(block.a.data, nn.init.normal_(torch.empty(4), std=0.5), rtol=0, atol=0)
     torch.testing.assert_close(block.b.data, torch.randn(4, 4) * 0.5, rtol=0, atol=0)
+
+
+def test_gate_refuses_init_code_in_a_function_spec(tmp_path):
+    from codegen import gate
+    from codegen.errors import SpecError
+    from codegen.generate import analyse_folder
+
+    spec = {"stem": "twice", "kind": "function", "name": "twice", "doc": "Twice X.",
+            "forward": {"inputs": ["X"], "body": [{"return": "X * 2"}]}, "example": {"inputs": {"X": [2, 3]}}}
+    out = generate(tmp_path, spec)
+    source = (out / "twice.py").read_text(encoding="utf-8")
+    chain = [analyse_folder(tmp_path / "specs")["twice"]]
+    gate.check(source, chain, "twice.py")
+    for tampered in ("X.data * 2", "nn.init.zeros_(X)", "type(X)"):
+        with pytest.raises(SpecError, match="function.twice") as caught:
+            gate.check(source.replace("return X * 2", f"return {tampered}"), chain, "twice.py")
+        assert caught.value.code == "E900"

@@ -160,6 +160,13 @@ def test_indexing_operators_and_functions_run_as_written(tmp_path):
     assert analyse_folder(tmp_path / "specs")["indexing"].output_shape == tuple(ours.shape)
 
 
+def test_F_used_only_in_an_assignment_target_is_imported(tmp_path):
+    module, source = built(tmp_path, "relu_mask", spec("ReluMask", [{"assign": "X[F.relu(X) > 0]", "value": "0.0"}, {"return": "X"}], {"X": [2, 3]}))
+    assert "from torch.nn import functional as F\n" in source
+    X = torch.randn(2, 3)
+    assert torch.equal(module.ReluMask()(X.clone()), X.clamp(max=0))
+
+
 def test_math_is_imported_only_when_used(tmp_path):
     _, source = built(tmp_path, "plain", spec("Plain", [{"return": "X[:, 0]"}], {"X": [2, 3]}))
     assert "import math" not in source
@@ -179,7 +186,7 @@ def test_lazy_layers_count_what_torch_materialises(tmp_path):
         example_args={"channels": 4},
     )
     module, source = built(tmp_path, "lazy_stem", doc)
-    assert "nn.LazyConv2d(channels, 3, padding=1)" in source and "nn.LazyLinear(10)" in source
+    assert "nn.LazyConv2d(channels, kernel_size=3, padding=1)" in source and "nn.LazyLinear(10)" in source
     net = module.LazyStem(4)
     assert net(torch.randn(2, 3, 8, 8)).shape == (2, 10)
     counts = {name: sum(p.numel() for p in layer.parameters()) for name, layer in net.named_children()}
@@ -260,7 +267,11 @@ REFUSED = [
     ("T_3d", [{"return": "X[None].T"}], "E401 .T: expected at most 2 dimensions"),
     ("chained", [{"return": "(0 < X < 1).float()"}], "E401 a chained comparison of tensors needs &"),
     ("if_many", [{"if": "X > 0", "then": [{"return": "X"}]}, {"return": "-X"}], "forward.body[0].if: E401 a condition on a bool tensor of shape (2, 3) is ambiguous"),
+    ("math_log_base_one", [{"return": "X * math.log(2, 1)"}], "E306 cannot evaluate 'math.log(2, 1)' on (2, 1): float division by zero"),
+    ("int_huge", [{"return": "X * int(1e300)"}], "is out of range (at most 2147483648 in magnitude)"),
+    ("compare_layer", [{"return": "(self.fc < X).float()"}], "E401 cannot compare a tensor with the layer at layers.fc"),
     # functions
+    ("arange_tiny_step", [{"return": "X * torch.arange(0, 1, 1e-320).sum()"}], "E401 torch.arange: expected at most 2**31 elements, found inf"),
     ("bmm_2d", [{"return": "torch.bmm(X, X.T)"}], "E401 torch.bmm: expected two 3-d tensors"),
     ("arange_sign", [{"return": "X + torch.arange(5, 0)"}], "E401 torch.arange: expected end (0) on the side of start (5)"),
     ("expand_bad", [{"return": "X.expand(4, 3)"}], "E401 expand: expected size 2 (or -1) for dim 0"),
