@@ -1113,7 +1113,7 @@ def _build_layers() -> dict[str, Layer]:
     lazy_rule, lazy_count = _lazy(_conv_shape(2), _conv_parameters(2), "in_channels", -3, "4 dimensions (N, C, H, W) or 3 (C, H, W)")
     add(_layer(
         "LazyConv2d", _conv_params(2, False)[1:], lazy_rule, lazy_count,
-        ({"out_channels": 4, "kernel_size": 3, "padding": 1, "stride": 2}, ((2, 3, 10, 9),)), positional=2,
+        ({"out_channels": 4, "kernel_size": 3, "padding": 1, "stride": 2}, ((2, 3, 10, 9),)), positional=1,  # the book: (num_channels, kernel_size=3)
     ))
     lazy_rule, lazy_count = _lazy(_batch_norm_shape(2), _batch_norm_count, "num_features", 1, "4 dimensions (N, C, H, W)")
     add(_layer("LazyBatchNorm2d", norm_tail, lazy_rule, lazy_count, ({}, ((2, 3, 4, 5),))))
@@ -1502,6 +1502,12 @@ def _float_shape(b: Mapping[str, Any]) -> Tensor:
     return replace(b["self"], dtype="float")
 
 
+def _flip_shape(b: Mapping[str, Any]) -> Tensor:
+    x = b["self"]
+    _dims(tuple(b["dims"]), len(x.shape), "dims")
+    return x
+
+
 def _long_shape(b: Mapping[str, Any]) -> Tensor:
     return replace(b["self"], dtype="long")
 
@@ -1834,6 +1840,8 @@ def _build_methods() -> dict[str, Function]:
             {"self": Tensor((2, 1, 3, 1))}, {"self": Tensor((2, 1, 3, 1)), "dim": 1}, {"self": Tensor((2, 1, 3, 1)), "dim": (0, -1)},
         ),
         _function("t", (me,), _t_shape, m, {"self": Tensor((3,))}),
+        # reversed(inputs) on a tensor, as d2l's BiRNNScratch writes it, is inputs.flip(0).
+        _function("flip", (me, Param("dims", "ints")), _flip_shape, {"self": Tensor((4, 2, 3)), "dims": (0,)}, {"self": Tensor((2, 3)), "dims": (0, -1)}, varargs="dims"),
         _function(
             "masked_fill", (me, Param("mask", "tensor"), Param("value", "tensor|scalar")), _masked_fill_shape,
             {"self": Tensor((2, 3)), "mask": Tensor((2, 3), "bool"), "value": -1e6},

@@ -148,7 +148,8 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
             for target in _flat_targets(node.targets):
                 if type(target) is ast.Subscript:  # constructor statements fill buffers: self.<buffer>[...] = ...
                     owner = target.value
-                    if not (type(owner) is ast.Attribute and type(owner.value) is ast.Name and owner.value.id == "self" and owner.attr in buffers):
+                    into_buffer = type(owner) is ast.Attribute and type(owner.value) is ast.Name and owner.value.id == "self" and owner.attr in buffers
+                    if not into_buffer or id(node) in in_forward:  # forward replaces a buffer whole, never writes into it
                         if not (type(owner) is ast.Name and owner.id != "self"):  # X[index] = value on a local tensor
                             fail(f"assignment to {ast.unparse(target)} in {cls.name}")
                 if type(target) is ast.Attribute and type(target.value) is ast.Name and target.value.id == "self":
@@ -168,8 +169,8 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
             # An attribute is updated in place only by __init__'s init steps (<tensor>.data *= ...),
             # which _check_init_code admits in their one form.
             for target in _flat_targets([node.target]):
-                if type(target) is ast.Attribute and id(node) not in in_init:
-                    fail(f"augmented assignment to an attribute in {cls.name}")
+                if type(target) is ast.Subscript or (type(target) is ast.Attribute and id(node) not in in_init):
+                    fail(f"augmented assignment to {ast.unparse(target)} in {cls.name}")
         elif kind is ast.AnnAssign:
             if type(node.target) is ast.Attribute:
                 fail(f"annotated attribute in {cls.name}")

@@ -186,7 +186,7 @@ def test_lazy_layers_count_what_torch_materialises(tmp_path):
         example_args={"channels": 4},
     )
     module, source = built(tmp_path, "lazy_stem", doc)
-    assert "nn.LazyConv2d(channels, 3, padding=1)" in source and "nn.LazyLinear(10)" in source
+    assert "nn.LazyConv2d(channels, kernel_size=3, padding=1)" in source and "nn.LazyLinear(10)" in source
     net = module.LazyStem(4)
     assert net(torch.randn(2, 3, 8, 8)).shape == (2, 10)
     counts = {name: sum(p.numel() for p in layer.parameters()) for name, layer in net.named_children()}

@@ -217,3 +217,46 @@ def test_seq2seq_scripts(stem, name, args, inputs):
     values = inputs()
     for s, g in zip(leaves(torch.jit.script(gen)(*values)), leaves(gen(*values))):
         torch.testing.assert_close(s, g, rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------- BiRNNScratch
+
+
+@pytest.mark.parametrize("with_state", [False, True], ids=["no_state", "state"])
+def test_bi_rnn_scratch_equals_the_book(with_state):
+    """Outputs as one tensor: torch.stack of the book's list; states, gradients and keys equal."""
+    torch.manual_seed(0)
+    ref, gen = rnn_book.BiRNNScratch(16, 8), generated("bi_rnn_scratch", "BiRNNScratch")(16, 8)
+    assert list(gen.state_dict()) == list(ref.state_dict())
+    gen.load_state_dict(ref.state_dict())
+    (X, f, b), (Y, g, c) = grad_inputs(torch.randn(5, 2, 16), torch.randn(2, 8), torch.randn(2, 8))
+    ref_out, (ref_f, ref_b) = ref(X, ((f,), (b,)) if with_state else None)  # the book's RNNScratch unpacks 1-tuples
+    gen_out, (gen_f, gen_b) = gen(Y, (g, c) if with_state else None)
+    for mine, theirs in ((gen_out, torch.stack(ref_out)), (gen_f, ref_f), (gen_b, ref_b)):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=0)
+    (torch.stack(ref_out) * torch.arange(5.0)[:, None, None]).sum().backward()
+    (gen_out * torch.arange(5.0)[:, None, None]).sum().backward()
+    for (name, r), p in zip(ref.named_parameters(), gen.parameters()):
+        torch.testing.assert_close(p.grad, r.grad, rtol=0, atol=0, msg=name)
+    torch.testing.assert_close(Y.grad, X.grad, rtol=0, atol=0)
+
+
+def test_bi_rnn_scratch_scripts():
+    torch.manual_seed(0)
+    gen = generated("bi_rnn_scratch", "BiRNNScratch")(16, 8)
+    X = torch.randn(3, 2, 16)
+    for s, g in zip(leaves(torch.jit.script(gen)(X)), leaves(gen(X))):
+        torch.testing.assert_close(s, g, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("stem, name", [("rnn_scratch", "RNNScratch"), ("lstm_scratch", "LSTMScratch"), ("gru_scratch", "GRUScratch")])
+def test_scratch_cells_draw_the_books_weights(stem, name):
+    """randn * sigma, drawn in the book's order: the same seed gives the same weights, no copying."""
+    torch.manual_seed(11)
+    ref = getattr(rnn_book, name)(28, 32)
+    torch.manual_seed(11)
+    gen = generated(stem, name)(28, 32)
+    for (n, r), g in zip(ref.state_dict().items(), gen.state_dict().values()):
+        torch.testing.assert_close(g, r, rtol=0, atol=0, msg=n)
+    big = generated(stem, name)(512, 512, sigma=0.01)
+    assert abs(float(next(iter(big.parameters())).std()) - 0.01) < 0.0005
