@@ -334,7 +334,7 @@ def _init_trees(block: Block) -> Iterable[ast.expr]:
     yield from (d.value for d in block.derived)
     yield from (c.test for c in block.checks)
     for t in block.parameters + block.buffers:
-        yield from t.shape
+        yield from t.shape if isinstance(t.shape, list) else [t.shape]  # sizes, or one expression of the whole shape
         if t.condition is not None:
             yield t.condition
     for layer in _walk_layers(block.layers.values()):
