@@ -14,7 +14,6 @@ import os
 from . import cache, output
 from .cache import StatCache
 from .errors import ErrorList, SpecError
-from .output import MODULE_STEM
 
 if False:  # for type checkers only: importing these here would slow the up-to-date path
     from concurrent.futures import ProcessPoolExecutor
@@ -56,12 +55,19 @@ class Source:
         return output.join(self.folder, self.file_name)
 
     def read(self) -> bytes:
-        """Its bytes: those planning hashed if it read them (not read twice), else from the file."""
-        data, self.data = self.data, None
-        if data is None:
-            with open(self.path, "rb") as handle:
-                data = handle.read()
-        return data
+        """Its bytes: those planning hashed (read once), the very bytes every later stage works from.
+
+        A spec the stat cache vouched for is read now, and must still have the
+        digest planning took from the cache: a spec edited during the run
+        fails it (E505) instead of giving a header of one version over a body
+        of the other.
+        """
+        if self.data is None:
+            data = read_spec(self.path)
+            if output.short_digest(data) != self.digest:
+                raise SpecError("E505", "changed while codegen was running; run it again", file=self.path)
+            self.data = data
+        return self.data
 
 
 class Result:
@@ -95,6 +101,14 @@ class Plan:
         self.complete = complete  # every spec of the folder planned (not one file of it)
         self.created_dirs: list[str] = []  # by the build, innermost first: removed again if it fails
         self.token = f"{os.getpid()}-{os.urandom(4).hex()}"  # in the names of the files this run stages
+
+
+def read_spec(path: str) -> bytes:
+    """A spec's bytes, from a regular file, no more than needed to tell it is too large (load reports that)."""
+    try:
+        return output.read_regular(path, output.MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        raise SpecError("E100", f"cannot read: {exc.strerror}", file=path) from None
 
 
 def discover(target: str) -> "tuple[str, list[os.DirEntry]]":
@@ -155,8 +169,7 @@ def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None")
         if known is not None and len(known) == 2:
             digest, class_name = known[0], known[1] or None
         else:
-            with open(entry.path, "rb") as handle:
-                data = handle.read()
+            data = read_spec(entry.path)
             digest = output.short_digest(data)
             recorded = stat_cache.recorded("spec/" + name)
             stat_cache.put("spec/" + name, st, [digest, ""])
@@ -178,7 +191,7 @@ def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None")
     for stem in order:
         if selected is not None and stem not in selected:
             continue
-        if not MODULE_STEM.match(stem):
+        if output.stem_problem(stem):
             results[stem] = Result(stem, out_dir, "stale")  # load() reports the bad name
             continue
         existing = output.inspect_target(out_dir, stem, outputs.get(stem + ".py"), stat_cache)
@@ -234,7 +247,7 @@ def resolve_references(p: Plan) -> None:
         doc = docs[stem] = output.quick_parse(source.read())
         name = doc.get("name") if doc else None
         source.name = name if isinstance(name, str) else None
-        if source.name is not None and source.name.isidentifier():
+        if source.name is not None and source.name.isidentifier() and source.name.isascii():
             p.cache.put(f"spec/{source.file_name}", source.st, [source.digest, source.name])
     by_name = {s.name: s.stem for s in p.sources.values() if s.name}
     for stem, doc in docs.items():
@@ -331,8 +344,8 @@ class Job:
 
     __slots__ = ("specs", "targets", "names", "spec_dir_name", "token")
 
-    def __init__(self, specs: "list[str]", targets: "list[Target]", names: "set[str]", spec_dir_name: str, token: "str | None") -> None:
-        self.specs = specs  # the spec files to load: the targets' and those they use
+    def __init__(self, specs: "list[tuple[str, bytes]]", targets: "list[Target]", names: "set[str]", spec_dir_name: str, token: "str | None") -> None:
+        self.specs = specs  # the spec files to load, with their bytes as planning hashed them: the targets' and those they use
         self.targets = targets
         self.names = names  # every class name of the folder
         self.spec_dir_name = spec_dir_name
@@ -379,7 +392,8 @@ def build(p: Plan, stems: list[str], workers: "Workers | None" = None, stage: bo
             Target(stem, p.sources[stem].path, p.fingerprints[stem], [s for s in closures[stem] if s != stem], p.results[stem].path, p.results[stem].old)
             for stem in chunk
         ]
-        jobs.append(Job([p.sources[s].path for s in needed], targets, names, p.spec_dir_name, p.token if stage else None))
+        specs = [(p.sources[s].path, p.sources[s].read()) for s in needed]  # the bytes planning hashed
+        jobs.append(Job(specs, targets, names, p.spec_dir_name, p.token if stage else None))
     outcomes = workers.map(jobs)
     seen = set()
     for files, chunk_errors in outcomes:
@@ -447,9 +461,9 @@ def _build_chunk(job: Job) -> "tuple[list[tuple[str, bytes, str | None]], list[t
 
     errors: list[SpecError] = []
     raws = []
-    for path in job.specs:
+    for path, data in job.specs:
         try:
-            raws.append(load.load(Path(path)))
+            raws.append(load.load(Path(path), data))
         except SpecError as exc:
             errors.append(exc)
         except ErrorList as exc:
