@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import gc
 import os
+import stat
 
-from . import cache, output
+from . import cache, journal, output
 from .cache import StatCache
 from .errors import ErrorList, SpecError
 
@@ -99,8 +100,16 @@ class Plan:
         self.fingerprints: dict[str, str] = {}
         self.cache = cache
         self.complete = complete  # every spec of the folder planned (not one file of it)
-        self.created_dirs: list[str] = []  # by the build, innermost first: removed again if it fails
         self.token = f"{os.getpid()}-{os.urandom(4).hex()}"  # in the names of the files this run stages
+        self.lock: "journal.Lock | None" = None  # a writing run's lock on the output folder, from before planning
+        self.notes: list[str] = []  # what was done about runs killed earlier (journal.recover)
+        self.interrupted = False  # --check: a killed run's write is unfinished (a journal, no writer)
+        self.leftovers: list[str] = []  # --check: files staged by killed runs
+
+    def release(self, failed: bool = False) -> None:
+        """Drop the output folder's lock (a failed run first removes the folders it created, if still empty)."""
+        if self.lock is not None:
+            self.lock.release(remove_created=failed)
 
 
 def read_spec(path: str) -> bytes:
@@ -128,29 +137,55 @@ def discover(target: str) -> "tuple[str, list[os.DirEntry]]":
     return folder, found
 
 
-def plan(target: str, out_dir: str, use_cache: bool = True, workers: "Workers | None" = None) -> Plan:
+def plan(target: str, out_dir: str, use_cache: bool = True, workers: "Workers | None" = None, lock: bool = False) -> Plan:
     """What is up to date, from bytes and headers alone (no JSON parsing, no heavy imports).
 
     With the stat cache, files unchanged since an earlier run are not even read.
     With ``workers``, a large folder starts them at the first file that needs building.
+    With ``lock`` (a run that writes), the output folder is created if missing and locked
+    first (journal.Lock), and what killed runs left there is finished or undone; the caller
+    then owns the lock, released by ``Plan.release``.
     """
     # Planning allocates thousands of small acyclic records: the cycle collector would only slow it down.
     gc.disable()
     try:
-        return _plan(target, out_dir, use_cache, workers)
+        return _plan(target, out_dir, use_cache, workers, lock)
     finally:
         gc.enable()
 
 
-def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None") -> Plan:
+def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None", lock: bool) -> Plan:
     target, out_dir = output.clean(os.fspath(target)), output.clean(os.fspath(out_dir))
     spec_dir, found = discover(target)
     output.check_output_dir(out_dir, spec_dir)
+    held = journal.Lock(out_dir) if lock else None
+    try:
+        p = _plan_locked(target, out_dir, use_cache, workers, spec_dir, found, held is not None)
+    except BaseException:
+        if held is not None:
+            held.release(remove_created=True)
+        raise
+    p.lock = held
+    return p
+
+
+def _plan_locked(target: str, out_dir: str, use_cache: bool, workers: "Workers | None", spec_dir: str, found: list,
+                 locked: bool) -> Plan:
+    outputs, staged, has_journal = journal.scan(out_dir)  # the one listing of the output folder
+    notes, interrupted, leftovers = [], False, []
+    if locked and (has_journal or staged):
+        notes = journal.recover(out_dir, staged, has_journal)
+        outputs, staged, has_journal = journal.scan(out_dir)
+    elif has_journal:  # --check or --diff: wait out a write in progress; a journal left after it is a killed run's
+        journal.wait_for_writer(out_dir)
+        outputs, staged, has_journal = journal.scan(out_dir)
+        interrupted = has_journal
+    if not locked and staged and not journal.writer_alive(out_dir):
+        leftovers = staged
     stat_cache = StatCache(cache.location(spec_dir, out_dir) if use_cache else None)
     # One file: generate only it.
     selected = {os.path.splitext(os.path.basename(target))[0]} if os.path.isfile(target) else None
     spec_dir_name = output.folder_name(spec_dir)
-    outputs = output.listing(out_dir, ".py")
     early = (
         workers is not None and selected is None and len(found) >= EARLY_START and workers.wanted(len(found)) >= 2
     )
@@ -216,7 +251,9 @@ def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None")
                 if existing.state in ("generated", "edited"):
                     status = "extra" if existing.state == "generated" else "extra-foreign"
                     results[name[:-3]] = Result(name[:-3], out_dir, status, old=existing.data)
-    return Plan(spec_dir, out_dir, sources, results, stat_cache, complete=selected is None)
+    p = Plan(spec_dir, out_dir, sources, results, stat_cache, complete=selected is None)
+    p.notes, p.interrupted, p.leftovers = notes, interrupted, leftovers
+    return p
 
 
 def _status(stem: str, existing: output.Existing, sources: dict[str, Source], spec_dir_name: str) -> str:
@@ -301,7 +338,8 @@ class Workers:
         # it (nor copies its pages by touching it).
         gc.freeze()
         try:
-            self.pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("fork"), initializer=_prepare)
+            self.pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("fork"),
+                                            initializer=_prepare, initargs=(os.getpid(),))
             self.pool.submit(int)  # forks them all now; their imports run while this process goes on
         finally:
             gc.unfreeze()
@@ -366,6 +404,7 @@ def build(p: Plan, stems: list[str], workers: "Workers | None" = None, stage: bo
     if workers is None:
         with Workers(None) as own:
             return build(p, stems, own, stage)
+    journal.pause("planned")  # tests: a spec edited between planning and building lands here
     resolve_references(p)
     errors: list[SpecError] = []
     all_names: dict[str, Source] = {}
@@ -378,9 +417,8 @@ def build(p: Plan, stems: list[str], workers: "Workers | None" = None, stage: bo
         workers.start(len(stems))  # if none run yet, or fewer than the work wants
     # Small chunks: at the end of the run no worker idles long while another finishes its last one.
     size = max(1, min(8, -(-len(stems) // (max(1, workers.count) * 4))))
-    if stage and not os.path.exists(p.out_dir):
-        p.created_dirs = _missing_folders(p.out_dir)
-        os.makedirs(p.out_dir)
+    if stage and p.lock is None:  # a caller of its own (not the command line): the folder must exist
+        journal.make_folders(p.out_dir)
     uses = {stem: source.uses for stem, source in p.sources.items()}
     names = set(all_names)
     jobs = []
@@ -414,43 +452,60 @@ def discard(p: Plan) -> None:
     """Remove every file staged for ``p``, and the folders this run created: a failed run changes nothing.
 
     Staged files are found by the run's token in their names, so that those of
-    a chunk whose outcome never arrived (an exception, Ctrl-C) go too.
+    a chunk whose outcome never arrived (an exception, Ctrl-C) go too. The
+    folders go when the lock is released (``Plan.release(failed=True)``).
     """
     for result in p.results.values():
         result.staged = None
     for name in output.listing(p.out_dir, output.STAGED_SUFFIX, hidden=True):
         if output.staged_by(name, p.token):
             output.discard(output.join(p.out_dir, name))
-    for folder in p.created_dirs:  # innermost first; each only if still empty
-        try:
-            os.rmdir(folder)
-        except OSError:
-            break
 
 
-def _missing_folders(folder: str) -> list[str]:
-    """``folder`` and those of its parents that do not exist yet, innermost first."""
-    missing = []
-    while folder and not os.path.exists(folder):
-        missing.append(folder)
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-        folder = parent
-    return missing
-
-
-def _prepare() -> None:
-    """Worker start-up: Ctrl-C left to the parent, the cycle collector back on, the imports."""
+def _prepare(parent: int) -> None:
+    """Worker start-up: die with the parent, Ctrl-C and SIGTERM left to it, the cycle collector back on, the imports."""
     import signal
 
-    # The parent stops the workers on Ctrl-C, after their current chunk (then discards what they staged);
-    # interrupted themselves, each would print a traceback, mid-import of black as likely as not.
+    # The parent stops the workers on Ctrl-C or SIGTERM, after their current chunk (then discards what
+    # they staged); interrupted themselves, each would print a traceback, mid-import of black as likely as not.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with(parent)
     gc.enable()  # forked while planning turned it off; black's trees are cyclic: without it a worker grows by every file
     import black  # noqa: F401
 
     from . import analyse, gate, load, render  # noqa: F401
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when ``parent`` ends, however it ends (SIGKILL included).
+
+    A worker outliving a killed parent would go on staging files, and hold its
+    stdout (``codegen ... | cat`` would never end) and the output folder's lock.
+    Linux: the kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG);
+    elsewhere a thread watches for the parent to change.
+    """
+    import signal
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError, ImportError):
+        armed = False
+    if not armed:
+        import threading
+        import time
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.2)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # it died before the signal was armed
+        os._exit(1)
 
 
 def _build_chunk(job: Job) -> "tuple[list[tuple[str, bytes, str | None]], list[tuple[str, str, str, str]]]":
@@ -459,6 +514,7 @@ def _build_chunk(job: Job) -> "tuple[list[tuple[str, bytes, str | None]], list[t
 
     from . import analyse, gate, load, render
 
+    journal.pause("worker")  # tests: a worker busy with a job when the parent is killed
     errors: list[SpecError] = []
     raws = []
     for path, data in job.specs:
@@ -511,22 +567,78 @@ def write(p: Plan, force: bool, prune: bool) -> tuple[int, int, int]:
             )
             for r in refused
         ])
-    written = unchanged = pruned = 0
-    for result in p.results.values():
-        if result.new is not None and result.new != result.old:
-            if result.staged is None:
-                result.staged = output.stage(result.path, result.new, p.token)
-            os.replace(result.staged, result.path)
-            result.staged = None
-            written += 1
-        elif result.status in ("unchanged",) or (result.new is not None):
-            unchanged += 1
-    if prune:
-        for result in p.results.values():
-            if result.status == "extra":
-                os.unlink(result.path)
-                pruned += 1
+    changes = [r for r in p.results.values() if r.new is not None and r.new != r.old]
+    unchanged = sum(1 for r in p.results.values() if r.status == "unchanged" or (r.new is not None and r.new == r.old))
+    deletes = [r for r in p.results.values() if prune and r.status == "extra"]
+    journal.pause("built")  # tests: edits between planning and writing land here
+    # Each target must still be what planning saw: a hand edit made while the run built is never overwritten.
+    seen = {r.stem: _unchanged_since_planning(r) for r in changes + deletes}
+    moved = [r for r in changes + deletes if seen[r.stem] is None]
+    if moved:
+        discard(p)
+        raise ErrorList([
+            SpecError("E505", "changed while codegen was running; refusing to overwrite it (run again)", file=r.path)
+            for r in moved
+        ])
+    if not changes and not deletes:
+        return 0, unchanged, 0
+    for result in changes:
+        if result.staged is None:
+            result.staged = output.stage(result.path, result.new, p.token)
+    journal.publish(
+        p.out_dir,
+        p.token,
+        [(f"{r.stem}.py", os.path.basename(r.staged), "-" if r.status == "missing" else output.short_digest(r.old), output.short_digest(r.new))
+         for r in changes],
+        [(f"{r.stem}.py", output.short_digest(r.old)) for r in deletes],
+    )
+    written = pruned = 0
+    late = []  # changed in the moment between the check above and its replace: kept, reported
+    for result in changes:
+        if not _same_file(result.path, seen[result.stem]):
+            late.append(result)
+            continue
+        os.replace(result.staged, result.path)
+        result.staged = None
+        written += 1
+        journal.pause(f"replaced-{written}")  # tests: a kill in the middle of the write phase
+    for result in deletes:
+        if not _same_file(result.path, seen[result.stem]):
+            late.append(result)
+            continue
+        output.discard(result.path)  # gone already (removed by hand meanwhile) is as good
+        pruned += 1
+    journal.finish(p.out_dir)
+    if late:
+        discard(p)
+        raise ErrorList([
+            SpecError("E505", "changed while codegen was writing; kept as it is now (run again)", file=r.path) for r in late
+        ])
     return written, unchanged, pruned
+
+
+def _unchanged_since_planning(result: Result) -> "tuple | None":
+    """The target's identity now (None: missing; else its lstat), or None when it is no longer what planning saw."""
+    try:
+        st = os.lstat(result.path)
+    except FileNotFoundError:
+        return ("missing",) if result.status == "missing" else None
+    if result.status == "missing" or result.old is None or not stat.S_ISREG(st.st_mode):
+        return None
+    try:
+        now = output.read_regular(result.path, output.MAX_OUTPUT_BYTES)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) if now == result.old else None
+
+
+def _same_file(path: str, seen: tuple) -> bool:
+    """Is ``path`` still as ``_unchanged_since_planning`` found it (by its lstat: a change moves the ctime)?"""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return seen == ("missing",)
+    return seen == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def analyse_folder(spec_dir: "str | os.PathLike[str]") -> "dict[str, Block]":
