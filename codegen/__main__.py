@@ -92,6 +92,9 @@ def say(text: str) -> None:
         print(text)
     except BrokenPipeError:
         _silence_stdout()
+    except OSError as exc:  # a full disk, /dev/full: exit 2 (see main)
+        _silence_stdout()
+        raise OSError(exc.errno, f"cannot write: {exc.strerror}", "<stdout>") from None
 
 
 def report(p: generate.Plan, diff: bool) -> int:
@@ -183,7 +186,7 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         return 130
     except OSError as exc:  # the environment, not codegen: a read-only folder, a full disk, a name too long
-        where = exc.filename or "<stdout>"
+        where = exc.filename or "codegen"
         print(f"error: {where}: E600 {exc.strerror or exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug of ours, not the user's: one line, exit 3

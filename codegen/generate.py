@@ -105,6 +105,7 @@ class Plan:
         self.notes: list[str] = []  # what was done about runs killed earlier (journal.recover)
         self.interrupted = False  # --check: a killed run's write is unfinished (a journal, no writer)
         self.leftovers: list[str] = []  # --check: files staged by killed runs
+        self.committed = False  # its journal is published and not finished: a failure from here on is rolled forward
 
     def release(self, failed: bool = False) -> None:
         """Drop the output folder's lock (a failed run first removes the folders it created, if still empty)."""
@@ -455,6 +456,8 @@ def discard(p: Plan) -> None:
     a chunk whose outcome never arrived (an exception, Ctrl-C) go too. The
     folders go when the lock is released (``Plan.release(failed=True)``).
     """
+    if p.committed:
+        return  # the journal is published: its staged files are the next run's to put in place (roll forward)
     for result in p.results.values():
         result.staged = None
     for name in output.listing(p.out_dir, output.STAGED_SUFFIX, hidden=True):
@@ -592,6 +595,7 @@ def write(p: Plan, force: bool, prune: bool) -> tuple[int, int, int]:
          for r in changes],
         [(f"{r.stem}.py", output.short_digest(r.old)) for r in deletes],
     )
+    p.committed = True
     written = pruned = 0
     late = []  # changed in the moment between the check above and its replace: kept, reported
     for result in changes:
@@ -609,6 +613,7 @@ def write(p: Plan, force: bool, prune: bool) -> tuple[int, int, int]:
         output.discard(result.path)  # gone already (removed by hand meanwhile) is as good
         pruned += 1
     journal.finish(p.out_dir)
+    p.committed = False
     if late:
         discard(p)
         raise ErrorList([

@@ -25,6 +25,7 @@ forward and the run says so.
 
 from __future__ import annotations
 
+import errno
 import os
 
 from . import output
@@ -165,11 +166,18 @@ def publish(folder: str, token: str, replaces: "list[tuple[str, str, str, str]]"
     text = "\n".join(lines) + "\n"
     data = (text + f"checksum {output.short_digest(text.encode())}\n").encode()
     tmp = output.join(folder, f".journal.{token}.0{output.STAGED_SUFFIX}")  # removed with the run's staged files
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
-        os.write(fd, data)
-    finally:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, folder) from None
+    try:
+        if os.write(fd, data) != len(data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), folder)
+    except BaseException:
         os.close(fd)
+        output.discard(tmp)
+        raise
+    os.close(fd)
     os.replace(tmp, output.join(folder, JOURNAL))
 
 

@@ -347,7 +347,10 @@ def stage(path: str, data: bytes, token: str) -> str:
     import tempfile  # not on the up-to-date path
 
     folder, name = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name[: -len('.py')]}.{token}.", suffix=STAGED_SUFFIX)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name[: -len('.py')]}.{token}.", suffix=STAGED_SUFFIX)
+    except OSError as exc:  # a read-only or full folder: name the folder, not the temporary file that never was
+        raise OSError(exc.errno, exc.strerror, folder or ".") from None
     try:
         os.fchmod(fd, 0o644)  # mkstemp's 0o600 would make generated files private
         with os.fdopen(fd, "wb") as handle:

@@ -42,7 +42,8 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()} if folder.exists() else {}
+    """The visible files (staged files and the journal are looked at on their own)."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")} if folder.exists() else {}
 
 
 @pytest.fixture
@@ -222,3 +223,311 @@ def test_a_damaged_cache_never_decides_an_outcome(tmp_path, damage):
     assert codegen("specs/", "-o", "out", "--no-cache", cwd=tmp_path / "clean").returncode == 0
     assert snapshot(tmp_path / "out") == snapshot(tmp_path / "clean" / "out")
     assert codegen("specs/", "-o", "out", "--check", "--no-cache", cwd=tmp_path).returncode == 0
+
+
+# ------------------------------------------------------------------ runs paused at an exact point (CODEGEN_TEST_PAUSE)
+
+
+class Paused:
+    """A codegen process started with a pause point: ``wait`` until it is there, ``go`` to let it on."""
+
+    def __init__(self, cwd: Path, point: str, *args: str, hooks: Path) -> None:
+        hooks.mkdir(exist_ok=True)
+        self.marker, self.hooks = hooks / point, hooks
+        env = dict(os.environ, PYTHONPATH=str(ROOT), CODEGEN_TEST_PAUSE=f"{point}={hooks}")
+        self.proc = subprocess.Popen([sys.executable, "-m", "codegen", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    def wait(self) -> int:
+        """The pid of the process that reached the point (a worker's, for "worker")."""
+        deadline = time.monotonic() + 60
+        while not (self.marker.exists() and self.marker.read_text()):
+            assert self.proc.poll() is None, self.proc.communicate()
+            assert time.monotonic() < deadline, "never reached the pause point"
+            time.sleep(0.01)
+        return int(self.marker.read_text())
+
+    def go(self) -> tuple[int, str, str]:
+        (self.hooks / (self.marker.name + ".go")).touch()
+        out, err = self.proc.communicate(timeout=120)
+        return self.proc.returncode, out, err
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")  # a zombie has ended; only its parent's wait is missing
+
+
+def staged_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(output.STAGED_SUFFIX)) if folder.exists() else []
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "SIGTERM to the group"])
+def test_killing_the_parent_leaves_no_process(work, how):
+    """Workers busy with a job when the main process is killed: gone within 2 s; SIGTERM also removes what was staged."""
+    shutil.rmtree(work / "out")
+    run_ = Paused(work, "worker", "specs/", "-o", "out", "-j", "2", "--no-cache", hooks=work / "hooks")
+    run_.wait()
+    workers = children(run_.proc.pid)
+    assert len(workers) == 2 and all(alive(pid) for pid in workers)
+    if how == "SIGKILL":
+        os.kill(run_.proc.pid, signal.SIGKILL)
+    elif how == "SIGTERM":
+        os.kill(run_.proc.pid, signal.SIGTERM)
+    else:
+        os.killpg(run_.proc.pid, signal.SIGTERM)
+    code, out, err = run_.go()  # lets the workers finish their chunk, if they live
+    deadline = time.monotonic() + 2
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not any(alive(pid) for pid in workers), [pid for pid in workers if alive(pid)]
+    if how == "SIGKILL":
+        assert code == -signal.SIGKILL
+    else:
+        assert code == 143 and "Traceback" not in err, err
+        assert not (work / "out").exists()  # what it created, it removed; nothing staged is left
+    # Whatever was left, the next run ends as a clean run does.
+    assert codegen("specs/", "-o", "out", cwd=work).returncode == 0
+    assert snapshot(work / "out") == snapshot(GENERATED)
+
+
+def test_a_hand_edit_made_while_the_run_builds_is_never_overwritten(work):
+    spec = work / "specs" / "mlp.json"
+    spec.write_text(spec.read_text().replace("256", "128"))
+    run_ = Paused(work, "built", "specs/", "-o", "out", hooks=work / "hooks")
+    run_.wait()
+    (work / "out" / "mlp.py").write_text("# my own now\n")
+    before = snapshot(work / "out")
+    code, out, err = run_.go()
+    assert code == 2 and "out/mlp.py: E505" in err, err
+    assert snapshot(work / "out") == before and staged_files(work / "out") == []
+
+
+def test_a_spec_edited_while_the_run_builds_never_mixes_versions(work):
+    """The header and the body come from the same bytes: those planning hashed."""
+    spec = work / "specs" / "mlp.json"
+    original = spec.read_bytes()
+    spec.write_bytes(original.replace(b"256", b"128"))
+    run_ = Paused(work, "planned", "specs/", "-o", "out", "--no-cache", hooks=work / "hooks")
+    run_.wait()
+    spec.write_bytes(original.replace(b"256", b"64"))
+    code, out, err = run_.go()
+    assert code == 0, err
+    assert "nn.Linear(20, 128)" in (work / "out" / "mlp.py").read_text()
+    result = codegen("specs/", "-o", "out", "--check", cwd=work)
+    assert result.returncode == 1 and "STALE: out/mlp.py" in result.stdout
+    spec.write_bytes(original.replace(b"256", b"128"))  # back to what the run built: up to date, and truly so
+    assert codegen("specs/", "-o", "out", "--check", cwd=work).returncode == 0
+    shutil.copytree(work / "specs", work / "clean" / "specs")
+    assert codegen("specs/", "-o", "out", "--no-cache", cwd=work / "clean").returncode == 0
+    assert snapshot(work / "out") == snapshot(work / "clean" / "out")
+
+
+def test_a_cached_spec_edited_during_the_run_is_refused(work, monkeypatch):
+    """A spec the stat cache vouched for is read only when building: its bytes must still have the digest."""
+    from codegen import generate
+
+    p = generate.plan(str(work / "specs"), str(work / "out"), use_cache=False)
+    source = p.sources["mlp"]
+    source.data = None  # as if the cache had vouched for it
+    (work / "specs" / "mlp.json").write_text((work / "specs" / "mlp.json").read_text().replace("256", "64"))
+    with pytest.raises(Exception) as caught:
+        source.read()
+    assert getattr(caught.value, "code", "") == "E505"
+
+
+@pytest.mark.parametrize("when", ["before the journal", "after 3 replaces"])
+def test_a_kill_in_the_write_phase_is_recovered_by_the_next_run(work, when):
+    shutil.rmtree(work / "out")
+    point = "built" if when == "before the journal" else "replaced-3"
+    run_ = Paused(work, point, "specs/", "-o", "out", "-j", "2", hooks=work / "hooks")
+    run_.wait()
+    os.killpg(run_.proc.pid, signal.SIGKILL)
+    run_.go()
+    check = codegen("specs/", "-o", "out", "--check", cwd=work)
+    assert check.returncode == 1
+    assert staged_files(work / "out")
+    assert "LEFT OVER: out/." in check.stdout
+    if when == "after 3 replaces":
+        assert "INTERRUPTED WRITE: out" in check.stdout
+        assert len(list((work / "out").glob("*.py"))) == 3
+    else:
+        assert "INTERRUPTED" not in check.stdout and list((work / "out").glob("*.py")) == []
+    result = codegen("specs/", "-o", "out", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert ("rolled forward" if when == "after 3 replaces" else "rolled back") in result.stdout
+    assert snapshot(work / "out") == snapshot(GENERATED)
+    assert staged_files(work / "out") == [] and not (work / "out" / ".codegen-journal").exists()
+    if when == "after 3 replaces":
+        assert "17 more file(s) put in place" in result.stdout and "0 generated, 20 unchanged" in result.stdout
+
+
+def test_another_live_runs_staged_files_are_untouched(work):
+    spec = work / "specs" / "mlp.json"
+    spec.write_text(spec.read_text().replace("256", "128"))
+    first = Paused(work, "built", "specs/", "-o", "out", "-j", "1", hooks=work / "hooks")
+    first.wait()
+    staged = staged_files(work / "out")
+    assert len(staged) == 1
+    check = codegen("specs/", "-o", "out", "--check", cwd=work)
+    assert check.returncode == 1 and "LEFT OVER" not in check.stdout  # a live run's, not left over
+    second = subprocess.Popen([sys.executable, "-m", "codegen", "specs/", "-o", "out"], cwd=work, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.5)  # no timing is needed for what follows: this only gives a wrong second run time to do harm
+    assert second.poll() is None  # waiting for the lock
+    assert staged_files(work / "out") == staged
+    code, out, err = first.go()
+    assert code == 0 and out == "1 generated, 19 unchanged\n", err
+    out2, err2 = second.communicate(timeout=60)
+    assert second.returncode == 0 and "waiting for another run writing out" in err2
+    assert out2 == "0 generated, 20 unchanged\n"
+
+
+@pytest.mark.parametrize("runs", [2, 4])
+@pytest.mark.parametrize("what", ["cold", "prune"])
+def test_concurrent_runs_all_succeed_and_agree(work, runs, what):
+    if what == "cold":
+        shutil.rmtree(work / "out")
+        args = ["specs/", "-o", "out/nested", "-j", "1"]
+    else:
+        for name in ("old_a", "old_b", "old_c"):
+            shutil.copy(GENERATED / "nin.py", work / "out" / f"{name}.py")
+        args = ["specs/", "-o", "out", "-j", "1", "--prune"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen([sys.executable, "-m", "codegen", *args], cwd=work, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(runs)]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    assert all(code == 0 for code, _, _ in results), results
+    folder = work / "out" / "nested" if what == "cold" else work / "out"
+    assert snapshot(folder) == snapshot(GENERATED)
+    assert staged_files(folder) == []
+    assert sum(out.startswith("20 generated") for _, out, _ in results) == (1 if what == "cold" else 0)
+    if what == "prune":
+        assert sum(", 3 pruned" in out for _, out, _ in results) == 1
+
+
+def test_a_failed_run_removes_only_the_folders_it_made(tmp_path, monkeypatch):
+    from codegen import journal
+
+    (tmp_path / "a").mkdir()
+    made = journal.make_folders(str(tmp_path / "a" / "b" / "c"))
+    assert made == [str(tmp_path / "a" / "b" / "c"), str(tmp_path / "a" / "b")]
+    assert journal.make_folders(str(tmp_path / "a" / "b" / "c")) == []  # made by someone else: not ours
+    real = os.mkdir
+
+    def raced(path, *args):  # another run creates the folder between our look and our mkdir
+        real(path, *args)
+        raise FileExistsError(errno.EEXIST, "exists", path)
+
+    monkeypatch.setattr(os, "mkdir", raced)
+    assert journal.make_folders(str(tmp_path / "x" / "y")) == []
+
+
+# ------------------------------------------------------------------ the environment: exit 2, naming the path
+
+
+def test_a_folder_name_too_long_is_exit_2_naming_it(work):
+    result = codegen("specs/", "-o", "o" * 300, cwd=work)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "o" * 300 in result.stderr and "E600 File name too long" in result.stderr
+
+
+def test_permission_denied_is_exit_2_naming_the_path(work, monkeypatch):
+    """As in a read-only output folder (simulated: the suite may run as root, whom permissions do not stop)."""
+    import tempfile
+
+    spec = work / "specs" / "mlp.json"
+    spec.write_text(spec.read_text().replace("256", "128"))
+    before = snapshot(work / "out")
+
+    def refused(*args, dir=None, prefix="", suffix=""):
+        raise PermissionError(errno.EACCES, "Permission denied", os.path.join(dir, prefix + "xyz" + suffix))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    code, _, err = run(str(work / "specs"), "-o", str(work / "out"), "-j", "1")
+    assert code == 2 and err == f"error: {work}/out: E600 Permission denied\n", err
+    assert snapshot(work / "out") == before and staged_files(work / "out") == []
+
+
+def test_a_failure_after_the_journal_is_rolled_forward(work, monkeypatch):
+    """Once the journal is published the write is committed: what failed is finished by the next run."""
+    spec = work / "specs" / "mlp.json"
+    spec.write_text(spec.read_text().replace("256", "128"))
+    (work / "out" / "lenet.py").unlink()
+    real = os.replace
+
+    def failing(src, dst):
+        if str(dst).endswith("mlp.py"):
+            raise OSError(errno.EIO, "Input/output error", dst)
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    code, _, err = run(str(work / "specs"), "-o", str(work / "out"), "-j", "1")
+    assert code == 2 and "out/mlp.py: E600 Input/output error" in err, err
+    monkeypatch.undo()
+    assert (work / "out" / ".codegen-journal").exists()
+    code, out, err = run(str(work / "specs"), "-o", str(work / "out"))
+    assert code == 0 and "rolled forward" in out and "1 more file(s) put in place" in out, out + err
+    assert "nn.Linear(20, 128)" in (work / "out" / "mlp.py").read_text()
+    assert staged_files(work / "out") == [] and not (work / "out" / ".codegen-journal").exists()
+
+
+def test_an_unreadable_spec_and_an_unlistable_folder_are_exit_2(work, monkeypatch):
+    real_read = output.read_regular
+
+    def unreadable(path, *args):
+        if path.endswith("lenet.json"):
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real_read(path, *args)
+
+    monkeypatch.setattr(output, "read_regular", unreadable)
+    code, _, err = run(str(work / "specs"), "-o", str(work / "out"), "--no-cache")
+    assert code == 2 and "lenet.json: E100 cannot read: Permission denied" in err, err
+    monkeypatch.undo()
+
+    real_scandir = os.scandir
+
+    def unlistable(path="."):
+        if str(path).endswith("specs"):
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", unlistable)
+    code, _, err = run(str(work / "specs"), "-o", str(work / "out"))
+    assert code == 2 and "specs: E600 Permission denied" in err, err
+
+
+def test_stdout_to_dev_full_is_exit_2(work):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "codegen", "specs/", "-o", "out", "--check"], cwd=work, stdout=full,
+                                stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert result.returncode == 2 and "<stdout>: E600 cannot write: No space left on device" in result.stderr, result.stderr
+    assert "Exception ignored" not in result.stderr
+
+
+def test_a_closed_stdout_keeps_the_exit_status(work):
+    """``--check | head -1`` in CI with pipefail: drift stays 1, and nothing is printed about the pipe."""
+    (work / "out" / "mlp.py").unlink()
+    proc = subprocess.Popen([sys.executable, "-m", "codegen", "specs/", "-o", "out", "--check"], cwd=work,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1 and err == "", err
+
+
+def test_a_non_ascii_name_on_an_ascii_stdout(work):
+    env = {"PYTHONIOENCODING": "ascii"}
+    result = codegen("specs/", "-o", "ouț", "--check", cwd=work, env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "MISSING: ou\\u021b/mlp.py" in result.stdout
