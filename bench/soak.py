@@ -62,7 +62,10 @@ class Soak:
         self.rng = random.Random(seed)
         self.specs = root / "specs"
         self.out = root / "out"
-        self.env = dict(os.environ, PYTHONPATH=str(ROOT), CODEGEN_CACHE_DIR=str(root / "cache"))
+        # A snapshot of the generator: editing the working tree during a soak must not change what it tests.
+        for folder in ("codegen", "templates"):
+            shutil.copytree(ROOT / folder, root / "snapshot" / folder, ignore=shutil.ignore_patterns("__pycache__"))
+        self.env = dict(os.environ, PYTHONPATH=str(root / "snapshot"), CODEGEN_CACHE_DIR=str(root / "cache"))
         synth.write(N_SPECS, self.specs)
         used = {synth.used_by_stack(i) for i in range(N_SPECS) if synth.kind(i) == "stack"}
         standalone = [i for i in range(N_SPECS) if synth.kind(i) == "mlp" and i not in used]
