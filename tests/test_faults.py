@@ -531,3 +531,39 @@ def test_a_non_ascii_name_on_an_ascii_stdout(work):
     result = codegen("specs/", "-o", "ouț", "--check", cwd=work, env=env)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert "MISSING: ou\\u021b/mlp.py" in result.stdout
+
+
+def test_a_planted_or_damaged_journal_touches_nothing(work):
+    """A journal naming a file outside the folder, or failing its checksum, is removed and nothing else is done."""
+    from codegen import journal
+
+    victim = work / "victim.py"
+    victim.write_text("precious\n")
+    staged = work / "out" / ".mlp.1-abcd.x.codegen.tmp"
+    staged.write_text("evil\n")
+    digest = output.short_digest(b"precious\n")
+    lines = f"{journal.FORMAT}\ntoken 1-abcd\nreplace ../victim.py {staged.name} {digest} {digest}\n"
+    (work / "out" / journal.JOURNAL).write_text(lines + f"checksum {output.short_digest(lines.encode())}\n")
+    before = snapshot(work / "out")
+    code, out, err = run(str(work / "specs"), "-o", str(work / "out"))
+    assert code == 0 and "removed a damaged write journal" in out, out + err
+    assert victim.read_text() == "precious\n" and snapshot(work / "out") == before
+    assert staged_files(work / "out") == [] and not (work / "out" / journal.JOURNAL).exists()
+
+
+def test_recovery_never_overwrites_a_file_changed_since_the_kill(work):
+    """The killed run's journal says mlp.py goes from old to new bytes; it was edited by hand since: rolled back."""
+    from codegen import journal
+
+    target = work / "out" / "mlp.py"
+    old = target.read_bytes()
+    staged = work / "out" / ".mlp.1-abcd.x.codegen.tmp"
+    staged.write_bytes(old.replace(b"256", b"128"))
+    journal.publish(str(work / "out"), "1-abcd", [("mlp.py", staged.name, output.short_digest(old), output.short_digest(staged.read_bytes()))], [])
+    target.write_bytes(old + b"# mine\n")
+    check = codegen("specs/", "-o", "out", "--check", cwd=work)
+    assert check.returncode == 1 and "INTERRUPTED WRITE: out" in check.stdout and "EDITED" in check.stdout
+    code, out, err = run(str(work / "specs"), "-o", str(work / "out"))
+    assert code == 2 and "rolled back" in out and "E503" in err, out + err
+    assert target.read_bytes() == old + b"# mine\n"
+    assert staged_files(work / "out") == [] and not (work / "out" / journal.JOURNAL).exists()
