@@ -50,6 +50,8 @@ def run(argv: list[str] | None = None) -> int:
         p = generate.plan(args.specs, args.output, use_cache=not args.no_cache, workers=workers, lock=writing)
         todo = [r.stem for r in p.results.values() if r.status not in ("unchanged", "extra", "extra-foreign")]
         failed = True
+        pruning = args.prune and any(r.status == "extra" for r in p.results.values())
+        previous = _handle_sigterm() if todo or pruning else None
         try:
             for note in p.notes:
                 say(f"codegen: {note}")
@@ -75,6 +77,10 @@ def run(argv: list[str] | None = None) -> int:
         finally:
             workers.close()  # the workers hold the lock too (inherited): it is free once they and we let go
             p.release(failed)
+            if previous is not None:  # nothing is left to clean up: SIGTERM as it was (in-process callers get theirs back)
+                import signal
+
+                signal.signal(signal.SIGTERM, previous)
     p.cache.save(forget_unseen=p.complete)
     extra = sum(1 for r in p.results.values() if r.status in ("extra", "extra-foreign")) - pruned
     summary = f"{written} generated, {unchanged} unchanged"
@@ -132,20 +138,24 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def main(argv: list[str] | None = None) -> int:
+def _handle_sigterm() -> object:
+    """From here on SIGTERM is handled as Ctrl-C; returns the previous handler (None if it could not be set).
+
+    Set only once there is work: until then a SIGTERM has nothing to clean up, and the up-to-date
+    path does not pay for importing signal.
+    """
     import signal
 
     try:
-        previous = signal.signal(signal.SIGTERM, _terminate)
+        return signal.signal(signal.SIGTERM, _terminate)
     except ValueError:  # not the main thread (an embedding tool): SIGTERM stays as it was
-        previous = None
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")  # a file name the terminal's encoding cannot show is escaped
-    try:
-        return _finish_output(_main(argv))
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    return _finish_output(_main(argv))
 
 
 def _finish_output(status: int) -> int:
