@@ -103,12 +103,26 @@ class Soak:
         return files
 
     def set_outputs(self, files: dict[str, bytes] | None) -> None:
-        if self.out.exists():
-            shutil.rmtree(self.out)
-        if files is not None:
-            self.out.mkdir()
-            for name, data in files.items():
-                (self.out / name).write_bytes(data)
+        """Make the output folder hold exactly ``files`` (None: no folder), rewriting only the files that differ.
+
+        Files left as they are keep their inode and ctime: the stat cache still vouches for them, as it
+        would in a user's folder between two runs.
+        """
+        if files is None:
+            if self.out.exists():
+                shutil.rmtree(self.out)
+            return
+        self.out.mkdir(exist_ok=True)
+        for path in self.out.iterdir():
+            if path.name not in files or path.name.startswith(".") or not path.is_file():
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+        for name, data in files.items():
+            path = self.out / name
+            if not path.exists() or path.read_bytes() != data:
+                path.write_bytes(data)
 
     def random_state(self) -> frozenset:
         return frozenset(g for g in range(GROUPS) if self.rng.random() < 0.5)
