@@ -588,6 +588,12 @@ def write(p: Plan, force: bool, prune: bool) -> tuple[int, int, int]:
     for result in changes:
         if result.staged is None:
             result.staged = output.stage(result.path, result.new, p.token)
+    with _signals_deferred():  # Ctrl-C or SIGTERM from here on takes effect once the folder is whole
+        return _publish(p, changes, deletes, seen, unchanged)
+
+
+def _publish(p: Plan, changes: "list[Result]", deletes: "list[Result]", seen: dict, unchanged: int) -> tuple[int, int, int]:
+    """The journal, the replaces and deletions, the journal's removal (see journal.py)."""
     journal.publish(
         p.out_dir,
         p.token,
@@ -620,6 +626,37 @@ def write(p: Plan, force: bool, prune: bool) -> tuple[int, int, int]:
             SpecError("E505", "changed while codegen was writing; kept as it is now (run again)", file=r.path) for r in late
         ])
     return written, unchanged, pruned
+
+
+class _signals_deferred:
+    """Hold SIGINT and SIGTERM back for the few milliseconds of the replaces, then act on them.
+
+    Interrupted there, a run would leave the folder part old, part new (whole files, and a journal
+    the next run finishes); deferred, it stops with the folder as a whole run leaves it.
+    """
+
+    def __enter__(self) -> None:
+        import signal
+
+        self.caught: list[int] = []
+        self.previous = {}
+        try:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.previous[signum] = signal.signal(signum, lambda number, frame: self.caught.append(number))
+        except ValueError:  # not the main thread: signals are not ours to handle
+            pass
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        if self.caught:
+            handler = self.previous.get(self.caught[0])
+            if callable(handler):
+                handler(self.caught[0], None)  # raises KeyboardInterrupt (or our SIGTERM's exception)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), self.caught[0])
 
 
 def _unchanged_since_planning(result: Result) -> "tuple | None":

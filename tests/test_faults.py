@@ -567,3 +567,15 @@ def test_recovery_never_overwrites_a_file_changed_since_the_kill(work):
     assert code == 2 and "rolled back" in out and "E503" in err, out + err
     assert target.read_bytes() == old + b"# mine\n"
     assert staged_files(work / "out") == [] and not (work / "out" / journal.JOURNAL).exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_during_the_replaces_takes_effect_once_the_folder_is_whole(work, sig):
+    shutil.rmtree(work / "out")
+    run_ = Paused(work, "replaced-1", "specs/", "-o", "out", "-j", "1", hooks=work / "hooks")
+    run_.wait()
+    os.kill(run_.proc.pid, sig)
+    code, out, err = run_.go()
+    assert code == (143 if sig == signal.SIGTERM else 130), err
+    assert snapshot(work / "out") == snapshot(GENERATED)
+    assert staged_files(work / "out") == [] and not (work / "out" / ".codegen-journal").exists()
