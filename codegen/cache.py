@@ -30,11 +30,13 @@ first (generate.plan), so a hand edit is never overwritten on its word.
 from __future__ import annotations
 
 import os
+import re
 import time
 
 from .output import short_digest
 
-FORMAT = "codegen-stat-cache 1"
+FORMAT = "codegen-stat-cache 2"
+CHECKSUM = "checksum "  # the last line: the short_digest of every line above it
 RACY_SECONDS = 2.0
 
 
@@ -90,6 +92,7 @@ class StatCache:
         if self.file is None or not self.changed:
             return
         lines = [FORMAT] + [f"{name}\t{entry}" for name, entry in sorted(self.entries.items())]
+        text = "\n".join(lines) + "\n"
         folder = os.path.dirname(self.file)
         tmp = None
         try:
@@ -100,7 +103,7 @@ class StatCache:
 
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".cache.", suffix=".tmp")  # never through a planted link
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write("\n".join(lines) + "\n")
+                handle.write(text + CHECKSUM + short_digest(text.encode("utf-8")) + "\n")
             os.replace(tmp, self.file)
         except (OSError, UnicodeError):  # a read-only home, a full disk: the next run reads the files instead
             if tmp is not None:
@@ -128,21 +131,37 @@ def _storable(field: str) -> bool:
 
 
 def _read(file: str) -> dict[str, str]:
+    """The entries of a cache file; {} unless it is whole and every entry well-formed.
+
+    A checksum over the file catches truncation and flipped bytes (a damaged
+    class name or digest would otherwise decide outcomes), and each entry's
+    shape is checked as well: a damaged cache counts as empty, never as facts.
+    """
     try:
-        with open(file, encoding="utf-8") as handle:
-            lines = handle.read().split("\n")
-    except (OSError, UnicodeDecodeError):
+        with open(file, "rb") as handle:
+            data = handle.read()
+    except OSError:
         return {}
-    if not lines or lines[0] != FORMAT:
+    body, _, last = data[:-1].rpartition(b"\n")
+    body += b"\n"
+    if not data.endswith(b"\n") or last != (CHECKSUM + short_digest(body)).encode():
+        return {}
+    try:
+        lines = body.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        return {}
+    if lines[0] != FORMAT:
         return {}
     entries = {}
-    for line in lines[1:]:
-        if line:
-            name, tab, entry = line.partition("\t")
-            if not tab or "\t" not in entry:
-                return {}  # not ours, or damaged (every entry has a key and a payload): start afresh
+    for line in lines[1:-1]:
+        name, tab, entry = line.partition("\t")
+        if tab and _ENTRY.fullmatch(entry):  # else not a shape this module writes: ignored
             entries[name] = entry
     return entries
+
+
+# key (size:mtime:ctime:inode), then a spec's digest and class name, or an output's fingerprint and the specs it uses.
+_ENTRY = re.compile(r"[0-9]+:-?[0-9]+:-?[0-9]+:[0-9]+\t[0-9a-f]{32}\t[A-Za-z0-9_,]*")
 
 
 def location(spec_dir: str, out_dir: str) -> str | None:

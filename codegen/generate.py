@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import gc
 import os
+import stat
 
-from . import cache, output, overview
+from . import cache, journal, output, overview
 from .cache import StatCache
 from .errors import ErrorList, SpecError
-from .output import MODULE_STEM
 
 if False:  # for type checkers only: importing these here would slow the up-to-date path
     from concurrent.futures import ProcessPoolExecutor
@@ -56,12 +56,19 @@ class Source:
         return output.join(self.folder, self.file_name)
 
     def read(self) -> bytes:
-        """Its bytes: those planning hashed if it read them (not read twice), else from the file."""
-        data, self.data = self.data, None
-        if data is None:
-            with open(self.path, "rb") as handle:
-                data = handle.read()
-        return data
+        """Its bytes: those planning hashed (read once), the very bytes every later stage works from.
+
+        A spec the stat cache vouched for is read now, and must still have the
+        digest planning took from the cache: a spec edited during the run
+        fails it (E505) instead of giving a header of one version over a body
+        of the other.
+        """
+        if self.data is None:
+            data = read_spec(self.path)
+            if output.short_digest(data) != self.digest:
+                raise SpecError("E505", "changed while codegen was running; run it again", file=self.path)
+            self.data = data
+        return self.data
 
 
 class Result:
@@ -93,8 +100,25 @@ class Plan:
         self.fingerprints: dict[str, str] = {}
         self.cache = cache
         self.complete = complete  # every spec of the folder planned (not one file of it)
-        self.created_dirs: list[str] = []  # by the build, innermost first: removed again if it fails
         self.token = f"{os.getpid()}-{os.urandom(4).hex()}"  # in the names of the files this run stages
+        self.lock: "journal.Lock | None" = None  # a writing run's lock on the output folder, from before planning
+        self.notes: list[str] = []  # what was done about runs killed earlier (journal.recover)
+        self.interrupted = False  # --check: a killed run's write is unfinished (a journal, no writer)
+        self.leftovers: list[str] = []  # --check: files staged by killed runs
+        self.committed = False  # its journal is published and not finished: a failure from here on is rolled forward
+
+    def release(self, failed: bool = False) -> None:
+        """Drop the output folder's lock (a failed run first removes the folders it created, if still empty)."""
+        if self.lock is not None:
+            self.lock.release(remove_created=failed)
+
+
+def read_spec(path: str) -> bytes:
+    """A spec's bytes, from a regular file, no more than needed to tell it is too large (load reports that)."""
+    try:
+        return output.read_regular(path, output.MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        raise SpecError("E100", f"cannot read: {exc.strerror}", file=path) from None
 
 
 def discover(target: str) -> "tuple[str, list[os.DirEntry]]":
@@ -114,31 +138,57 @@ def discover(target: str) -> "tuple[str, list[os.DirEntry]]":
     return folder, found
 
 
-def plan(target: str, out_dir: str, use_cache: bool = True, workers: "Workers | None" = None) -> Plan:
+def plan(target: str, out_dir: str, use_cache: bool = True, workers: "Workers | None" = None, lock: bool = False) -> Plan:
     """What is up to date, from bytes and headers alone (no JSON parsing, no heavy imports).
 
     With the stat cache, files unchanged since an earlier run are not even read.
     With ``workers``, a large folder starts them at the first file that needs building.
+    With ``lock`` (a run that writes), the output folder is created if missing and locked
+    first (journal.Lock), and what killed runs left there is finished or undone; the caller
+    then owns the lock, released by ``Plan.release``.
     """
     # Planning allocates thousands of small acyclic records: the cycle collector would only slow it down.
     gc.disable()
     try:
-        p = _plan(target, out_dir, use_cache, workers)
+        p = _plan(target, out_dir, use_cache, workers, lock)
         overview.plan(p)  # generated/README.md, with a whole folder
         return p
     finally:
         gc.enable()
 
 
-def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None") -> Plan:
+def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None", lock: bool) -> Plan:
     target, out_dir = output.clean(os.fspath(target)), output.clean(os.fspath(out_dir))
     spec_dir, found = discover(target)
     output.check_output_dir(out_dir, spec_dir)
+    held = journal.Lock(out_dir) if lock else None
+    try:
+        p = _plan_locked(target, out_dir, use_cache, workers, spec_dir, found, held is not None)
+    except BaseException:
+        if held is not None:
+            held.release(remove_created=True)
+        raise
+    p.lock = held
+    return p
+
+
+def _plan_locked(target: str, out_dir: str, use_cache: bool, workers: "Workers | None", spec_dir: str, found: list,
+                 locked: bool) -> Plan:
+    outputs, staged, has_journal = journal.scan(out_dir)  # the one listing of the output folder
+    notes, interrupted, leftovers = [], False, []
+    if locked and (has_journal or staged):
+        notes = journal.recover(out_dir, staged, has_journal)
+        outputs, staged, has_journal = journal.scan(out_dir)
+    elif has_journal:  # --check or --diff: wait out a write in progress; a journal left after it is a killed run's
+        journal.wait_for_writer(out_dir)
+        outputs, staged, has_journal = journal.scan(out_dir)
+        interrupted = has_journal
+    if not locked and staged and not journal.writer_alive(out_dir):
+        leftovers = staged
     stat_cache = StatCache(cache.location(spec_dir, out_dir) if use_cache else None)
     # One file: generate only it.
     selected = {os.path.splitext(os.path.basename(target))[0]} if os.path.isfile(target) else None
     spec_dir_name = output.folder_name(spec_dir)
-    outputs = output.listing(out_dir, ".py")
     early = (
         workers is not None and selected is None and len(found) >= EARLY_START and workers.wanted(len(found)) >= 2
     )
@@ -157,8 +207,7 @@ def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None")
         if known is not None and len(known) == 2:
             digest, class_name = known[0], known[1] or None
         else:
-            with open(entry.path, "rb") as handle:
-                data = handle.read()
+            data = read_spec(entry.path)
             digest = output.short_digest(data)
             recorded = stat_cache.recorded("spec/" + name)
             stat_cache.put("spec/" + name, st, [digest, ""])
@@ -180,7 +229,7 @@ def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None")
     for stem in order:
         if selected is not None and stem not in selected:
             continue
-        if not MODULE_STEM.match(stem):
+        if output.stem_problem(stem):
             results[stem] = Result(stem, out_dir, "stale")  # load() reports the bad name
             continue
         existing = output.inspect_target(out_dir, stem, outputs.get(stem + ".py"), stat_cache)
@@ -205,7 +254,9 @@ def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None")
                 if existing.state in ("generated", "edited"):
                     status = "extra" if existing.state == "generated" else "extra-foreign"
                     results[name[:-3]] = Result(name[:-3], out_dir, status, old=existing.data)
-    return Plan(spec_dir, out_dir, sources, results, stat_cache, complete=selected is None)
+    p = Plan(spec_dir, out_dir, sources, results, stat_cache, complete=selected is None)
+    p.notes, p.interrupted, p.leftovers = notes, interrupted, leftovers
+    return p
 
 
 def _status(stem: str, existing: output.Existing, sources: dict[str, Source], spec_dir_name: str) -> str:
@@ -236,7 +287,7 @@ def resolve_references(p: Plan) -> None:
         doc = docs[stem] = output.quick_parse(source.read())
         name = doc.get("name") if doc else None
         source.name = name if isinstance(name, str) else None
-        if source.name is not None and source.name.isidentifier():
+        if source.name is not None and source.name.isidentifier() and source.name.isascii():
             p.cache.put(f"spec/{source.file_name}", source.st, [source.digest, source.name])
     by_name = {s.name: s.stem for s in p.sources.values() if s.name}
     for stem, doc in docs.items():
@@ -290,7 +341,8 @@ class Workers:
         # it (nor copies its pages by touching it).
         gc.freeze()
         try:
-            self.pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("fork"), initializer=_prepare)
+            self.pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("fork"),
+                                            initializer=_prepare, initargs=(os.getpid(),))
             self.pool.submit(int)  # forks them all now; their imports run while this process goes on
         finally:
             gc.unfreeze()
@@ -333,8 +385,8 @@ class Job:
 
     __slots__ = ("specs", "targets", "names", "spec_dir_name", "token")
 
-    def __init__(self, specs: "list[str]", targets: "list[Target]", names: "set[str]", spec_dir_name: str, token: "str | None") -> None:
-        self.specs = specs  # the spec files to load: the targets' and those they use
+    def __init__(self, specs: "list[tuple[str, bytes]]", targets: "list[Target]", names: "set[str]", spec_dir_name: str, token: "str | None") -> None:
+        self.specs = specs  # the spec files to load, with their bytes as planning hashed them: the targets' and those they use
         self.targets = targets
         self.names = names  # every class name of the folder
         self.spec_dir_name = spec_dir_name
@@ -356,6 +408,7 @@ def build(p: Plan, stems: list[str], workers: "Workers | None" = None, stage: bo
         with Workers(None) as own:
             return build(p, stems, own, stage)
     stems = [stem for stem in stems if stem != overview.STEM]  # the page is built last, from every module's section
+    journal.pause("planned")  # tests: a spec edited between planning and building lands here
     resolve_references(p)
     errors: list[SpecError] = []
     all_names: dict[str, Source] = {}
@@ -368,9 +421,8 @@ def build(p: Plan, stems: list[str], workers: "Workers | None" = None, stage: bo
         workers.start(len(stems))  # if none run yet, or fewer than the work wants
     # Small chunks: at the end of the run no worker idles long while another finishes its last one.
     size = max(1, min(8, -(-len(stems) // (max(1, workers.count) * 4))))
-    if stage and not os.path.exists(p.out_dir):
-        p.created_dirs = _missing_folders(p.out_dir)
-        os.makedirs(p.out_dir)
+    if stage and p.lock is None:  # a caller of its own (not the command line): the folder must exist
+        journal.make_folders(p.out_dir)
     uses = {stem: source.uses for stem, source in p.sources.items()}
     names = set(all_names)
     jobs = []
@@ -382,7 +434,8 @@ def build(p: Plan, stems: list[str], workers: "Workers | None" = None, stage: bo
             Target(stem, p.sources[stem].path, p.fingerprints[stem], [s for s in closures[stem] if s != stem], p.results[stem].path, p.results[stem].old)
             for stem in chunk
         ]
-        jobs.append(Job([p.sources[s].path for s in needed], targets, names, p.spec_dir_name, p.token if stage else None))
+        specs = [(p.sources[s].path, p.sources[s].read()) for s in needed]  # the bytes planning hashed
+        jobs.append(Job(specs, targets, names, p.spec_dir_name, p.token if stage else None))
     outcomes = workers.map(jobs)
     seen = set()
     sections = {}
@@ -406,43 +459,62 @@ def discard(p: Plan) -> None:
     """Remove every file staged for ``p``, and the folders this run created: a failed run changes nothing.
 
     Staged files are found by the run's token in their names, so that those of
-    a chunk whose outcome never arrived (an exception, Ctrl-C) go too.
+    a chunk whose outcome never arrived (an exception, Ctrl-C) go too. The
+    folders go when the lock is released (``Plan.release(failed=True)``).
     """
+    if p.committed:
+        return  # the journal is published: its staged files are the next run's to put in place (roll forward)
     for result in p.results.values():
         result.staged = None
     for name in output.listing(p.out_dir, output.STAGED_SUFFIX, hidden=True):
         if output.staged_by(name, p.token):
             output.discard(output.join(p.out_dir, name))
-    for folder in p.created_dirs:  # innermost first; each only if still empty
-        try:
-            os.rmdir(folder)
-        except OSError:
-            break
 
 
-def _missing_folders(folder: str) -> list[str]:
-    """``folder`` and those of its parents that do not exist yet, innermost first."""
-    missing = []
-    while folder and not os.path.exists(folder):
-        missing.append(folder)
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-        folder = parent
-    return missing
-
-
-def _prepare() -> None:
-    """Worker start-up: Ctrl-C left to the parent, the cycle collector back on, the imports."""
+def _prepare(parent: int) -> None:
+    """Worker start-up: die with the parent, Ctrl-C and SIGTERM left to it, the cycle collector back on, the imports."""
     import signal
 
-    # The parent stops the workers on Ctrl-C, after their current chunk (then discards what they staged);
-    # interrupted themselves, each would print a traceback, mid-import of black as likely as not.
+    # The parent stops the workers on Ctrl-C or SIGTERM, after their current chunk (then discards what
+    # they staged); interrupted themselves, each would print a traceback, mid-import of black as likely as not.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with(parent)
     gc.enable()  # forked while planning turned it off; black's trees are cyclic: without it a worker grows by every file
     import black  # noqa: F401
 
     from . import analyse, gate, load, render  # noqa: F401
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when ``parent`` ends, however it ends (SIGKILL included).
+
+    A worker outliving a killed parent would go on staging files, and hold its
+    stdout (``codegen ... | cat`` would never end) and the output folder's lock.
+    Linux: the kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG);
+    elsewhere a thread watches for the parent to change.
+    """
+    import signal
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError, ImportError):
+        armed = False
+    if not armed:
+        import threading
+        import time
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.2)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # it died before the signal was armed
+        os._exit(1)
 
 
 def _build_chunk(job: Job) -> "tuple[list[tuple[str, bytes, str | None, str]], list[tuple[str, str, str, str]]]":
@@ -451,11 +523,12 @@ def _build_chunk(job: Job) -> "tuple[list[tuple[str, bytes, str | None, str]], l
 
     from . import analyse, gate, load, render
 
+    journal.pause("worker")  # tests: a worker busy with a job when the parent is killed
     errors: list[SpecError] = []
     raws = []
-    for path in job.specs:
+    for path, data in job.specs:
         try:
-            raws.append(load.load(Path(path)))
+            raws.append(load.load(Path(path), data))
         except SpecError as exc:
             errors.append(exc)
         except ErrorList as exc:
@@ -504,22 +577,117 @@ def write(p: Plan, force: bool, prune: bool) -> tuple[int, int, int]:
             )
             for r in refused
         ])
-    written = unchanged = pruned = 0
-    for result in p.results.values():
-        if result.new is not None and result.new != result.old:
-            if result.staged is None:
-                result.staged = output.stage(result.path, result.new, p.token)
-            os.replace(result.staged, result.path)
-            result.staged = None
-            written += 1
-        elif result.status in ("unchanged",) or (result.new is not None):
-            unchanged += 1
-    if prune:
-        for result in p.results.values():
-            if result.status == "extra":
-                os.unlink(result.path)
-                pruned += 1
+    changes = [r for r in p.results.values() if r.new is not None and r.new != r.old]
+    unchanged = sum(1 for r in p.results.values() if r.status == "unchanged" or (r.new is not None and r.new == r.old))
+    deletes = [r for r in p.results.values() if prune and r.status == "extra"]
+    journal.pause("built")  # tests: edits between planning and writing land here
+    # Each target must still be what planning saw: a hand edit made while the run built is never overwritten.
+    seen = {r.stem: _unchanged_since_planning(r) for r in changes + deletes}
+    moved = [r for r in changes + deletes if seen[r.stem] is None]
+    if moved:
+        discard(p)
+        raise ErrorList([
+            SpecError("E505", "changed while codegen was running; refusing to overwrite it (run again)", file=r.path)
+            for r in moved
+        ])
+    if not changes and not deletes:
+        return 0, unchanged, 0
+    for result in changes:
+        if result.staged is None:
+            result.staged = output.stage(result.path, result.new, p.token)
+    with _signals_deferred():  # Ctrl-C or SIGTERM from here on takes effect once the folder is whole
+        return _publish(p, changes, deletes, seen, unchanged)
+
+
+def _publish(p: Plan, changes: "list[Result]", deletes: "list[Result]", seen: dict, unchanged: int) -> tuple[int, int, int]:
+    """The journal, the replaces and deletions, the journal's removal (see journal.py)."""
+    journal.publish(
+        p.out_dir,
+        p.token,
+        [(f"{r.stem}.py", os.path.basename(r.staged), "-" if r.status == "missing" else output.short_digest(r.old), output.short_digest(r.new))
+         for r in changes],
+        [(f"{r.stem}.py", output.short_digest(r.old)) for r in deletes],
+    )
+    p.committed = True
+    written = pruned = 0
+    late = []  # changed in the moment between the check above and its replace: kept, reported
+    for result in changes:
+        if not _same_file(result.path, seen[result.stem]):
+            late.append(result)
+            continue
+        os.replace(result.staged, result.path)
+        result.staged = None
+        written += 1
+        journal.pause(f"replaced-{written}")  # tests: a kill in the middle of the write phase
+    for result in deletes:
+        if not _same_file(result.path, seen[result.stem]):
+            late.append(result)
+            continue
+        output.discard(result.path)  # gone already (removed by hand meanwhile) is as good
+        pruned += 1
+    journal.finish(p.out_dir)
+    p.committed = False
+    if late:
+        discard(p)
+        raise ErrorList([
+            SpecError("E505", "changed while codegen was writing; kept as it is now (run again)", file=r.path) for r in late
+        ])
     return written, unchanged, pruned
+
+
+class _signals_deferred:
+    """Hold SIGINT and SIGTERM back for the few milliseconds of the replaces, then act on them.
+
+    Interrupted there, a run would leave the folder part old, part new (whole files, and a journal
+    the next run finishes); deferred, it stops with the folder as a whole run leaves it.
+    """
+
+    def __enter__(self) -> None:
+        import signal
+
+        self.caught: list[int] = []
+        self.previous = {}
+        try:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.previous[signum] = signal.signal(signum, lambda number, frame: self.caught.append(number))
+        except ValueError:  # not the main thread: signals are not ours to handle
+            pass
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        if self.caught:
+            handler = self.previous.get(self.caught[0])
+            if callable(handler):
+                handler(self.caught[0], None)  # raises KeyboardInterrupt (or our SIGTERM's exception)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), self.caught[0])
+
+
+def _unchanged_since_planning(result: Result) -> "tuple | None":
+    """The target's identity now (None: missing; else its lstat), or None when it is no longer what planning saw."""
+    try:
+        st = os.lstat(result.path)
+    except FileNotFoundError:
+        return ("missing",) if result.status == "missing" else None
+    if result.status == "missing" or result.old is None or not stat.S_ISREG(st.st_mode):
+        return None
+    try:
+        now = output.read_regular(result.path, output.MAX_OUTPUT_BYTES)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) if now == result.old else None
+
+
+def _same_file(path: str, seen: tuple) -> bool:
+    """Is ``path`` still as ``_unchanged_since_planning`` found it (by its lstat: a change moves the ctime)?"""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return seen == ("missing",)
+    return seen == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def analyse_folder(spec_dir: "str | os.PathLike[str]") -> "dict[str, Block]":

@@ -9,7 +9,6 @@ keys, non-finite numbers, and error messages that name the place.
 from __future__ import annotations
 
 import json
-import keyword
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SpecError, json_path
-from .output import MODULE_STEM
+from .output import MAX_SPEC_BYTES, read_regular, stem_problem
 
 SCHEMA_PATH = Path(__file__).with_name("spec.schema.json")
-MAX_SPEC_BYTES = 1_000_000
 MAX_DEPTH = 32
 
 
@@ -67,6 +65,14 @@ def _key_lines(text: str, key: str) -> str:
     return ", ".join(lines)
 
 
+def read_spec(name: str) -> bytes:
+    """A spec's bytes; at most MAX_SPEC_BYTES + 1 of them (enough to tell it is too large) from a regular file."""
+    try:
+        return read_regular(name, MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        raise SpecError("E100", f"cannot read: {exc.strerror}", file=name) from None
+
+
 def parse_json(path: Path, data: bytes) -> dict[str, Any]:
     name = str(path)
     if not data.strip():
@@ -96,7 +102,30 @@ def parse_json(path: Path, data: bytes) -> dict[str, Any]:
         raise SpecError("E105", f"invalid JSON value: {exc}", file=name) from None
     if _depth(doc) > MAX_DEPTH:
         raise SpecError("E106", f"nesting deeper than {MAX_DEPTH} levels", file=name)
+    if "\\u" in text:  # only a \u escape can make a lone surrogate: UTF-8 text has none
+        where = _lone_surrogate(doc)
+        if where is not None:
+            raise SpecError("E101", "a \\u escape of a lone surrogate (half of a UTF-16 pair, not a character): "
+                            "no UTF-8 exists for it, so a module holding it could not even be imported", file=name, path=where)
     return doc
+
+
+def _lone_surrogate(doc: Any) -> str | None:
+    """The JSON path of the first key or string holding a lone surrogate, or None."""
+    stack: list[tuple[Any, list[Any]]] = [(doc, [])]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            if any("\ud800" <= c <= "\udfff" for c in value):
+                return json_path(where) or "(the document)"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if any("\ud800" <= c <= "\udfff" for c in key):
+                    return json_path(where) or "(the document)"
+                stack.append((item, where + [key]))
+        elif isinstance(value, list):
+            stack.extend((item, where + [i]) for i, item in enumerate(value))
+    return None
 
 
 def _depth(value: Any) -> int:
@@ -241,18 +270,17 @@ def _describe(error: Any, file: str) -> SpecError:
     return SpecError(code, message, file=file, path=path)
 
 
-def load(path: Path) -> RawSpec:
-    """Read, parse and schema-check one spec; raise SpecError or ErrorList."""
+def load(path: Path, data: bytes | None = None) -> RawSpec:
+    """Read (unless ``data``, its bytes as planning read them), parse and schema-check one spec; raise SpecError or ErrorList."""
     from .errors import ErrorList
 
     name = str(path)
     stem = path.stem
-    if path.suffix != ".json" or not MODULE_STEM.match(stem) or keyword.iskeyword(stem):
-        raise SpecError("E332", f"file name {path.name!r} must be <module_name>.json, lower case, [a-z0-9_], not a Python keyword", file=name)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SpecError("E100", f"cannot read: {exc.strerror}", file=name) from None
+    problem = "must be <module_name>.json" if path.suffix != ".json" else stem_problem(stem)
+    if problem:
+        raise SpecError("E332", f"file name {path.name!r} {problem}", file=name)
+    if data is None:
+        data = read_spec(name)
     doc = parse_json(path, data)
     errors = validate(doc, name)
     if errors:

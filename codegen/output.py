@@ -15,6 +15,7 @@ overwritten without ``--force``.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -39,10 +40,41 @@ except ImportError:  # pragma: no cover - other interpreters
 GENERATOR_ROOT = os.path.dirname(os.path.realpath(__file__))
 TEMPLATES = os.path.join(os.path.dirname(GENERATOR_ROOT), "templates")
 HEADER_LINES = 3
-MODULE_STEM = re.compile(r"^[a-z_][a-z0-9_]*$")
+MODULE_STEM = re.compile(r"[a-z_][a-z0-9_]*")  # always with fullmatch: "$" would let "x\n" through
+# A stem's files: "<stem>.py", and the staged ".<stem>.<token>.<random>.codegen.tmp" (about 45 more
+# characters), must fit the 255 bytes a file name may have.
+MAX_STEM = 128
+MAX_SPEC_BYTES = 1_000_000  # a spec is refused past this size, before it is read
+MAX_OUTPUT_BYTES = 64_000_000  # what is read of a file in the output folder, at most
 # "uses" lists the specs the file was built from besides its own, so that the
 # up-to-date check can recompute the fingerprint without parsing any JSON.
-FINGERPRINT = re.compile(r"^# codegen-fingerprint: inputs=([0-9a-f]{32}) body=([0-9a-f]{32})(?: uses=([a-z0-9_,]+))?$")
+FINGERPRINT = re.compile(r"# codegen-fingerprint: inputs=([0-9a-f]{32}) body=([0-9a-f]{32})(?: uses=([a-z0-9_,]+))?")
+
+
+def stem_problem(stem: str) -> "str | None":
+    """Why ``stem`` cannot name a spec and its module (None: it can).
+
+    A generated ``typing.py`` or ``torch.py`` would shadow the real module for
+    anything run from the output folder, and ``__init__.py`` would make the
+    folder a package: such names are refused, not generated.
+    """
+    if not MODULE_STEM.fullmatch(stem):
+        return "must be <module_name>.json, lower case, [a-z0-9_], not a Python keyword"
+    if len(stem) > MAX_STEM:
+        return f"must be <module_name>.json with a name of at most {MAX_STEM} characters (it has {len(stem)})"
+    import keyword  # small, and only reached for a valid name
+
+    if keyword.iskeyword(stem):
+        return "must be <module_name>.json, lower case, [a-z0-9_], not a Python keyword"
+    if stem in sys.stdlib_module_names or stem in SHADOWED or (stem.startswith("__") and stem.endswith("__")):
+        what = "a dunder module" if stem.startswith("__") else "torch" if stem in SHADOWED else f"the standard library module {stem!r}"
+        better = (stem.strip("_") or "block") + "_block"
+        return f"would generate {stem}.py, which shadows {what} for code run beside it (did you mean '{better}.json'?)"
+    return None
+
+
+# Modules generated code imports, besides the standard library: a file of that name beside it would be imported instead.
+SHADOWED = frozenset({"torch"})
 
 
 def short_digest(data: bytes) -> str:
@@ -148,7 +180,7 @@ def inspect_target(out_dir: str, stem: str, entry: "os.DirEntry | None", cache: 
     leave the folder; only a symlink could redirect it, and one lstat tells.
     That lstat also keys the stat cache: a file it vouches for is not read.
     """
-    if not MODULE_STEM.match(stem):
+    if not MODULE_STEM.fullmatch(stem) or len(stem) > MAX_STEM:
         raise SpecError("E332", f"{stem!r} is not a module name", file=str(out_dir))
     if entry is None:
         return Existing("missing")
@@ -189,21 +221,66 @@ def listing(folder: str, suffix: str, hidden: bool = False) -> "dict[str, os.Dir
         return {}
 
 
-def inspect_file(path: str) -> Existing:
-    """What is at ``path``: missing, a symlink, or its bytes and whether its header and digest are intact."""
-    if os.path.islink(path):
-        return Existing("symlink")
+class NotRegular(OSError):
+    """A symlink, FIFO, device, socket or folder where a regular file was expected."""
+
+
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def read_regular(path: str, limit: "int | None" = None) -> bytes:
+    """The bytes of the regular file at ``path`` (at most ``limit``), never following a symlink.
+
+    Opened with O_NONBLOCK and checked with fstat before a byte is read: a
+    FIFO put where a file was expected would otherwise block the run
+    forever, and a huge (or sparse) file is cut at ``limit`` rather than read
+    whole. Raises NotRegular (errno ELOOP or EINVAL), or another OSError.
+    """
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        fd = os.open(path, _READ_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symlink
+            raise NotRegular(errno.ELOOP, "is a symlink", path) from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegular(errno.EINVAL, "is not a regular file", path)
+        # One read for the whole file (asking one byte more shows the end), more only if it grew meanwhile.
+        want = st.st_size + 1 if limit is None else min(st.st_size + 1, limit)
+        data = os.read(fd, want)
+        if len(data) < want:
+            return data
+        chunks = [data]
+        got = len(data)
+        while limit is None or got < limit:
+            chunk = os.read(fd, 65536 if limit is None else min(65536, limit - got))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def inspect_file(path: str) -> Existing:
+    """What is at ``path``: missing, a symlink, or its bytes and whether its header and digest are intact.
+
+    Anything but a regular file (a FIFO, a device) is "foreign" and never opened for reading.
+    """
+    try:
+        data = read_regular(path, MAX_OUTPUT_BYTES)  # a larger file is not ours: its first bytes tell it apart
     except FileNotFoundError:
         return Existing("missing")
+    except NotRegular as exc:
+        return Existing("symlink" if exc.errno == errno.ELOOP else "foreign", data=None)
     except OSError:
         return Existing("foreign")
     lines = data.split(b"\n", HEADER_LINES)
     if len(lines) <= HEADER_LINES or not lines[0].startswith(b"# Generated by codegen from "):
         return Existing("foreign", data=data)
-    match = FINGERPRINT.match(lines[HEADER_LINES - 1].decode("utf-8", "replace"))
+    match = FINGERPRINT.fullmatch(lines[HEADER_LINES - 1].decode("utf-8", "replace"))
     if match is None:
         return Existing("foreign", data=data)
     inputs, body_digest, uses = match.groups()
@@ -281,7 +358,10 @@ def stage(path: str, data: bytes, token: str) -> str:
     import tempfile  # not on the up-to-date path
 
     folder, name = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name[: -len('.py')]}.{token}.", suffix=STAGED_SUFFIX)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name[: -len('.py')]}.{token}.", suffix=STAGED_SUFFIX)
+    except OSError as exc:  # a read-only or full folder: name the folder, not the temporary file that never was
+        raise OSError(exc.errno, exc.strerror, folder or ".") from None
     try:
         os.fchmod(fd, 0o644)  # mkstemp's 0o600 would make generated files private
         with os.fdopen(fd, "wb") as handle:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from codegen import cache
+from codegen import cache, output
 
 from .conftest import GENERATED, ROOT, SPECS
 
@@ -25,7 +25,15 @@ def run(work: Path, cache_dir: Path, *args: str) -> subprocess.CompletedProcess:
 def cache_lines(cache_dir: Path) -> list[str]:
     files = list(cache_dir.glob("*.txt"))
     assert len(files) == 1, files
-    return files[0].read_text().splitlines()
+    lines = files[0].read_text().splitlines()
+    assert lines[-1].startswith(cache.CHECKSUM), lines[-1]
+    return lines[:-1]
+
+
+def seal(lines: list[str]) -> str:
+    """A cache file's text for ``lines`` (format line and entries), with the checksum a forger would compute."""
+    text = "\n".join(lines) + "\n"
+    return text + cache.CHECKSUM + output.short_digest(text.encode()) + "\n"
 
 
 def edit_in_place(path: Path, old: bytes, new: bytes) -> None:
@@ -47,12 +55,12 @@ def forge(cache_dir: Path, dest: Path, target: Path, fingerprint: str | None = N
     """
     shutil.copytree(cache_dir, dest)
     [file] = dest.glob("*.txt")
-    lines = file.read_text().splitlines()
+    lines = file.read_text().splitlines()[:-1]  # without the checksum
     for i, line in enumerate(lines):
         if line.startswith(f"out/{target.name}\t"):
             name, _, recorded, uses = line.split("\t")
             lines[i] = "\t".join([name, cache._key(target.stat()), fingerprint or recorded, uses])
-    file.write_text("\n".join(lines) + "\n")
+    file.write_text(seal(lines))
     return file
 
 

@@ -165,21 +165,22 @@ def test_changing_a_used_spec_makes_its_users_stale(tmp_path):
 
 
 def test_a_cold_run_reads_each_spec_once_in_planning(tmp_path, monkeypatch):
-    """Planning hashes each spec and the JSON pass for class names parses the same bytes: one open, not two."""
-    import builtins
+    """Planning hashes each spec, and the JSON pass for class names and the build use those bytes: one read, not two."""
     import contextlib
     import io
 
-    from codegen import generate
+    from codegen import load, output
     from codegen.__main__ import main
 
     opened = []
+    real = output.read_regular
 
-    def counting_open(file, *args, **kwargs):
-        opened.append(os.path.basename(str(file)))
-        return builtins.open(file, *args, **kwargs)
+    def counting_read(path, *args, **kwargs):
+        opened.append(os.path.basename(str(path)))
+        return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(generate, "open", counting_open, raising=False)  # what generate.py opens, not the workers
+    monkeypatch.setattr(output, "read_regular", counting_read)
+    monkeypatch.setattr(load, "read_regular", counting_read)
     with contextlib.redirect_stdout(io.StringIO()):
         assert main([str(SPECS), "-o", str(tmp_path / "out"), "-j", "1", "--no-cache"]) == 0
     specs = sorted(p.name for p in SPECS.glob("*.json"))
