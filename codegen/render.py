@@ -18,9 +18,10 @@ from typing import Any
 
 from . import catalogue, expressions
 from .model import Assign, Block, For, If, LayerDef, RepeatDef, Return, Statement, While
+from .output import TEMPLATES as TEMPLATE_DIR
 from .values import REQUIRED, Tensor
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(TEMPLATE_DIR)  # beside the package in a checkout, inside it in a wheel
 
 
 @lru_cache(maxsize=1)

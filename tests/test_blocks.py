@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from codegen import render
+from codegen import output, render
 
 from .conftest import STEMS, analysed, import_generated
 
@@ -115,7 +115,7 @@ def test_generated_file_is_standalone(stem):
         elif isinstance(node, ast.ImportFrom):
             imported.add((node.module or "").split(".")[0])
     assert imported <= {"torch"}, imported
-    assert "codegen" not in source.split("\n", 3)[3]
+    assert b"codegen" not in output.split_header(source.encode())[3]
     assert re.search(r"def forward\(self(, \w+: torch\.Tensor)+\) -> ", source)
 
 

@@ -63,6 +63,7 @@ def aged(tmp_path_factory) -> tuple[Path, Path]:
     cache_dir = work / "cache"
     shutil.copytree(SPECS, work / "specs")
     shutil.copytree(GENERATED, work / "out")
+    assert run(work, cache_dir).returncode == 0  # the headers now name "-o out/"
     time.sleep(cache.RACY_SECONDS + 0.2)
     result = run(work, cache_dir, "--check")
     assert result.returncode == 0, result.stdout + result.stderr

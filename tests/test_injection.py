@@ -39,6 +39,8 @@ from typing import Any
 
 import pytest
 
+from codegen import output
+
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 GENERATED = ROOT / "generated"
@@ -156,7 +158,7 @@ def sweeps(request, injection_baseline) -> dict[str, list[dict]]:
 
 
 def body(source: str) -> str:
-    return source.split("\n", 3)[3]  # below the three header lines
+    return output.split_header(source.encode())[3].decode()  # below the header
 
 
 def calls(tree: ast.AST) -> set[str]:
