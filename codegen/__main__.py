@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from . import __version__, config, generate
+from . import __version__, config, generate, init
 from .errors import ErrorList, SpecError
 
 DRIFT = {
@@ -65,8 +65,6 @@ def shown(path: str) -> str:
 def run(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["init"]:  # a spec folder named "init" is still reachable as ./init
-        from . import init
-
         return init.main(argv[1:])
     cli = parser()
     args = cli.parse_args(argv)
@@ -88,11 +86,17 @@ def run(argv: list[str] | None = None) -> int:
                     if result.status == "stale" and result.new == result.old:
                         result.status = "unchanged"
             workers.close()
+            schema = init.schema_copy_state(p.spec_dir)  # the spec folder's copy of the JSON Schema, if any
             if not writing:
                 status = report(p, diff=args.diff, summary=args.check or not args.diff)
+                if schema is not None:
+                    print(f"STALE (codegen's schema changed; a plain run refreshes it): {schema[0]}")
                 p.cache.save(forget_unseen=p.complete)
-                return status
+                return max(status, 1 if schema else 0)
             written, unchanged, pruned = generate.write(p, args.force, args.prune)
+            if schema is not None:
+                init.write_atomically(schema[0], init.schema_bytes())
+                print(f"refreshed {schema[0]}")
         except BaseException:
             try:
                 workers.close()  # first: no worker may stage a file after the discard

@@ -108,7 +108,8 @@ def discover(target: str) -> "tuple[str, list[os.DirEntry]]":
         raise SpecError("E100", "no such spec file or folder", file=target)
     if os.path.isfile(target) and not target.endswith(".json"):
         raise SpecError("E100", "not a spec: give a folder of <stem>.json specs or one .json file", file=target)
-    found = [entry for _, entry in sorted(output.listing(folder, ".json").items())]
+    # A *.schema.json is not a spec: `codegen init` keeps the JSON Schema's copy beside the specs.
+    found = [entry for name, entry in sorted(output.listing(folder, ".json").items()) if not name.endswith(".schema.json")]
     if not found:
         odd = sorted(name for name in output.listing(folder, "") if name.lower().endswith(".json"))
         hint = f" ({odd[0]}: spec file names end in lower-case .json)" if odd else ""

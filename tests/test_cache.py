@@ -13,7 +13,7 @@ import pytest
 
 from codegen import cache
 
-from .conftest import GENERATED, ROOT, SPECS
+from .conftest import GENERATED, ROOT, SPECS, STEMS
 
 
 def run(work: Path, cache_dir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -75,7 +75,7 @@ def test_cache_vouches_for_every_file_it_read(aged):
     lines = cache_lines(cache_dir)
     assert lines[0] == cache.FORMAT
     names = {line.split("\t")[0] for line in lines[1:]}
-    assert names == {f"spec/{p.name}" for p in SPECS.glob("*.json")} | {f"out/{p.name}" for p in GENERATED.glob("*.py")}
+    assert names == {f"spec/{stem}.json" for stem in STEMS} | {f"out/{p.name}" for p in GENERATED.glob("*.py")}
 
 
 def test_cache_is_consulted(aged, tmp_path):

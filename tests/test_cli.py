@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import GENERATED, ROOT, SPECS
+from .conftest import GENERATED, ROOT, SPECS, STEMS
 
 
 def codegen(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -201,5 +201,5 @@ def test_a_cold_run_reads_each_spec_once_in_planning(tmp_path, monkeypatch):
     monkeypatch.setattr(generate, "open", counting_open, raising=False)  # what generate.py opens, not the workers
     with contextlib.redirect_stdout(io.StringIO()):
         assert main([str(SPECS), "-o", str(tmp_path / "out"), "-j", "1", "--no-cache"]) == 0
-    specs = sorted(p.name for p in SPECS.glob("*.json"))
+    specs = sorted(f"{stem}.json" for stem in STEMS)
     assert sorted(name for name in opened if name.endswith(".json")) == specs

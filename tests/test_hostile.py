@@ -51,7 +51,7 @@ from codegen import output
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 GENERATED = ROOT / "generated"
-STEMS = sorted(p.stem for p in SPECS.glob("*.json"))
+STEMS = sorted(p.stem for p in SPECS.glob("*.json") if not p.name.endswith(".schema.json"))  # not the schema's copy
 
 PAYLOADS = [
     '"""\nimport os\n"""',

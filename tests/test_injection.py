@@ -44,7 +44,7 @@ from codegen import output
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 GENERATED = ROOT / "generated"
-STEMS = sorted(p.stem for p in SPECS.glob("*.json"))
+STEMS = sorted(p.stem for p in SPECS.glob("*.json") if not p.name.endswith(".schema.json"))  # not the schema's copy
 PAYLOADS = {
     "triple_quotes": '"""\nimport os\n"""',
     "carriage_return": "\rimport os",
