@@ -1,0 +1,301 @@
+"""pytest on generated output, for every repository: ``pytest --codegen``.
+
+Installed with codegen (the ``pytest11`` entry point), it is turned on by
+``--codegen`` or by ``codegen = true`` under ``[tool.pytest.ini_options]``;
+without installing, ``-p codegen.pytest_plugin`` loads it. It collects each
+spec of the configured folder (``[tool.codegen]``, see config.py) as test
+items that build the generated class from the spec's example and check:
+
+* ``shape``: the output shape (the example's, else the inferred one);
+* ``gradients``: gradients reach every parameter and every input, finite, and
+  no buffer is trained;
+* ``docstring``: every figure of the docstring's shape table against torch;
+* ``up_to_date``: the file is what ``codegen`` would write now.
+
+A run with no paths on the command line gets them all; ``pytest specs/`` or
+``pytest specs/mlp.json`` selects, and ``-k`` filters as usual.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHECKS = ("shape", "gradients", "docstring", "up_to_date")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("codegen")
+    group.addoption("--codegen", action="store_true", help="test every spec's generated module (shapes, gradients, docstring, up to date)")
+    parser.addini("codegen", type="bool", default=False, help="test every spec's generated module, as --codegen does")
+
+
+def enabled(config: pytest.Config) -> bool:
+    return bool(config.getoption("codegen") or config.getini("codegen"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "codegen: a check of a generated module, collected from its spec")
+
+
+class Folders:
+    """The repository's spec and output folders, and what is known of them (once per session)."""
+
+    def __init__(self, rootpath: Path) -> None:
+        from . import config
+
+        settings = config.find(str(rootpath))
+        self.settings = settings
+        self.specs = Path(settings.specs) if settings else rootpath / config.DEFAULT_SPECS
+        self.output = Path(settings.output) if settings else rootpath / config.DEFAULT_OUTPUT
+        self._blocks: Any = None
+        self._status: dict[str, str] | None = None
+        self._built: Any = None
+
+    def blocks(self) -> dict:
+        """Every spec, checked and shape-inferred, by stem; a spec error fails every item (as one message)."""
+        if self._blocks is None:
+            from .errors import ErrorList, SpecError
+            from .generate import analyse_folder
+
+            try:
+                self._blocks = analyse_folder(self.specs)
+            except (SpecError, ErrorList) as exc:
+                errors = exc.errors if isinstance(exc, ErrorList) else [exc]
+                self._blocks = "\n".join(f"error: {e}" for e in errors)
+        if isinstance(self._blocks, str):
+            pytest.fail(self._blocks, pytrace=False)
+        return self._blocks
+
+    def built(self, block):
+        """The module and example inputs of ``block``, kept for the next item (a spec's items run in a row)."""
+        import torch
+
+        if self._built is None or self._built[0] != block.raw.stem:
+            self._built = None  # the previous module's memory goes first (VGG-11 holds 0.5 GB)
+            with torch.random.fork_rng():
+                torch.manual_seed(0)  # the same weights and example inputs every run
+                self._built = (block.raw.stem, *build(block, self.blocks(), self.output))
+        return self._built[1], self._built[2]
+
+    def status(self, stem: str) -> str:
+        """What ``codegen --check`` would say of ``stem``'s output ("unchanged" if up to date)."""
+        if self._status is None:
+            from . import generate
+
+            # No stat cache: a test run reads every file, and leaves the user's cache alone.
+            p = generate.plan(str(self.specs), str(self.output), use_cache=False, settings=self.settings)
+            todo = [r.stem for r in p.results.values() if r.status not in ("unchanged", "extra", "extra-foreign")]
+            if todo:
+                generate.build(p, todo)
+                for name in todo:  # a stale fingerprint whose bytes come out the same is not drift
+                    result = p.results[name]
+                    if result.status == "stale" and result.new == result.old:
+                        result.status = "unchanged"
+            self._status = {name: result.status for name, result in p.results.items()}
+        return self._status.get(stem, "missing")
+
+
+def folders(config: pytest.Config) -> Folders:
+    found = getattr(config, "_codegen_folders", None)
+    if found is None:
+        found = Folders(config.rootpath)
+        config._codegen_folders = found  # type: ignore[attr-defined]
+    return found
+
+
+def is_spec(path: Path, spec_dir: Path) -> bool:
+    return path.suffix == ".json" and not path.name.endswith(".schema.json") and path.parent.resolve() == spec_dir.resolve()
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> "SpecFile | None":
+    if enabled(parent.config) and is_spec(file_path, folders(parent.config).specs):
+        return SpecFile.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k and -m deselect
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A run without paths tests every spec, wherever the spec folder is (testpaths need not name it)."""
+    if not enabled(config) or config.option.file_or_dir:
+        return
+    spec_dir = folders(config).specs
+    seen = {item.path for item in items if isinstance(item, SpecItem)}
+    for path in sorted(spec_dir.glob("*.json")):
+        if is_spec(path, spec_dir) and path not in seen:
+            items.extend(SpecFile.from_parent(session, path=path).collect())
+
+
+class SpecFile(pytest.File):
+    def collect(self):
+        for check in CHECKS:
+            yield SpecItem.from_parent(self, name=check, check=check)
+
+
+class SpecItem(pytest.Item):
+    def __init__(self, *, check: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.check = check
+        self.stem = self.path.stem
+        self.add_marker("codegen")
+
+    def reportinfo(self):
+        return self.path, None, self.check
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, AssertionError):
+            return f"{self.path.name} ({self.check}): {excinfo.value}"
+        return super().repr_failure(excinfo, style)
+
+    def runtest(self) -> None:
+        found = folders(self.config)
+        if self.check == "up_to_date":
+            status = found.status(self.stem)
+            assert status == "unchanged", f"{status}: run `codegen` to regenerate {found.output / (self.stem + '.py')}"
+            return
+        import torch
+
+        block = found.blocks()[self.stem]
+        net, inputs = found.built(block)
+        inputs = [X.detach().clone() for X in inputs]
+        with torch.random.fork_rng():
+            torch.manual_seed(0)  # dropout draws the same every run
+            if self.check == "shape":
+                check_shape(block, net, inputs)
+            elif self.check == "gradients":
+                check_gradients(net, inputs)
+            else:
+                check_docstring_table(net, inputs)
+
+
+# ---------------------------------------------------------------------------- the checks
+
+
+def import_generated(path: Path):
+    """``path`` imported as a plain module, as a user would use it."""
+    import importlib.util
+    import sys
+
+    name = f"_codegen_{path.stem}_{abs(hash(str(path.resolve())))}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None, f"cannot import {path}"
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return sys.modules[name]
+
+
+def build(block, blocks: dict, output: Path):
+    """The generated class, built as the spec's example configures it, and random example inputs."""
+    import torch
+    from torch import nn
+
+    from . import render
+
+    path = output / f"{block.raw.stem}.py"
+    assert path.is_file(), f"{path} is missing: run `codegen`"
+    module = import_generated(path)
+    by_name = {b.name: b for b in blocks.values()}
+    source = render.example_constructor(block, by_name)
+    namespace = {"nn": nn, "torch": torch, **vars(module)}
+    net = eval(source, namespace)  # source built by the generator from the checked spec
+    inputs = [torch.randn(*shape) for shape in block.example["inputs"].values()]
+    return net, inputs
+
+
+def check_shape(block, net, inputs) -> None:
+    import torch
+
+    with torch.no_grad():
+        output = net(*inputs)
+    declared = block.example.get("output")
+    expected = tuple(declared) if declared is not None else block.output_shape
+    assert tuple(output.shape) == expected, f"output shape {tuple(output.shape)}, expected {expected}"
+
+
+def check_gradients(net, inputs) -> None:
+    import torch
+
+    for X in inputs:
+        X.requires_grad_(True)
+    net.zero_grad(set_to_none=True)
+    output = net(*inputs)
+    output.sum().backward()
+    for name, param in net.named_parameters():
+        assert param.grad is not None, f"{name} got no gradient"
+        assert torch.isfinite(param.grad).all(), f"{name} has a non-finite gradient"
+    for name, buffer in net.named_buffers():
+        assert buffer.grad is None and not buffer.requires_grad, f"buffer {name} is trained"
+    for i, X in enumerate(inputs):
+        assert X.grad is not None, f"input {i} got no gradient"
+        assert torch.isfinite(X.grad).all(), f"input {i} has a non-finite gradient"
+
+
+def parse_table(doc: str) -> tuple[list[tuple[str, str, int]], tuple[str, int]]:
+    lines = doc.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.split() == ["layer", "output", "parameters"]), None)
+    assert start is not None, "the docstring has no shape table"
+    rows = []
+    for line in lines[start + 1 :]:
+        parts = line.split()
+        if parts[0] == "total":
+            return rows, (" ".join(parts[1:-1]), int(parts[-1].replace(",", "")))
+        count = int(parts[-1].replace(",", ""))
+        rows.append((parts[0], " ".join(parts[1:-1]), count))
+    raise AssertionError("the shape table has no total row")
+
+
+def shape_text(value) -> str:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        dims = tuple(value.shape)
+        return "(" + ", ".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")"
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(shape_text(v) for v in value) + ")"
+    return repr(value)
+
+
+def check_docstring_table(net, inputs) -> None:
+    """Every figure in the class docstring's table, checked against the real module."""
+    import torch
+
+    rows, (total_output, total) = parse_table(type(net).__doc__ or "")
+    modules = dict(net.named_modules())
+    seen: dict[str, list[str]] = {}
+    hooks = []
+    for name, _, _ in rows:
+        if name in modules:
+            def record(mod, args, out, name=name):
+                text = shape_text(out)
+                if text not in seen.setdefault(name, []):
+                    seen[name].append(text)
+
+            hooks.append(modules[name].register_forward_hook(record))
+    net.eval()
+    try:
+        with torch.no_grad():
+            output = net(*inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert total_output == shape_text(output), f"total output {total_output}, torch gives {shape_text(output)}"
+    for name, shown, count in rows:
+        if name in modules:
+            actual = " / ".join(seen[name]) if name in seen else "-"
+            assert shown == actual, f"{name}: output {shown}, torch gives {actual}"
+            params = sum(p.numel() for p in modules[name].parameters())
+            assert count == params, f"{name}: {count:,} parameters, torch counts {params:,}"
+        else:  # the block's own parameter
+            param = dict(net.named_parameters()).get(name)
+            assert param is not None, f"{name}: neither a layer nor a parameter of the module"
+            assert shown == "-" and count == param.numel(), f"{name}: {count:,} parameters, torch counts {param.numel():,}"
+    params = sum(p.numel() for p in net.parameters())
+    assert total == params, f"total {total:,} parameters, torch counts {params:,}"
