@@ -116,16 +116,15 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> "SpecFile 
     return None
 
 
-@pytest.hookimpl(tryfirst=True)  # before -k and -m deselect
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+@pytest.hookimpl(tryfirst=True)  # before the session collects its arguments
+def pytest_collection(session: pytest.Session) -> None:
     """A run without paths tests every spec, wherever the spec folder is (testpaths need not name it)."""
+    config = session.config
     if not enabled(config) or config.option.file_or_dir:
         return
-    spec_dir = folders(config).specs
-    seen = {item.path for item in items if isinstance(item, SpecItem)}
-    for path in sorted(spec_dir.glob("*.json")):
-        if is_spec(path, spec_dir) and path not in seen:
-            items.extend(SpecFile.from_parent(session, path=path).collect())
+    spec_dir = folders(config).specs.resolve()
+    if spec_dir.is_dir() and not any(spec_dir.is_relative_to(Path(arg.split("::")[0]).resolve()) for arg in config.args):
+        config.args.append(str(spec_dir))
 
 
 class SpecFile(pytest.File):
