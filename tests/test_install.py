@@ -83,3 +83,36 @@ def test_done_when_init_generate_and_pytest_in_an_empty_git_repository(installed
         assert f"specs/mlp.json::{check} PASSED" in result.stdout, result.stdout
     assert "4 passed" in result.stdout
     assert run([str(installed / "codegen"), "--check"], cwd=repo).returncode == 0
+
+
+def test_pre_commit_hook_fails_on_drift_in_another_repository(installed, tmp_path):
+    """`pre-commit try-repo` with this repository's .pre-commit-hooks.yaml, in a fresh git repository.
+
+    The `codegen-system` hook, whose environment is the repository's own: the `codegen` hook
+    needs the network to let pre-commit build its environment (see .pre-commit-hooks.yaml).
+    """
+    repo = tmp_path / "theirs"
+    repo.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    run(["git", "init", "-q"], cwd=repo)
+    run([str(installed / "codegen"), "init"], cwd=repo)
+    run([str(installed / "codegen")], cwd=repo)
+    run([*git, "add", "-A"], cwd=repo)
+    run([*git, "commit", "-qm", "start"], cwd=repo)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = f"{installed}{os.pathsep}{env['PATH']}"  # the repository's environment, with codegen
+    env["PRE_COMMIT_HOME"] = str(tmp_path / "pre-commit-home")
+    command = [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "codegen-system", "--all-files"]
+
+    clean = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "Passed" in clean.stdout
+
+    spec = repo / "specs" / "mlp.json"
+    spec.write_text(spec.read_text().replace('"out_features": 256', '"out_features": 128').replace('"in_features": 256', '"in_features": 128'))
+    run([*git, "add", "-A"], cwd=repo)
+    before = (repo / "generated" / "mlp.py").read_bytes()
+    drift = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
+    assert drift.returncode == 1, drift.stdout + drift.stderr
+    assert "Failed" in drift.stdout and "STALE: generated/mlp.py" in drift.stdout
+    assert (repo / "generated" / "mlp.py").read_bytes() == before  # the hook writes nothing
