@@ -2,17 +2,16 @@
 
 Turns schema-valid JSON into checked ``model.Block`` objects (every name and
 expression checked), resolves which block uses which, and runs shape
-inference on each block's example so that mistakes are caught before any
-code is written.
+inference (``shapes.py``) on each block's example so that mistakes are
+caught before any code is written.
 """
 
 from __future__ import annotations
 
 import ast
-import math
 from typing import Any, Callable, Iterable
 
-from . import catalogue, expressions
+from . import catalogue, expressions, initialisers
 from .errors import ErrorList, SpecError, did_you_mean
 from .expressions import Scope
 from .load import RawSpec
@@ -20,26 +19,32 @@ from .model import (
     Arg,
     Assign,
     Block,
+    ConstructorAssign,
     For,
     If,
+    InitRule,
     LayerDef,
     RepeatDef,
     Return,
     Statement,
-    TableRow,
     TensorDef,
     While,
 )
-from .values import REQUIRED, ShapeError, Tensor
+from .shapes import fits, infer
+from .values import REQUIRED
 
-CONTAINERS = ("Sequential", "ModuleList")
+CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
+# What constructor statements may call: constant tensor code (no randomness), as d2l's PositionalEncoding
+# computes its table. Only what the catalogue also knows (with a shape rule) is allowed.
+CONSTRUCTOR_FUNCTIONS = frozenset({
+    "torch.arange", "torch.pow", "torch.sin", "torch.cos", "torch.exp", "torch.log", "torch.zeros", "torch.ones",
+    "torch.full", "torch.cat", "torch.stack", "torch.outer", "torch.matmul", "torch.tanh", "torch.sigmoid",
+}) & frozenset(catalogue.FUNCTIONS)
+CONSTRUCTOR_METHODS = frozenset({
+    "reshape", "view", "unsqueeze", "squeeze", "transpose", "permute", "flatten", "float", "to", "exp", "log",
+    "sin", "cos", "sqrt", "t", "T", "sum", "mean", "clone", "contiguous", "expand",
+}) & frozenset(catalogue.METHODS)
 DEFAULT_MAX_ITERATIONS = 10_000
-MAX_PARAMETERS = 2_000_000_000
-# Bounds on the work of one example's shape inference, so that no spec can make
-# generation hang (nested loops, blocks that call blocks that call blocks...).
-MAX_LAYERS = 20_000
-MAX_STEPS = 200_000
-MAX_TABLE_CHILDREN = 64  # a longer container gets one row in the docstring table, not one per child
 
 
 class _Collector:
@@ -70,7 +75,12 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     doc = raw.doc
     errors = _Collector(str(raw.path))
     name = doc["name"]
-    errors.run(lambda: _check_class_name(name, block_names))
+    kind = doc.get("kind", "block")
+    errors.run(lambda: _check_class_name(name, block_names, kind))
+    if kind == "function":
+        for section in ("parameters", "buffers", "layers"):
+            if section in doc:
+                errors.errors.append(SpecError("E318", f"a function spec has no {section}; write a block (kind 'block') to hold them", errors.file, section))
 
     args = [
         errors.run(lambda n=n, a=a: _arg(n, a, f"args.{n}"))
@@ -95,41 +105,77 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         for tname, tdoc in doc.get(section, {}).items():
             path = f"{section}.{tname}"
             if errors.run(lambda: member(tname, path), default=False):
-                shape = [
-                    errors.run(lambda v=v, i=i: _init_expr(v, init_scope, f"{path}.shape[{i}]"))
-                    for i, v in enumerate(tdoc["shape"])
-                ]
-                tensors[section].append(TensorDef(tname, shape, tdoc["init"], tdoc.get("doc", "")))
+                if isinstance(tdoc["shape"], str):  # the whole shape as one expression
+                    shape = errors.run(lambda: _init_expr(tdoc["shape"], init_scope, f"{path}.shape"))
+                else:
+                    shape = [
+                        errors.run(lambda v=v, i=i: _init_expr(v, init_scope, f"{path}.shape[{i}]"))
+                        for i, v in enumerate(tdoc["shape"])
+                    ]
+                init = errors.run(lambda: initialisers.parse(tdoc["init"], tname, f"{path}.init", init_scope.names, creates=True))
+                persistent = tdoc.get("persistent", True)
+                if section == "parameters" and "persistent" in tdoc:
+                    errors.errors.append(SpecError("E318", "only a buffer can be non-persistent", errors.file, f"{path}.persistent"))
+                tensors[section].append(TensorDef(tname, shape, init, tdoc.get("doc", ""), persistent))
 
     layers: dict[str, LayerDef] = {}
     for lname, ldoc in doc.get("layers", {}).items():
         path = f"layers.{lname}"
         errors.run(lambda: member(lname, path))
-        layer = errors.run(lambda: _layer(ldoc, path, init_scope, block_names, top=True))
+        layer = errors.run(lambda: _layer(ldoc, path, init_scope, block_names, top=True, init_ok=True))
         if layer is not None:
             layers[lname] = layer
+    init_rules = [
+        errors.run(lambda i=i, r=r: _init_rule(r, f"init[{i}]", init_scope))
+        for i, r in enumerate(doc.get("init", []))
+    ]
+    errors.run(lambda: _check_rules_distinct([r for r in init_rules if r is not None]))
+
+    constructor = errors.run(
+        lambda: _constructor(doc.get("constructor", []), arg_names, {t.name for t in tensors["buffers"]}), default=[]
+    )
+    if constructor and kind == "function":
+        errors.errors.append(SpecError("E318", "a function spec has no constructor", errors.file, "constructor"))
 
     forward = doc["forward"]
-    inputs = forward["inputs"]
-    for i, input_name in enumerate(inputs):
-        errors.run(lambda: expressions.check_identifier(input_name, "input", f"forward.inputs[{i}]"))
+    inputs, optional = _inputs(forward["inputs"], errors)
     variadic = next((a.name for a in args if a.variadic), None)
+    functions = doc.get("functions", [])
+    for i, used in enumerate(functions):
+        if used not in block_names or used == name:
+            errors.errors.append(SpecError("E320", f"unknown function spec {used!r}" + did_you_mean(used, {n for n in block_names if n.islower()}), errors.file, f"functions[{i}]"))
     local_names = set(inputs) | _assigned_names(forward["body"])
+    if kind == "function":  # a def's arguments are plain names; it has no self
+        local_names |= arg_names
     for local in sorted(local_names & set(members)):
         errors.errors.append(SpecError("E311", f"local name {local!r} is also a member; use self.{local} or rename", errors.file, "forward"))
+    for local in sorted(local_names & set(functions)):
+        errors.errors.append(SpecError("E311", f"local name {local!r} is also a function this spec calls; rename it", errors.file, "forward"))
+    # Hyperparameters: in a block, forward reads a constructor argument as self.<name>, as the book does.
+    hyper = frozenset() if kind == "function" else frozenset(a.name for a in args if not a.variadic) - set(members)
     forward_scope = Scope(
         "forward",
         frozenset(local_names),
-        members=frozenset(members),
+        # self.training: a block's forward may branch on it (each arm checked by an example with "training").
+        members=frozenset(members) | hyper | (frozenset({"training"}) if kind == "block" else frozenset()),
         functions=frozenset(catalogue.FUNCTIONS),
         methods=frozenset(catalogue.METHODS),
+        callables=frozenset(functions),
     )
     body = errors.run(lambda: _statements(forward["body"], "forward.body", forward_scope, variadic), default=[])
     if body and not isinstance(body[-1], Return):
         errors.errors.append(SpecError("E404", "forward must end with a return statement", errors.file, "forward.body"))
+    read = _members_read(body)
+    kept = [a.name for a in args if a.name in hyper and a.name in read]
 
-    example = doc["example"]
-    errors.run(lambda: _check_example(example, args, inputs))
+    if ("example" in doc) == ("examples" in doc):
+        errors.errors.append(SpecError("E405", "give either 'example' or 'examples' (a list), not both" if "example" in doc else "'example' (or 'examples', a list) is required", errors.file, ""))
+        examples: list[dict[str, Any]] = []
+    else:
+        examples = [doc["example"]] if "example" in doc else doc["examples"]
+    for i, example in enumerate(examples):
+        where = "example" if "example" in doc else f"examples[{i}]"
+        errors.run(lambda: _check_example(example, args, inputs, optional, where))
 
     if errors.errors:
         raise ErrorList(errors.errors)
@@ -143,19 +189,101 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         layers=layers,
         inputs=inputs,
         body=body,
-        example=example,
+        examples=examples,
+        kind=kind,
+        constructor=constructor,
+        optional=optional,
+        kept=kept,
+        functions=list(functions),
+        examples_key="example" if "example" in doc else "examples",
     )
+    block.init_rules = [r for r in init_rules if r is not None]
     block.uses = {layer.type for layer in _walk_layers(layers.values()) if layer.kind == "block"}
     block.uses |= {
-        l["type"] for l in _example_layers(example) if l["type"] in block_names
+        l["type"] for example in examples for l in _example_layers(example) if l["type"] in block_names
     }
+    block.uses |= set(functions)
     return block
 
 
-def _check_class_name(name: str, block_names: set[str]) -> None:
-    expressions.check_identifier(name, "class name", "name")
+def _check_class_name(name: str, block_names: set[str], kind: str = "block") -> None:
+    expressions.check_identifier(name, "function name" if kind == "function" else "class name", "name")
     if name in catalogue.LAYERS or name in CONTAINERS:
         raise SpecError("E312", f"class name {name!r} is a torch.nn layer; choose another", path="name")
+    if kind == "function" and (name in catalogue.FUNCTIONS or f"torch.{name}" in catalogue.FUNCTIONS or f"F.{name}" in catalogue.FUNCTIONS):
+        raise SpecError("E312", f"function name {name!r} is a catalogued function; choose another", path="name")
+
+
+def _inputs(items: list[Any], errors: _Collector) -> tuple[list[str], frozenset[str]]:
+    """Forward's inputs by name, and which of them are optional (default None, after the others)."""
+    names = [item if isinstance(item, str) else item["name"] for item in items]
+    optional = frozenset(item["name"] for item in items if not isinstance(item, str))
+    seen_optional = False
+    for i, (name, item) in enumerate(zip(names, items)):
+        errors.run(lambda: expressions.check_identifier(name, "input", f"forward.inputs[{i}]"))
+        if name in names[:i]:
+            errors.errors.append(SpecError("E311", f"input {name!r} is declared twice", errors.file, f"forward.inputs[{i}]"))
+        if isinstance(item, str) and seen_optional:
+            errors.errors.append(SpecError("E318", f"input {name!r} without a default follows an optional one", errors.file, f"forward.inputs[{i}]"))
+        seen_optional = seen_optional or not isinstance(item, str)
+    return names, optional
+
+
+def _constructor(docs: list[dict[str, Any]], args: set[str], buffers: set[str]) -> list[ConstructorAssign]:
+    """Constructor statements: assign a local name, or into a buffer through a subscript."""
+    errors = _Collector("")
+    local_names: set[str] = set()
+    for i, doc in enumerate(docs):
+        target = doc["assign"].strip()
+        if target.isidentifier():
+            local_names.add(target)
+    scope = Scope(
+        "forward",
+        frozenset(args | local_names),
+        members=frozenset(buffers),
+        functions=CONSTRUCTOR_FUNCTIONS,
+        methods=CONSTRUCTOR_METHODS,
+    )
+    out: list[ConstructorAssign] = []
+    for i, doc in enumerate(docs):
+        path = f"constructor[{i}]"
+
+        def statement() -> ConstructorAssign:
+            target = expressions.parse(doc["assign"], f"{path}.assign")
+            if isinstance(target, ast.Name):
+                expressions.check_identifier(target.id, "variable", f"{path}.assign")
+                if target.id in args:
+                    raise SpecError("E311", f"{target.id!r} is a constructor argument; a constructor statement may not change it", path=f"{path}.assign")
+            elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Attribute) and isinstance(target.value.value, ast.Name) and target.value.value.id == "self":
+                if target.value.attr not in buffers:
+                    raise SpecError("E305", f"constructor statements assign into buffers only; self.{target.value.attr} is not one" + did_you_mean(target.value.attr, buffers), path=f"{path}.assign")
+                expressions.check(target, scope, f"{path}.assign")
+            else:
+                raise SpecError("E302", "a constructor statement assigns a local name or self.<buffer>[...]", path=f"{path}.assign")
+            return ConstructorAssign(target, _forward_expr(doc["value"], scope, f"{path}.value"), path)
+
+        stmt = errors.run(statement)
+        if stmt is not None:
+            out.append(stmt)
+    if errors.errors:
+        raise ErrorList(errors.errors)
+    return out
+
+
+def _members_read(body: list[Statement]) -> set[str]:
+    """Every name forward reads as self.<name>."""
+    read: set[str] = set()
+    for stmt in body:
+        for attr in ("value", "test", "iterable"):
+            tree = getattr(stmt, attr, None)
+            if tree is not None:
+                read |= {
+                    n.attr for n in ast.walk(tree)
+                    if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self"
+                }
+        for attr in ("then", "orelse", "body"):
+            read |= _members_read(getattr(stmt, attr, []))
+    return read
 
 
 def _arg(name: str, doc: dict[str, Any], path: str) -> Arg:
@@ -170,7 +298,7 @@ def _arg(name: str, doc: dict[str, Any], path: str) -> Arg:
             raise SpecError("E313", "a variadic argument takes no default", path=path)
         if isinstance(default, list):
             default = tuple(default)
-        if not _fits(annotation, default):
+        if not fits(annotation, default):
             raise SpecError("E323", f"default {default!r} is not a {annotation}", path=f"{path}.default")
     return Arg(name, annotation, default, variadic, doc.get("doc", ""))
 
@@ -187,27 +315,14 @@ def _check_variadic(args: list[Arg]) -> None:
             raise SpecError("E313", f"argument {arg.name!r} without a default follows one with a default", path=f"args.{arg.name}")
 
 
-def _fits(annotation: str, value: Any) -> bool:
-    if annotation == "int":
-        return catalogue.check_kind("int", value)
-    if annotation == "float":
-        return catalogue.check_kind("float", value)
-    if annotation == "bool":
-        return isinstance(value, bool)
-    if annotation.startswith("tuple"):
-        if not isinstance(value, tuple) or not all(catalogue.check_kind("int", v) for v in value):
-            return False
-        return annotation == "tuple[int, ...]" or len(value) == 2
-    return False
-
-
 def _init_expr(value: Any, scope: Scope, path: str) -> ast.expr:
     tree = expressions.from_json(value, path)
     expressions.check(tree, scope, path)
     return tree
 
 
-def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], top: bool = False) -> LayerDef:
+def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], top: bool = False, init_ok: bool = False) -> LayerDef:
+    """``init_ok``: the layer sits where generated code can name it after building (``self.net[2]``)."""
     errors = _Collector("")
     type_name = doc["type"]
     layer = LayerDef(path=path, type=type_name, doc=doc.get("doc", ""))
@@ -215,19 +330,38 @@ def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], 
         if not top:
             errors.errors.append(SpecError("E314", "'if' is only allowed on a block's own layers", path=f"{path}.if"))
         layer.condition = errors.run(lambda: _init_expr(doc["if"], scope, f"{path}.if"))
+    if "init" in doc:
+        errors.run(lambda: _layer_init(layer, doc, path, scope, init_ok))
     if type_name in CONTAINERS:
         layer.kind = "container"
         if doc.get("args"):
             errors.errors.append(SpecError("E321", f"{type_name} takes no args; list its children under 'layers'", path=f"{path}.args"))
-        for i, child in enumerate(doc.get("layers", [])):
+        children = doc.get("layers", [])
+        if (type_name == "ModuleDict") != isinstance(children, dict):
+            errors.errors.append(SpecError("E203", f"the layers of a {type_name} are " + ("an object of named layers" if type_name == "ModuleDict" else "a list"), path=f"{path}.layers"))
+            children = []
+        if isinstance(children, dict):
+            for key, child in children.items():
+                child_path = f"{path}.layers.{key}"
+                errors.run(lambda: expressions.check_identifier(key, "ModuleDict key", child_path))
+                sub = errors.run(lambda: _layer(child, child_path, scope, block_names))
+                if sub is not None:
+                    sub.key = key
+                    layer.children.append(sub)
+            children = []
+        if any("prefix" in child for child in children if isinstance(child, dict)) and (len(children) != 1 or type_name == "ModuleDict"):
+            errors.errors.append(SpecError("E314", "a repeat with a prefix must be the only item of its Sequential or ModuleList", path=f"{path}.layers"))
+        # A child's place is known (self.net[2]) only where no repeat adds a variable number before it.
+        children_ok = init_ok and not any("for" in child for child in children)
+        for i, child in enumerate(children):
             child_path = f"{path}.layers[{i}]"
             if "for" in child:
                 layer.children.append(errors.run(lambda: _repeat(child, child_path, scope, block_names, top)))
             else:
-                layer.children.append(errors.run(lambda: _layer(child, child_path, scope, block_names)))
+                layer.children.append(errors.run(lambda: _layer(child, child_path, scope, block_names, init_ok=children_ok)))
     else:
         if "layers" in doc:
-            errors.errors.append(SpecError("E201", "only Sequential and ModuleList take 'layers'", path=f"{path}.layers"))
+            errors.errors.append(SpecError("E201", "only Sequential, ModuleList and ModuleDict take 'layers'", path=f"{path}.layers"))
         if type_name in catalogue.LAYERS:
             layer.kind = "layer"
             known = {p.name for p in catalogue.LAYERS[type_name].params}
@@ -250,6 +384,59 @@ def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], 
     return layer
 
 
+def _layer_init(layer: LayerDef, doc: dict[str, Any], path: str, scope: Scope, init_ok: bool) -> None:
+    where = f"{path}.init"
+    type_name = doc["type"]
+    if type_name not in initialisers.LAYER_TENSORS:
+        if type_name in CONTAINERS:
+            hint = "; give its children an init, or use a rule in the block's 'init'"
+        elif type_name not in catalogue.LAYERS:
+            hint = "; a block initialises its own layers"
+        else:
+            hint = ""
+        raise SpecError("E342", f"{type_name} has no weight or bias to initialise{hint}", path=where)
+    if "if" in doc:
+        raise SpecError("E342", "a layer built only 'if' a condition holds cannot take an init; use a rule in the block's 'init'", path=where)
+    if not init_ok:
+        raise SpecError("E342", "only a block's own layers, and the children of its containers without a repeat, take an init; use a rule in the block's 'init'", path=where)
+    errors = _Collector("")
+    for tensor, value in doc["init"].items():
+        init = errors.run(lambda: initialisers.parse(value, tensor, f"{where}.{tensor}", scope.names, creates=False))
+        if init is not None:
+            layer.init[tensor] = init
+    if errors.errors:
+        raise ErrorList(errors.errors)
+
+
+def _init_rule(doc: dict[str, Any], path: str, scope: Scope) -> InitRule:
+    errors = _Collector("")
+    for i, type_name in enumerate(doc["types"]):
+        if type_name not in initialisers.LAYER_TENSORS:
+            known = set(initialisers.LAYER_TENSORS)
+            message = f"{type_name} has no weight or bias to initialise" if type_name in catalogue.LAYERS else f"unknown layer type {type_name!r}" + did_you_mean(type_name, known)
+            errors.errors.append(SpecError("E343", message, path=f"{path}.types[{i}]"))
+    tensors = {}
+    for tensor in ("weight", "bias"):
+        if tensor in doc:
+            init = errors.run(lambda: initialisers.parse(doc[tensor], tensor, f"{path}.{tensor}", scope.names, creates=False))
+            if init is not None:
+                tensors[tensor] = init
+    if not tensors and not errors.errors:
+        errors.errors.append(SpecError("E343", "a rule initialises 'weight', 'bias' or both", path=path))
+    if errors.errors:
+        raise ErrorList(errors.errors)
+    return InitRule(list(doc["types"]), tensors, path)
+
+
+def _check_rules_distinct(rules: list[InitRule]) -> None:
+    seen: dict[str, str] = {}
+    for rule in rules:
+        for i, type_name in enumerate(rule.types):
+            if type_name in seen:
+                raise SpecError("E343", f"{type_name} already has a rule at {seen[type_name]}; one rule per layer type", path=f"{rule.path}.types[{i}]")
+            seen[type_name] = rule.path
+
+
 def _repeat(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], top: bool) -> RepeatDef:
     if not top:
         raise SpecError("E314", "a repeat is only allowed directly in a block's own Sequential or ModuleList", path=path)
@@ -260,7 +447,12 @@ def _repeat(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str],
     iterable = _init_expr(doc["in"], scope, f"{path}.in")
     inner = Scope("init", scope.names | {var})
     layers = [_layer(l, f"{path}.layers[{i}]", inner, block_names) for i, l in enumerate(doc["layers"])]
-    return RepeatDef(path, var, iterable, layers)
+    prefix = doc.get("prefix", "")
+    if prefix:
+        expressions.check_identifier(prefix, "child name prefix", f"{path}.prefix")
+        if len(layers) != 1:
+            raise SpecError("E314", "a repeat with a prefix builds one layer per step (its name is prefix + str(step))", path=f"{path}.layers")
+    return RepeatDef(path, var, iterable, layers, prefix)
 
 
 def _walk_layers(layers: Iterable[LayerDef | RepeatDef]) -> Iterable[LayerDef]:
@@ -293,7 +485,7 @@ def _assigned_names(body: list[dict[str, Any]]) -> set[str]:
             target = stmt["assign"]
             names |= set(target) if isinstance(target, list) else {target}
         if "for" in stmt:
-            names.add(stmt["for"])
+            names |= set(stmt["for"]) if isinstance(stmt["for"], list) else {stmt["for"]}
         for key in ("then", "else", "body"):
             names |= _assigned_names(stmt.get(key, []))
     return names
@@ -341,30 +533,49 @@ def _statement(doc: dict[str, Any], path: str, scope: Scope, variadic: str | Non
             path,
         )
     if "for" in doc:
-        var = doc["for"]
-        expressions.check_identifier(var, "loop variable", f"{path}.for")
+        names = doc["for"] if isinstance(doc["for"], list) else [doc["for"]]
+        for var in names:
+            expressions.check_identifier(var, "loop variable", f"{path}.for")
+        if len(names) == 2 and names[0] == names[1]:
+            raise SpecError("E311", f"loop variable {names[0]!r} is named twice", path=f"{path}.for")
         text = doc["in"].strip()
+        enumerated = expressions.parse(text, f"{path}.in")
+        # enumerate(self.blks): the one place forward calls enumerate; its argument is checked as usual.
+        if isinstance(enumerated, ast.Call) and isinstance(enumerated.func, ast.Name) and enumerated.func.id == "enumerate":
+            if len(names) != 2 or len(enumerated.args) != 1 or enumerated.keywords:
+                raise SpecError("E316", "write enumerate over one container, into two names: \"for\": [\"i\", \"blk\"]", path=f"{path}.in")
+            text = ast.unparse(enumerated.args[0])
+        elif len(names) != 1:
+            raise SpecError("E316", "two loop variables need enumerate(self.<Sequential or ModuleList>)", path=f"{path}.in")
         if variadic is not None and text == variadic:
             iterable: ast.expr = ast.Name(variadic, ast.Load())
         else:
             iterable = _forward_expr(text, scope, f"{path}.in")
             if not (isinstance(iterable, ast.Attribute) and isinstance(iterable.value, ast.Name) and iterable.value.id == "self"):
                 raise SpecError("E316", "a for loop runs over self.<Sequential or ModuleList> or the variadic module argument", path=f"{path}.in")
-        return For(var, iterable, _statements(doc["body"], f"{path}.body", scope, variadic), path)
+        body = _statements(doc["body"], f"{path}.body", scope, variadic)
+        return For(names[-1], iterable, body, path, index=names[0] if len(names) == 2 else None)
     return Return(_forward_expr(doc["return"], scope, f"{path}.return"), path)
 
 
-def _check_example(example: dict[str, Any], args: list[Arg], inputs: list[str]) -> None:
+def _check_example(example: dict[str, Any], args: list[Arg], inputs: list[str], optional: frozenset[str] = frozenset(), where: str = "example") -> None:
     given = example.get("args", {})
     by_name = {a.name: a for a in args}
     for name in given:
         if name not in by_name:
-            raise SpecError("E405", f"example gives unknown argument {name!r}" + did_you_mean(name, by_name), path=f"example.args.{name}")
+            raise SpecError("E405", f"example gives unknown argument {name!r}" + did_you_mean(name, by_name), path=f"{where}.args.{name}")
     for arg in args:
         if arg.default is REQUIRED and not arg.variadic and arg.name not in given:
-            raise SpecError("E405", f"example must give required argument {arg.name!r}", path="example.args")
+            raise SpecError("E405", f"example must give required argument {arg.name!r}", path=f"{where}.args")
     if set(example["inputs"]) != set(inputs) or list(example["inputs"]) != inputs:
-        raise SpecError("E405", f"example inputs must be exactly {inputs} in that order", path="example.inputs")
+        raise SpecError("E405", f"example inputs must be exactly {inputs} in that order", path=f"{where}.inputs")
+    for name, value in example["inputs"].items():
+        if value is None and name not in optional:
+            raise SpecError("E405", f"input {name!r} is not optional; give its shape", path=f"{where}.inputs.{name}")
+        if isinstance(value, dict) and value["dtype"] == "long" and "high" not in value:
+            raise SpecError("E405", "a long input needs 'high', the bound of its values (a vocabulary size)", path=f"{where}.inputs.{name}")
+        if isinstance(value, dict) and value["dtype"] != "long" and "high" in value:
+            raise SpecError("E405", "'high' bounds the values of a long input only", path=f"{where}.inputs.{name}.high")
 
 
 # ------------------------------------------------------------------ phase 2
@@ -420,516 +631,6 @@ def dependencies(block: Block, blocks: dict[str, Block]) -> list[Block]:
 
     visit(block.name)
     return order
-
-
-# ------------------------------------------------------------------ phase 3: shapes
-
-
-class Instance:
-    """A layer or block built with concrete arguments, known by its shapes."""
-
-    def __init__(self, kind: str, type_name: str, path: str, file: str) -> None:
-        self.kind = kind  # "layer", "block", "container", "none"
-        self.type = type_name
-        self.path = path
-        self.file = file
-        self.args: dict[str, Any] = {}
-        self.layer: catalogue.Layer | None = None
-        self.block: Block | None = None
-        self.definition: LayerDef | None = None
-        self.children: dict[str, Instance] = {}
-        self.tensors: dict[str, Tensor] = {}
-        self.parameter_names: list[str] = []
-        self.outputs: list[Any] = []
-
-    def parameter_count(self) -> int:
-        if self.kind == "layer":
-            assert self.layer is not None
-            return self.layer.parameters(self.args)
-        own = sum(math.prod(self.tensors[n].shape) for n in self.parameter_names)
-        return own + sum(c.parameter_count() for c in self.children.values())
-
-
-class ShapeChecker:
-    """Builds instances from the example and runs forward on shapes."""
-
-    def __init__(self, blocks: dict[str, Block]) -> None:
-        self.blocks = blocks
-        self.layers = 0
-        self.steps = 0
-
-    def _tick(self, file: str, path: str) -> None:
-        self.steps += 1
-        if self.steps > MAX_STEPS:
-            raise SpecError("E408", f"shape inference of the example takes over {MAX_STEPS:,} steps; make the example smaller", file, path)
-
-    # -------------------------------------------------------------- build
-
-    def build_block(self, block: Block, values: dict[str, Any], path: str) -> Instance:
-        try:
-            return self._build_block(block, values, path)
-        except SpecError as exc:
-            exc.file = exc.file or block.file  # an error inside a used block is that block's
-            raise
-
-    def _build_block(self, block: Block, values: dict[str, Any], path: str) -> Instance:
-        inst = Instance("block", block.name, path, block.file)
-        inst.block = block
-        env = {a.name: values.get(a.name, a.default) for a in block.args}
-        for section, defs in (("parameters", block.parameters), ("buffers", block.buffers)):
-            for t in defs:
-                dims = []
-                for i, expr in enumerate(t.shape):
-                    dim = expressions.evaluate(expr, env, f"{section}.{t.name}.shape[{i}]")
-                    if not catalogue.check_kind("int", dim) or dim < 1:
-                        raise SpecError("E324", f"a dimension must be a positive int, found {dim!r}", block.file, f"{section}.{t.name}.shape[{i}]")
-                    dims.append(dim)
-                inst.tensors[t.name] = Tensor(tuple(dims))
-                if section == "parameters":
-                    inst.parameter_names.append(t.name)
-        for name, layer in block.layers.items():
-            condition = True
-            if layer.condition is not None:
-                condition = expressions.evaluate(layer.condition, env, f"{layer.path}.if")
-                if not isinstance(condition, bool):
-                    raise SpecError("E323", f"a layer's 'if' must be a bool, found {condition!r}", block.file, f"{layer.path}.if")
-            if not condition:
-                inst.children[name] = Instance("none", layer.type, layer.path, block.file)
-            else:
-                inst.children[name] = self.build_layer(layer, env, block)
-        if block.variadic is not None:
-            for i, module in enumerate(values.get(block.variadic.name, ())):
-                inst.children[str(i)] = module
-        return inst
-
-    def build_layer(self, layer: LayerDef, env: dict[str, Any], owner: Block) -> Instance:
-        self.layers += 1
-        if self.layers > MAX_LAYERS:
-            raise SpecError("E324", f"the example builds over {MAX_LAYERS:,} layers", owner.file, layer.path)
-        inst = Instance(layer.kind, layer.type, layer.path, owner.file)
-        inst.definition = layer
-        values = {k: expressions.evaluate(v, env, f"{layer.path}.args.{k}") for k, v in layer.args.items()}
-        if layer.kind == "container":
-            index = 0
-            for child in layer.children:
-                if isinstance(child, RepeatDef):
-                    items = expressions.evaluate(child.iterable, env, f"{child.path}.in")
-                    if not isinstance(items, tuple):
-                        raise SpecError("E317", f"a repeat runs over range(...) or a tuple, found {items!r}", owner.file, f"{child.path}.in")
-                    for item in items:
-                        inner = dict(env, **{child.var: item})
-                        for sub in child.layers:
-                            inst.children[str(index)] = self.build_layer(sub, inner, owner)
-                            index += 1
-                else:
-                    inst.children[str(index)] = self.build_layer(child, env, owner)
-                    index += 1
-            return inst
-        if layer.kind == "block":
-            target = self.blocks[layer.type]
-            for arg in target.args:
-                if arg.name in values and not _fits(arg.annotation, values[arg.name]):
-                    raise SpecError("E323", f"{layer.type}'s {arg.name} must be {arg.annotation}, found {values[arg.name]!r}", owner.file, f"{layer.path}.args.{arg.name}")
-                if arg.name not in values and arg.default is REQUIRED:
-                    raise SpecError("E322", f"{layer.type} needs argument {arg.name!r}", owner.file, f"{layer.path}.args")
-            return self.build_block(target, values, layer.path)
-        spec = catalogue.LAYERS[layer.type]
-        inst.layer = spec
-        full: dict[str, Any] = {}
-        for param in spec.params:
-            if param.name in values:
-                value = values[param.name]
-                if not catalogue.check_kind(param.kind, value):
-                    raise SpecError("E323", f"nn.{layer.type}'s {param.name} must be {catalogue.describe_kind(param.kind)}, found {value!r}", owner.file, f"{layer.path}.args.{param.name}")
-                if _must_be_positive(param.name) and isinstance(value, int) and value < 1:
-                    raise SpecError("E324", f"{param.name} must be at least 1, found {value}", owner.file, f"{layer.path}.args.{param.name}")
-                full[param.name] = value
-            elif param.name in layer.inferred:
-                full[param.name] = layer.inferred[param.name]
-            elif param.default is not REQUIRED:
-                full[param.name] = param.default
-            elif param.name == spec.inferred:
-                if owner.args:
-                    raise SpecError("E403", f"{param.name} can only be left out in a block without constructor arguments; write it as an expression of them", owner.file, f"{layer.path}.args")
-                full[param.name] = None  # filled at the first call
-            else:
-                raise SpecError("E322", f"nn.{layer.type} needs argument {param.name!r}", owner.file, f"{layer.path}.args")
-        inst.args = full
-        return inst
-
-    # -------------------------------------------------------------- run
-
-    def call(self, inst: Instance, args: list[Any], kwargs: dict[str, Any], where: tuple[str, str]) -> Any:
-        file, path = where
-        self._tick(file, path)
-        if inst.kind == "none":
-            raise SpecError("E406", f"layer at {inst.path} is None in this configuration; test it with 'is not None' first", file, path)
-        if inst.kind == "container":
-            if inst.type != "Sequential":
-                raise SpecError("E406", "a ModuleList is not callable; loop over it with a for statement", file, path)
-            if len(args) != 1 or kwargs:
-                raise SpecError("E406", "a Sequential takes exactly one input", file, path)
-            value = args[0]
-            for child in inst.children.values():
-                value = self.call(child, [value], {}, where)
-            inst.outputs.append(value)
-            return value
-        if inst.kind == "block":
-            assert inst.block is not None
-            if kwargs or len(args) != len(inst.block.inputs):
-                raise SpecError("E406", f"{inst.type} takes {len(inst.block.inputs)} input(s), given {len(args)}", file, path)
-            value = self.run(inst, args)
-            inst.outputs.append(value)
-            return value
-        assert inst.layer is not None
-        bound = _bind(inst.layer.call, args, kwargs, f"nn.{inst.type}", where)
-        if inst.layer.inferred and inst.args.get(inst.layer.inferred) is None:
-            first = bound[inst.layer.call[0].name]
-            if not isinstance(first, Tensor) or not first.shape:
-                raise SpecError("E401", f"cannot infer {inst.layer.inferred} of nn.{inst.type} from {first!r}", file, path)
-            try:
-                value = first.shape[inst.layer.inferred_dim]
-            except IndexError:
-                raise SpecError("E401", f"cannot infer {inst.layer.inferred} of nn.{inst.type} from shape {first}", file, path) from None
-            inst.args[inst.layer.inferred] = value
-            assert inst.definition is not None
-            known = inst.definition.inferred.setdefault(inst.layer.inferred, value)
-            if known != value:
-                raise SpecError("E401", f"{inst.layer.inferred} inferred as {value} here but {known} elsewhere", inst.file, inst.path)
-        try:
-            value = inst.layer.shape(inst.args, bound)
-        except ShapeError as exc:
-            context = f" (called from {file}: {path})" if file != inst.file else f" (called from {path})"
-            raise SpecError("E401", f"nn.{inst.type}: {exc}{context}", inst.file, inst.path) from None
-        inst.outputs.append(value)
-        return value
-
-    def run(self, inst: Instance, inputs: list[Any]) -> Any:
-        block = inst.block
-        assert block is not None
-        env: dict[str, Any] = dict(zip(block.inputs, inputs))
-        result = self._statements(block.body, env, inst)
-        return result[1]
-
-    def _statements(self, body: list[Statement], env: dict[str, Any], inst: Instance) -> tuple[bool, Any]:
-        for stmt in body:
-            done, value = self._statement(stmt, env, inst)
-            if done:
-                return True, value
-        return False, None
-
-    def _statement(self, stmt: Statement, env: dict[str, Any], inst: Instance) -> tuple[bool, Any]:
-        file = inst.file
-        self._tick(file, stmt.path)
-        if isinstance(stmt, Assign):
-            value = self.eval(stmt.value, env, inst, stmt.path)
-            if stmt.op != "=":
-                target = stmt.targets[0]
-                if target not in env:
-                    raise SpecError("E303", f"{target!r} is used before it is assigned", file, stmt.path)
-                op = {"+=": ast.Add(), "-=": ast.Sub(), "*=": ast.Mult(), "/=": ast.Div()}[stmt.op]
-                new = self._binop(op, env[target], value, (file, stmt.path))
-                if isinstance(env[target], Tensor) and new != env[target]:
-                    raise SpecError("E401", f"in-place {stmt.op} would change {target}'s shape from {env[target]} to {new}", file, stmt.path)
-                env[target] = new
-            elif len(stmt.targets) == 1:
-                env[stmt.targets[0]] = value
-            else:
-                if not isinstance(value, tuple) or len(value) != len(stmt.targets):
-                    raise SpecError("E401", f"cannot unpack {_describe(value)} into {len(stmt.targets)} names", file, stmt.path)
-                env.update(zip(stmt.targets, value))
-            return False, None
-        if isinstance(stmt, If):
-            test = self.eval(stmt.test, env, inst, stmt.path + ".if")
-            if isinstance(test, bool):
-                return self._statements(stmt.then if test else stmt.orelse, env, inst)
-            # Data-dependent: both branches must leave the same shapes behind.
-            then_env, else_env = dict(env), dict(env)
-            then = self._statements(stmt.then, then_env, inst)
-            orelse = self._statements(stmt.orelse, else_env, inst)
-            if then_env != else_env or then != orelse:
-                raise SpecError("E401", "the two branches of a data-dependent if give different shapes", file, stmt.path)
-            env.update(then_env)
-            return then
-        if isinstance(stmt, While):
-            test = self.eval(stmt.test, env, inst, stmt.path + ".while")
-            if isinstance(test, bool):
-                raise SpecError("E407", "a while loop must depend on tensor data; use a for loop over a layer container for a fixed count", file, stmt.path)
-            before = dict(env)
-            done, value = self._statements(stmt.body, env, inst)
-            if done or env != before:
-                raise SpecError("E401", "the body of a data-dependent while loop must keep every shape unchanged", file, stmt.path)
-            return False, None
-        if isinstance(stmt, For):
-            if isinstance(stmt.iterable, ast.Name):  # the variadic module argument
-                items = list(inst.children.values())
-            else:
-                container = self.eval(stmt.iterable, env, inst, stmt.path + ".in")
-                if not isinstance(container, Instance) or container.kind != "container":
-                    raise SpecError("E316", "a for loop runs over a Sequential or ModuleList", file, stmt.path)
-                items = list(container.children.values())
-            for item in items:
-                env[stmt.var] = item
-                done, value = self._statements(stmt.body, env, inst)
-                if done:
-                    return True, value
-            return False, None
-        return True, self.eval(stmt.value, env, inst, stmt.path + ".return")
-
-    # -------------------------------------------------------------- expressions
-
-    def eval(self, node: ast.expr, env: dict[str, Any], inst: Instance, path: str) -> Any:
-        where = (inst.file, path)
-        if isinstance(node, ast.Constant):
-            return node.value
-        if isinstance(node, ast.Name):
-            if node.id not in env:
-                raise SpecError("E303", f"{node.id!r} is used before it is assigned", *where)
-            return env[node.id]
-        if isinstance(node, (ast.Tuple, ast.List)):
-            return tuple(self.eval(e, env, inst, path) for e in node.elts)
-        if isinstance(node, ast.Attribute):
-            if isinstance(node.value, ast.Name) and node.value.id == "self":
-                if node.attr in inst.tensors:
-                    return inst.tensors[node.attr]
-                child = inst.children[node.attr]
-                return None if child.kind == "none" else child
-            value = self.eval(node.value, env, inst, path)
-            if not isinstance(value, Tensor):
-                raise SpecError("E401", f".shape needs a tensor, found {_describe(value)}", *where)
-            return value.shape
-        if isinstance(node, ast.Call):
-            return self._call(node, env, inst, path)
-        if isinstance(node, ast.BinOp):
-            return self._binop(node.op, self.eval(node.left, env, inst, path), self.eval(node.right, env, inst, path), where)
-        if isinstance(node, ast.UnaryOp):
-            operand = self.eval(node.operand, env, inst, path)
-            if isinstance(operand, Tensor):
-                return operand if not isinstance(node.op, ast.Not) else _DATA
-            if operand is _DATA:
-                return _DATA
-            return expressions.evaluate(ast.UnaryOp(node.op, ast.Constant(operand)), {}, path)
-        if isinstance(node, ast.BoolOp):
-            values = [self.eval(v, env, inst, path) for v in node.values]
-            if any(v is _DATA or isinstance(v, Tensor) for v in values):
-                return _DATA
-            return expressions.evaluate(ast.BoolOp(node.op, [ast.Constant(v) for v in values]), {}, path)
-        if isinstance(node, ast.Compare):
-            left = self.eval(node.left, env, inst, path)
-            for op, comp in zip(node.ops, node.comparators):
-                right = self.eval(comp, env, inst, path)
-                if isinstance(op, (ast.Is, ast.IsNot)):
-                    result = (left is None) == isinstance(op, ast.Is)
-                elif isinstance(left, Tensor) or isinstance(right, Tensor) or _DATA in (left, right):
-                    return _DATA
-                else:
-                    result = expressions.evaluate(ast.Compare(ast.Constant(left), [op], [ast.Constant(right)]), {}, path)
-                if not result:
-                    return False
-                left = right
-            return True
-        if isinstance(node, ast.IfExp):
-            test = self.eval(node.test, env, inst, path)
-            if isinstance(test, bool):
-                return self.eval(node.body if test else node.orelse, env, inst, path)
-            body, orelse = self.eval(node.body, env, inst, path), self.eval(node.orelse, env, inst, path)
-            if body != orelse:
-                raise SpecError("E401", f"the two sides of a data-dependent conditional give {_describe(body)} and {_describe(orelse)}", *where)
-            return body
-        if isinstance(node, ast.Subscript):
-            value = self.eval(node.value, env, inst, path)
-            index = self.eval(node.slice, env, inst, path) if not isinstance(node.slice, ast.Slice) else None
-            if isinstance(value, tuple) and isinstance(index, int):
-                try:
-                    return value[index]
-                except IndexError:
-                    raise SpecError("E401", f"index {index} is out of range for {value}", *where) from None
-            raise SpecError("E302", "only indexing a tuple (such as X.shape) by an int is supported in forward", *where)
-        raise SpecError("E302", f"{type(node).__name__} is not supported in forward", *where)
-
-    def _call(self, node: ast.Call, env: dict[str, Any], inst: Instance, path: str) -> Any:
-        where = (inst.file, path)
-        args = [self.eval(a, env, inst, path) for a in node.args]
-        kwargs = {k.arg: self.eval(k.value, env, inst, path) for k in node.keywords if k.arg}
-        func = node.func
-        if isinstance(func, ast.Name) or (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
-            target = self.eval(func, env, inst, path)
-            if isinstance(target, Instance):
-                return self.call(target, args, kwargs, where)
-            if target is None:
-                raise SpecError("E406", f"{ast.unparse(func)} is None in this configuration; test it with 'is not None' first", *where)
-            raise SpecError("E406", f"{ast.unparse(func)} is not a layer and cannot be called", *where)
-        assert isinstance(func, ast.Attribute)
-        if isinstance(func.value, ast.Name) and func.value.id in ("F", "torch"):
-            spec = catalogue.FUNCTIONS[f"{func.value.id}.{func.attr}"]
-            label = spec.name
-        else:
-            owner = self.eval(func.value, env, inst, path)
-            if not isinstance(owner, Tensor):
-                raise SpecError("E401", f".{func.attr}() needs a tensor, found {_describe(owner)}", *where)
-            spec = catalogue.METHODS[func.attr]
-            label = f"Tensor.{func.attr}"
-            args = [owner] + args
-        # What torch refuses to take by position, or by keyword, is refused here too.
-        by_position = [p.name for p in spec.params][: len(args)]
-        for name in sorted(spec.keyword_only & set(by_position)):
-            raise SpecError("E406", f"{label} takes {name!r} by keyword only", *where)
-        if spec.varargs and not spec.keyword_varargs and spec.varargs in kwargs:
-            raise SpecError("E406", f"{label} does not take {spec.varargs!r} by keyword", *where)
-        bound = _bind(spec.params, args, kwargs, label, where, spec.varargs)
-        try:
-            return spec.shape(bound)
-        except ShapeError as exc:
-            raise SpecError("E401", f"{spec.name}: {exc}", *where) from None
-
-    def _binop(self, op: ast.operator, left: Any, right: Any, where: tuple[str, str]) -> Any:
-        if left is _DATA or right is _DATA:
-            return _DATA
-        if isinstance(left, Tensor) or isinstance(right, Tensor):
-            try:
-                if isinstance(op, ast.MatMult):
-                    if not (isinstance(left, Tensor) and isinstance(right, Tensor)):
-                        raise ShapeError("@ needs two tensors")
-                    return Tensor(catalogue.matmul_shape(left.shape, right.shape))
-                for side in (left, right):
-                    if not isinstance(side, (Tensor, int, float)) or isinstance(side, bool):
-                        raise ShapeError(f"cannot combine a tensor with {_describe(side)}")
-                lshape = left.shape if isinstance(left, Tensor) else ()
-                rshape = right.shape if isinstance(right, Tensor) else ()
-                return Tensor(catalogue.broadcast(lshape, rshape))
-            except ShapeError as exc:
-                raise SpecError("E401", f"{type(op).__name__}: {exc}", *where) from None
-        return expressions.evaluate(ast.BinOp(ast.Constant(left), op, ast.Constant(right)), {}, where[1])
-
-
-class _Data:
-    """A value that depends on tensor data: a condition the analyser cannot decide."""
-
-    def __repr__(self) -> str:
-        return "<data-dependent>"
-
-
-_DATA = _Data()
-
-
-def _bind(params: tuple, args: list[Any], kwargs: dict[str, Any], name: str, where: tuple[str, str], varargs: str | None = None) -> dict[str, Any]:
-    bound: dict[str, Any] = {}
-    names = [p.name for p in params]
-    positional = list(args)
-    for param in params:
-        if param.name == varargs:
-            bound[param.name] = tuple(positional[0]) if len(positional) == 1 and isinstance(positional[0], tuple) else tuple(positional)
-            positional = []
-            continue
-        if positional:
-            bound[param.name] = positional.pop(0)
-    if positional:
-        raise SpecError("E406", f"{name} takes at most {len(names)} positional arguments", *where)
-    for key, value in kwargs.items():
-        if key not in names:
-            raise SpecError("E321", f"{name} has no argument {key!r}" + did_you_mean(key, names), *where)
-        if key in bound:
-            raise SpecError("E406", f"{name} got {key!r} twice", *where)
-        bound[key] = value
-    for param in params:
-        if param.name not in bound:
-            if param.default is REQUIRED:
-                raise SpecError("E322", f"{name} needs argument {param.name!r}", *where)
-            bound[param.name] = param.default
-        elif not param.kind.startswith("tensor") and param.name != varargs:
-            value = bound[param.name]
-            if not isinstance(value, Tensor) and not catalogue.check_kind(param.kind, value):
-                raise SpecError("E323", f"{name}'s {param.name} must be {catalogue.describe_kind(param.kind)}, found {_describe(value)}", *where)
-    return bound
-
-
-def _must_be_positive(name: str) -> bool:
-    return name.endswith(("features", "channels", "_dim", "_size", "embeddings")) or name.startswith("num_")
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, Instance):
-        return f"the layer at {value.path}"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(_describe(v) for v in value) + ")"
-    return catalogue.describe_value(value)
-
-
-def format_shape(value: Any) -> str:
-    if isinstance(value, Tensor):
-        return str(value)
-    if isinstance(value, tuple):
-        return "(" + ", ".join(format_shape(v) for v in value) + ")"
-    return repr(value)
-
-
-def build_example(checker: ShapeChecker, block: Block) -> Instance:
-    """Instantiate ``block`` with its example's arguments."""
-    values: dict[str, Any] = {}
-    for name, value in block.example.get("args", {}).items():
-        arg = next(a for a in block.args if a.name == name)
-        path = f"example.args.{name}"
-        if arg.variadic:
-            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-                raise SpecError("E405", "a variadic module argument takes a list of layers", block.file, path)
-            scope = Scope("init", frozenset())
-            values[name] = [
-                checker.build_layer(_layer(v, f"{path}[{i}]", scope, set(checker.blocks)), {}, block)
-                for i, v in enumerate(value)
-            ]
-        else:
-            value = tuple(value) if isinstance(value, list) else value
-            if not _fits(arg.annotation, value):
-                raise SpecError("E323", f"{name} must be {arg.annotation}, found {value!r}", block.file, path)
-            values[name] = value
-    return checker.build_block(block, values, "")
-
-
-def infer(block: Block, blocks: dict[str, Block]) -> None:
-    """Run the example through the block on shapes; fill its table and output."""
-    checker = ShapeChecker(blocks)
-    inst = build_example(checker, block)
-    inputs = [Tensor(tuple(shape)) for shape in block.example["inputs"].values()]
-    output = checker.run(inst, inputs)
-    declared = block.example.get("output")
-    if isinstance(output, Tensor):
-        block.output_shape = output.shape
-        block.returns = "torch.Tensor"
-        if declared is not None and tuple(declared) != output.shape:
-            raise SpecError("E402", f"example output declared as {Tensor(tuple(declared))} but the layers give {output}", block.file, "example.output")
-    else:
-        if declared is not None:
-            raise SpecError("E402", f"example output declared as a shape but forward returns {_describe(output)}", block.file, "example.output")
-        block.returns = "tuple[torch.Tensor, ...]" if isinstance(output, tuple) and all(isinstance(v, Tensor) for v in output) else "torch.Tensor"
-        if not isinstance(output, tuple):
-            raise SpecError("E401", f"forward returns {_describe(output)}; it must return a tensor", block.file, "forward.body")
-    block.output_text = format_shape(output)
-    block.table = table_rows(inst)
-    block.total_parameters = inst.parameter_count()
-    if block.total_parameters > MAX_PARAMETERS:
-        raise SpecError("E324", f"the example has {block.total_parameters:,} parameters (at most {MAX_PARAMETERS:,})", block.file, "example")
-
-
-def table_rows(inst: Instance) -> list[TableRow]:
-    rows = [TableRow(name, "-", math.prod(inst.tensors[name].shape)) for name in inst.parameter_names]
-    for name, child in inst.children.items():
-        if child.kind == "none":
-            continue
-        if child.kind == "container" and len(child.children) <= MAX_TABLE_CHILDREN:
-            for sub, grandchild in child.children.items():
-                rows.append(TableRow(f"{name}.{sub}", _outputs(grandchild), grandchild.parameter_count()))
-        else:
-            rows.append(TableRow(name, _outputs(child), child.parameter_count()))
-    return rows
-
-
-def _outputs(inst: Instance) -> str:
-    seen: list[str] = []
-    for value in inst.outputs:
-        text = format_shape(value)
-        if text not in seen:
-            seen.append(text)
-    return " / ".join(seen) if seen else "-"
 
 
 def analyse(raws: list[RawSpec], all_names: set[str]) -> tuple[dict[str, Block], list[SpecError]]:

@@ -30,17 +30,26 @@ Kinds (the ``kind`` of a ``Param``; see ``check_kind``):
     norm                       a norm order: a number, 'fro' or 'nuc'
     tensor                     a tensor (call parameters only)
     tensors                    a non-empty tuple of tensors
+    scalar                     a number or a bool (a fill value)
+    tensor|scalar              either
+    dtype, device              torch.float32/long/bool; a tensor's .device
+    dtype|device               either (Tensor.to)
     KIND?                      KIND or None
+
+Dtypes are tracked by kind (``values.DTYPES``: bool, long, float): each
+function and method has a dtype policy (see ``_DTYPE_POLICIES``) that says
+which kinds it takes and which it returns, as torch does; the tests check
+every policy against torch for every kind.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, Callable, Mapping, NoReturn
 
-from .values import REQUIRED, Param, ShapeError, ShapeRule, Tensor
+from .values import DEVICE, DTYPES, REQUIRED, TORCH_DTYPES, DType, Param, ShapeError, ShapeRule, Tensor
 
 # ------------------------------------------------------------------ kinds
 
@@ -101,6 +110,11 @@ _CHECKS: dict[str, Callable[[Any, int | None], bool]] = {
     "norm": lambda v, n: v in ("fro", "nuc") or _is_number(v),
     "tensor": lambda v, n: isinstance(v, Tensor),
     "tensors": lambda v, n: isinstance(v, tuple) and len(v) > 0 and all(isinstance(t, Tensor) for t in v),
+    "scalar": lambda v, n: isinstance(v, bool) or _is_number(v),
+    "tensor|scalar": lambda v, n: isinstance(v, (Tensor, bool)) or _is_number(v),
+    "dtype": lambda v, n: isinstance(v, DType),
+    "device": lambda v, n: v is DEVICE,
+    "dtype|device": lambda v, n: isinstance(v, DType) or v is DEVICE,
     "any": lambda v, n: True,
 }
 
@@ -160,6 +174,11 @@ def describe_kind(kind: str) -> str:
         "norm": "a number, 'fro' or 'nuc'",
         "tensor": "a tensor",
         "tensors": "a tuple of tensors",
+        "scalar": "a number or a bool",
+        "tensor|scalar": "a tensor, a number or a bool",
+        "dtype": "a dtype (torch.float32, torch.long or torch.bool)",
+        "device": "a device (X.device)",
+        "dtype|device": "a dtype (torch.float32, torch.long or torch.bool) or a device (X.device)",
         "any": "any value",
     }
     if base not in texts:
@@ -202,7 +221,10 @@ class Function:
     argument dicts (tensors as ``Tensor``, defaults may be left out) that the
     torch test runs. ``keyword_only`` names parameters torch refuses by
     position (``F.gelu(x, approximate='tanh')``); ``keyword_varargs`` is False
-    where torch refuses the varargs parameter by keyword (``x.view(shape=...)``).
+    where torch refuses the varargs parameter by keyword (``x.view(shape=...)``);
+    ``positional_only`` names parameters refused here by keyword, where
+    torch's overloads give one position several names (``x.to(X.device)``).
+    ``dtypes`` names the dtype policy (``_DTYPE_POLICIES``).
     """
 
     name: str
@@ -212,6 +234,8 @@ class Function:
     varargs: str | None = None
     keyword_varargs: bool = True
     keyword_only: frozenset[str] = frozenset()
+    positional_only: frozenset[str] = frozenset()
+    dtypes: str = "any"
 
 
 def _check_args(params: tuple[Param, ...], args: Mapping[str, Any], skip: str | None = None) -> None:
@@ -226,9 +250,9 @@ def _check_args(params: tuple[Param, ...], args: Mapping[str, Any], skip: str | 
 
 
 def describe_value(value: Any) -> str:
-    """A value for an error message: tensors by their shape."""
+    """A value for an error message: tensors by their shape (and dtype, unless float)."""
     if isinstance(value, Tensor):
-        return f"a tensor of shape {value}"
+        return f"a {'' if value.dtype == 'float' else value.dtype + ' '}tensor of shape {value}"
     if isinstance(value, tuple):
         return "(" + ", ".join(describe_value(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     return repr(value)
@@ -246,6 +270,10 @@ def _layer(
     def shape(ctor: Mapping[str, Any], bound: Mapping[str, Any]) -> Any:
         _check_args(params, ctor)
         _check_args(call, bound)
+        first = bound.get(call[0].name) if call else None
+        # An Embedding takes indices; the input dtypes of examples are not declared yet, so they pass.
+        if isinstance(first, Tensor) and first.dtype != "float" and name != "Embedding":
+            _fail(f"expected a floating-point {call[0].name} (convert with .float() first), found {describe_value(first)}")
         return rule(ctor, bound)
 
     return Layer(name, params, call, shape, parameters, example=example, **options)
@@ -259,12 +287,58 @@ def _function(
     varargs: str | None = None,
     keyword_varargs: bool = True,
     keyword_only: tuple[str, ...] = (),
+    positional_only: tuple[str, ...] = (),
+    dtypes: str = "any",
 ) -> Function:
+    policy = _DTYPE_POLICIES[dtypes]
+    first = params[0].name if params and params[0].kind == "tensor" else None
+
     def shape(bound: Mapping[str, Any]) -> Any:
         _check_args(params, bound, skip=varargs)
-        return rule(bound)
+        x = bound[first] if first else None
+        if x is not None and policy.takes is not None and x.dtype not in policy.takes:
+            _fail(f"expected {policy.describe}, found {describe_value(x)}")
+        out = rule(bound)
+        if x is not None and isinstance(out, Tensor) and policy.gives is not None:
+            out = replace(out, dtype=policy.gives.get(x.dtype, x.dtype))
+        return out
 
-    return Function(name, params, shape, tuple(example), varargs, keyword_varargs, frozenset(keyword_only))
+    return Function(
+        name, params, shape, tuple(example), varargs, keyword_varargs, frozenset(keyword_only), frozenset(positional_only), dtypes
+    )
+
+
+@dataclass(frozen=True)
+class _DTypePolicy:
+    """Which dtype kinds a function takes in its first tensor, and what it makes of each."""
+
+    takes: tuple[str, ...] | None  # None: any kind, or the rule decides
+    gives: dict[str, str] | None  # input kind -> output kind, where they differ; None: the rule's
+    describe: str = ""
+
+
+_DTYPE_POLICIES = {
+    "any": _DTypePolicy(None, {}),  # reshaping, copying: the dtype passes through
+    "numeric": _DTypePolicy(("long", "float"), {}, "a numeric tensor (long or float; a bool tensor needs .float() first)"),
+    "float": _DTypePolicy(("float",), {}, "a floating-point tensor (convert with .float() first)"),
+    "to_float": _DTypePolicy(None, {"bool": "float", "long": "float"}),  # sigmoid, exp, sin: ints become floats
+    "sum": _DTypePolicy(None, {"bool": "long"}),  # counting a mask gives ints
+    "rule": _DTypePolicy(None, None),  # the rule sets the output dtype itself
+}
+
+
+def promote(*operands: Any) -> str:
+    """The dtype kind of an arithmetic result: torch's promotion across categories.
+
+    Each tensor (of any dim) and each Python scalar counts by its category
+    (bool < long < float); the result takes the highest.
+    """
+    kinds = [v.dtype if isinstance(v, Tensor) else scalar_dtype(v) for v in operands]
+    return max(kinds, key=DTYPES.index)
+
+
+def scalar_dtype(value: Any) -> str:
+    return "bool" if isinstance(value, bool) else "long" if isinstance(value, int) else "float"
 
 
 # ------------------------------------------------------------------ shape helpers
@@ -324,6 +398,57 @@ def matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
     if len(b) > 1:
         out += (b[-1],)
     return out
+
+
+COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+
+
+def operator_result(op: str, left: Any, right: Any) -> Tensor:
+    """``left op right`` where at least one side is a tensor and the other a tensor, number or bool.
+
+    ``op`` is written as in Python: + - * / // % ** @, & |, or a comparison.
+    Shapes broadcast; dtypes promote (``promote``); a comparison gives bools;
+    & and | take bools or ints; arithmetic on bools alone is refused where
+    torch refuses it (//, %; - with any bool), and also for **
+    (deliberately stricter: torch takes a bool tensor ** True).
+    """
+    for side in (left, right):
+        if not isinstance(side, Tensor) and not (isinstance(side, bool) or _is_number(side)):
+            _fail(f"expected a tensor, a number or a bool on each side of {op}, found {describe_value(side)}")
+    if op == "@":
+        if not (isinstance(left, Tensor) and isinstance(right, Tensor)):
+            _fail(f"expected two tensors for @, found {describe_value(left)} and {describe_value(right)}")
+        _same_dtype(left, right, "two operands of @")
+        if left.dtype == "bool":
+            _fail("expected numeric tensors for @, found bool tensors")
+        return Tensor(matmul_shape(left.shape, right.shape), left.dtype)
+    shape = broadcast(left.shape if isinstance(left, Tensor) else (), right.shape if isinstance(right, Tensor) else ())
+    kind = promote(left, right)
+    if op in COMPARISONS:
+        return Tensor(shape, "bool")
+    if op in ("&", "|"):
+        if kind == "float":
+            _fail(f"expected bool or integer operands for {op} (a comparison gives bools), found {describe_value(left)} and {describe_value(right)}")
+        return Tensor(shape, kind)
+    if op == "-" and any(isinstance(v, bool) or isinstance(v, Tensor) and v.dtype == "bool" for v in (left, right)):
+        _fail(f"expected no bools in a subtraction (to invert a mask use ~), found {describe_value(left)} and {describe_value(right)}")
+    if op in ("//", "%") and kind in ("long", "bool") and not isinstance(right, Tensor) and right == 0:
+        _fail(f"expected a non-zero divisor for integers, found {right!r}")
+    if op == "**" and kind == "long" and _is_int(right) and right < 0:
+        _fail(f"expected a non-negative exponent for integers (torch refuses them), found {right}")
+    if kind == "bool" and op in ("//", "%", "**"):
+        _fail(f"expected numbers for {op}, found only bools (convert with .float() first)")
+    return Tensor(shape, "float" if op == "/" else kind)
+
+
+def unary_result(op: str, x: Tensor) -> Tensor:
+    """``-x``, ``+x`` or ``~x`` on a tensor: ~ takes bools (logical not) or ints; - and + numbers."""
+    if op == "~":
+        if x.dtype == "float":
+            _fail(f"expected a bool tensor for ~ (a comparison gives one), found {describe_value(x)}")
+    elif x.dtype == "bool":
+        _fail(f"expected a numeric tensor for unary {op}, found {describe_value(x)} (use ~ to negate a mask)")
+    return x
 
 
 def _tensor(value: Any, name: str) -> Tensor:
@@ -533,7 +658,7 @@ def _pool_shape(n: int, dilation: bool) -> ShapeRule:
         if any(o < 1 for o in out):
             _fail(f"expected an input large enough for kernel_size {a['kernel_size']}, found {x} (output size {out})")
         y = Tensor(x.shape[: len(x.shape) - n] + out)
-        return (y, y) if a.get("return_indices") else y
+        return (y, replace(y, dtype="long")) if a.get("return_indices") else y
 
     return rule
 
@@ -571,7 +696,7 @@ def _adaptive_shape(n: int) -> ShapeRule:
         out = tuple(s if o is None else o for o, s in zip(size, spatial))
         _at_least(out, 1, "output_size")
         y = Tensor(x.shape[: len(x.shape) - n] + out)
-        return (y, y) if a.get("return_indices") else y
+        return (y, replace(y, dtype="long")) if a.get("return_indices") else y
 
     return rule
 
@@ -701,8 +826,36 @@ def _embedding_shape(a: Mapping[str, Any], c: Mapping[str, Any]) -> Tensor:
     idx = a["padding_idx"]
     if idx is not None and not -a["num_embeddings"] <= idx < a["num_embeddings"]:
         _fail(f"expected padding_idx in [{-a['num_embeddings']}, {a['num_embeddings'] - 1}], found {idx}")
-    # The input holds indices (an integer tensor); its values are not known here.
-    return Tensor(c["input"].shape + (a["embedding_dim"],))
+    # The input holds indices: an integer tensor, whose values the example may bound.
+    x = c["input"]
+    if x.dtype is not None and x.dtype != "long":
+        _fail(f"expected integer indices, found a {x.dtype} tensor (give the example input \"dtype\": \"long\")")
+    if x.high is not None and x.high > a["num_embeddings"]:
+        _fail(f"expected indices below num_embeddings={a['num_embeddings']}, found values up to {x.high - 1}")
+    return Tensor(x.shape + (a["embedding_dim"],))
+
+
+# ------------------------------------------------------------------ lazy layers
+
+
+def _lazy(rule: ShapeRule, count: Callable[[Mapping[str, Any]], int], key: str, dim: int, layout: str) -> tuple[ShapeRule, Callable[[Mapping[str, Any]], int]]:
+    """A lazy layer's rule and count from its eager twin's.
+
+    torch sizes a lazy layer's parameters from its first input: the rule
+    records that size under ``key`` in the constructor arguments (the
+    instance's own dict), and later calls are checked against it as the
+    eager layer would check them. Uncalled, the layer has no parameters yet.
+    """
+
+    def lazy_rule(a: Mapping[str, Any], c: Mapping[str, Any]) -> Any:
+        x = c["input"]
+        if key not in a:
+            if len(x.shape) < (-dim if dim < 0 else dim + 1):
+                _fail(f"expected {layout}, found {x}")
+            a[key] = x.shape[dim]  # type: ignore[index]
+        return rule(a, c)
+
+    return lazy_rule, lambda a: count(a) if key in a else 0
 
 
 # ------------------------------------------------------------------ recurrent
@@ -942,6 +1095,21 @@ def _build_layers() -> dict[str, Layer]:
             ({"num_features": 3}, (size,)),
             positional=1, inferred="num_features", inferred_dim=1,
         ))
+    lazy_rule, lazy_count = _lazy(
+        _linear_shape, lambda a: a["in_features"] * a["out_features"] + (a["out_features"] if a["bias"] else 0),
+        "in_features", -1, "at least 1 dimension (*, in_features)",
+    )
+    add(_layer(
+        "LazyLinear", (Param("out_features", "int"), Param("bias", "bool", True)), lazy_rule, lazy_count,
+        ({"out_features": 8}, ((2, 20),)), positional=1,
+    ))
+    lazy_rule, lazy_count = _lazy(_conv_shape(2), _conv_parameters(2), "in_channels", -3, "4 dimensions (N, C, H, W) or 3 (C, H, W)")
+    add(_layer(
+        "LazyConv2d", _conv_params(2, False)[1:], lazy_rule, lazy_count,
+        ({"out_channels": 4, "kernel_size": 3, "padding": 1, "stride": 2}, ((2, 3, 10, 9),)), positional=2,
+    ))
+    lazy_rule, lazy_count = _lazy(_batch_norm_shape(2), _batch_norm_count, "num_features", 1, "4 dimensions (N, C, H, W)")
+    add(_layer("LazyBatchNorm2d", norm_tail, lazy_rule, lazy_count, ({}, ((2, 3, 4, 5),))))
     add(_layer(
         "LayerNorm",
         (Param("normalized_shape", "int|ints"), Param("eps", "float", 1e-05), Param("elementwise_affine", "bool", True), Param("bias", "bool", True)),
@@ -1073,9 +1241,15 @@ def _softmax_shape(b: Mapping[str, Any]) -> Tensor:
     return x
 
 
+def _same_dtype(a: Tensor, b: Tensor, what: str) -> None:
+    if a.dtype != b.dtype:
+        _fail(f"expected {what} of one dtype, found {describe_value(a)} and {describe_value(b)}")
+
+
 def _mm_shape(b: Mapping[str, Any]) -> Tensor:
     a = b["input"] if "input" in b else b["self"]
     m = _tensor(b["mat2"], "mat2")
+    _same_dtype(a, m, "two operands")
     if len(a.shape) != 2 or len(m.shape) != 2:
         _fail(f"expected two 2-d tensors, found {a} and {m}")
     if a.shape[1] != m.shape[0]:
@@ -1085,7 +1259,21 @@ def _mm_shape(b: Mapping[str, Any]) -> Tensor:
 
 def _matmul_shape(b: Mapping[str, Any]) -> Tensor:
     a = b["input"] if "input" in b else b["self"]
-    return Tensor(matmul_shape(a.shape, _tensor(b["other"], "other").shape))
+    other = _tensor(b["other"], "other")
+    _same_dtype(a, other, "two operands")
+    return Tensor(matmul_shape(a.shape, other.shape))
+
+
+def _bmm_shape(b: Mapping[str, Any]) -> Tensor:
+    a, m = b["input"], _tensor(b["mat2"], "mat2")
+    _same_dtype(a, m, "two operands")
+    if len(a.shape) != 3 or len(m.shape) != 3:
+        _fail(f"expected two 3-d tensors (batch, n, m) and (batch, m, p), found {a} and {m}")
+    if a.shape[0] != m.shape[0]:
+        _fail(f"expected mat2 with the same batch size ({a.shape[0]}), found {a} and {m}")
+    if a.shape[2] != m.shape[1]:
+        _fail(f"expected mat2 with {a.shape[2]} rows (the first operand's dim 2), found {a} and {m}")
+    return Tensor((a.shape[0], a.shape[1], m.shape[2]))
 
 
 def _cat_shape(b: Mapping[str, Any]) -> Tensor:
@@ -1100,7 +1288,7 @@ def _cat_shape(b: Mapping[str, Any]) -> Tensor:
     for shape in shapes[1:]:
         if len(shape) != len(first) or any(s != f for i, (s, f) in enumerate(zip(shape, first)) if i != dim):
             _fail(f"expected tensors of one shape except in dim {b['dim']}, found {', '.join(str(x) for x in tensors)}")
-    return Tensor(first[:dim] + (sum(s[dim] for s in shapes),) + first[dim + 1 :])
+    return Tensor(first[:dim] + (sum(s[dim] for s in shapes),) + first[dim + 1 :], promote(*tensors))
 
 
 def _stack_shape(b: Mapping[str, Any]) -> Tensor:
@@ -1109,7 +1297,7 @@ def _stack_shape(b: Mapping[str, Any]) -> Tensor:
     if any(x.shape != first for x in tensors):
         _fail(f"expected tensors of one shape, found {', '.join(str(x) for x in tensors)}")
     dim = _dim(b["dim"], len(first) + 1)
-    return Tensor(first[:dim] + (len(tensors),) + first[dim:])
+    return Tensor(first[:dim] + (len(tensors),) + first[dim:], promote(*tensors))
 
 
 def _flatten_shape(b: Mapping[str, Any]) -> Tensor:
@@ -1187,30 +1375,285 @@ def _t_shape(b: Mapping[str, Any]) -> Tensor:
         _fail(f"expected at most 2 dimensions, found {x}")
     return Tensor(tuple(reversed(x.shape)))
 
+def _arange_shape(b: Mapping[str, Any]) -> Tensor:
+    start, end, step = b["start"], b["end"], b["step"]
+    if end is None:  # arange(end)
+        start, end = 0, start
+    if step == 0:
+        _fail("expected a non-zero step, found 0")
+    if (end - start) / step < 0:
+        _fail(f"expected end ({end}) on the side of start ({start}) that step ({step}) moves to")
+    length = math.ceil((end - start) / step)
+    if length > 2**31:
+        _fail(f"expected at most 2**31 elements, found {length}")
+    written = (b["start"], b["end"], b["step"])
+    kind = b["dtype"].kind if b["dtype"] is not None else "float" if any(isinstance(v, float) for v in written) else "long"
+    return Tensor((length,), kind)
+
+
+def _new_shape(b: Mapping[str, Any]) -> Tensor:
+    size = b["size"]
+    if not _is_ints(size) or any(d < 0 for d in size):
+        _fail(f"expected sizes of at least 0, found {describe_value(size)}")
+    return Tensor(tuple(size), b["dtype"].kind if b["dtype"] is not None else "float")
+
+
+def _full_shape(b: Mapping[str, Any]) -> Tensor:
+    value = b["fill_value"]
+    shape = _new_shape(dict(b, dtype=None))
+    return replace(shape, dtype=b["dtype"].kind if b["dtype"] is not None else scalar_dtype(value))
+
+
+def _repeat_interleave_shape(b: Mapping[str, Any]) -> Tensor:
+    x, repeats, dim = b["input"], b["repeats"], b["dim"]
+    if repeats < 0:
+        _fail(f"expected repeats of at least 0, found {repeats}")
+    if dim is None:  # the flattened input
+        return Tensor((_numel(x.shape) * repeats,))
+    d = _dim(dim, len(x.shape))
+    if not x.shape:
+        return Tensor((repeats,))
+    return Tensor(x.shape[:d] + (x.shape[d] * repeats,) + x.shape[d + 1 :])
+
+
+def _where_shape(b: Mapping[str, Any]) -> Tensor:
+    condition, x, y = b["condition"], b["input"], b["other"]
+    if condition.dtype != "bool":
+        _fail(f"expected a bool condition (a comparison, or a mask), found {describe_value(condition)}")
+    shape = condition.shape
+    for value in (x, y):
+        if isinstance(value, Tensor):
+            shape = broadcast(shape, value.shape)
+    return Tensor(shape, promote(x, y))
+
+
+def _pow_shape(b: Mapping[str, Any]) -> Tensor:
+    base, exponent = b["input"], b["exponent"]
+    if not isinstance(base, Tensor) and not isinstance(exponent, Tensor):
+        _fail(f"expected a tensor as input or exponent, found {describe_value(base)} and {describe_value(exponent)}")
+    kind = promote(base, exponent)
+    if kind == "bool":
+        _fail("expected a numeric tensor (long or float), found only bools")
+    if kind == "long" and _is_int(exponent) and exponent < 0:
+        _fail(f"expected a non-negative exponent for integers (torch refuses them), found {exponent}")
+    shape = broadcast(base.shape if isinstance(base, Tensor) else (), exponent.shape if isinstance(exponent, Tensor) else ())
+    return Tensor(shape, kind)
+
+
+def _masked_fill_shape(b: Mapping[str, Any]) -> Tensor:
+    x, mask, value = b["self"], b["mask"], b["value"]
+    if mask.dtype != "bool":
+        _fail(f"expected a bool mask, found {describe_value(mask)}")
+    if isinstance(value, Tensor) and value.shape:
+        _fail(f"expected a number or a 0-d tensor as value, found {describe_value(value)}")
+    return Tensor(broadcast(x.shape, mask.shape), x.dtype)
+
+
+def _expand_shape(b: Mapping[str, Any]) -> Tensor:
+    x, sizes = b["self"], b["size"]
+    if not _is_ints(sizes) or not sizes or len(sizes) < len(x.shape):
+        _fail(f"expected at least {max(len(x.shape), 1)} sizes (one per dimension of {x}, new ones first), found {describe_value(sizes)}")
+    lead = len(sizes) - len(x.shape)
+    out = []
+    for i, size in enumerate(sizes):
+        if i < lead:
+            if size < 0:
+                _fail(f"expected a size of at least 0 for the new dim {i}, found {size}")
+            out.append(size)
+            continue
+        old = x.shape[i - lead]
+        if size == -1:
+            out.append(old)
+        elif size == old or old == 1 and size >= 0:
+            out.append(size)
+        else:
+            _fail(f"expected size {old} (or -1) for dim {i} of {x}, or any size where it is 1, found {size}")
+    return Tensor(tuple(out))
+
+
+def _to_shape(b: Mapping[str, Any]) -> Tensor:
+    x, target = b["self"], b["dtype"]
+    return replace(x, dtype=target.kind) if isinstance(target, DType) else x
+
+
+def _float_shape(b: Mapping[str, Any]) -> Tensor:
+    return replace(b["self"], dtype="float")
+
+
+def _dim_value(b: Mapping[str, Any]) -> int:
+    return len(b["self"].shape)
+
+
+def _size_value(b: Mapping[str, Any]) -> Any:
+    x, dim = b["self"], b["dim"]
+    if dim is OMITTED:
+        return x.shape
+    if not x.shape:
+        _fail(f"expected a tensor of at least 1 dimension for size(dim), found {x}")
+    return x.shape[_dim(dim, len(x.shape))]
+
+
+def transposed(x: Tensor) -> Tensor:
+    """``x.T``: refused beyond 2 dimensions, where torch deprecates it (use .transpose or .permute)."""
+    if len(x.shape) > 2:
+        _fail(f"expected at most 2 dimensions for .T (use .transpose(d0, d1) or .permute(...)), found {x}")
+    return Tensor(tuple(reversed(x.shape)), x.dtype)
+
+
+# ------------------------------------------------------------------ indexing
+
+
+_MASKED = -1  # in an index's result: a dim of as many elements as a mask holds True, unknown here
+
+
+def index_shape(x: Tensor, index: Any, assign: bool = False) -> Tensor:
+    """The shape of ``x[index]``, as torch indexes.
+
+    ``index`` is one item or a tuple of items: an int, a ``slice``, None (a
+    new dim of 1), ``...`` (Ellipsis), or an index tensor (long: its values
+    pick; bool: a mask over as many dims as it has). Ints select first (they
+    drop their dim without taking part in advanced indexing); the shape of
+    the index tensors, broadcast together, replaces their dims where they
+    are adjacent, and comes first where they are not. A mask selects as
+    many elements as it holds True, which depends on the data: refused when
+    reading, allowed in an assignment (``x[mask] = value``), where that dim
+    is ``_MASKED``.
+    """
+    items = index if isinstance(index, tuple) else (index,)
+    consumed = 0
+    for item in items:
+        if isinstance(item, Tensor):
+            if item.dtype == "float":
+                _fail(f"expected index tensors of dtype long or bool, found {describe_value(item)}")
+            if item.dtype == "bool" and not item.shape:
+                _fail("expected a bool mask of at least 1 dimension, found a 0-d one")
+            consumed += len(item.shape) if item.dtype == "bool" else 1
+        elif _is_int(item) or isinstance(item, slice):
+            consumed += 1
+        elif item is not None and item is not Ellipsis:
+            _fail(f"expected an index of ints, slices, None, ... or index tensors, found {describe_value(item)}")
+    if sum(item is Ellipsis for item in items) > 1:
+        _fail("expected at most one ... in an index, found several")
+    ndim = len(x.shape)
+    if consumed > ndim:
+        _fail(f"expected at most {ndim} indexed dims for {x}, found {consumed}")
+    expanded: list[Any] = []
+    for item in items:
+        expanded += [slice(None)] * (ndim - consumed) if item is Ellipsis else [item]
+    if Ellipsis not in items:
+        expanded += [slice(None)] * (ndim - consumed)
+    out: list[Any] = []
+    picks: list[tuple[int, tuple[int, ...]]] = []  # (place in out, shape) of each index tensor
+    dim = 0
+    for item in expanded:
+        if item is None:
+            out.append(1)
+        elif _is_int(item) or isinstance(item, Tensor) and item.dtype == "long" and not item.shape:
+            if _is_int(item) and not -x.shape[dim] <= item < x.shape[dim]:
+                _fail(f"expected an index in [{-x.shape[dim]}, {x.shape[dim] - 1}] for dim {dim} of {x}, found {item}")
+            dim += 1  # selected: the dim goes
+        elif isinstance(item, slice):
+            for part, name in ((item.start, "start"), (item.stop, "stop"), (item.step, "step")):
+                if part is not None and not _is_int(part):
+                    _fail(f"expected ints or None in a slice, found {name} {describe_value(part)}")
+            if item.step is not None and item.step < 1:
+                _fail(f"expected a positive slice step, found {item.step}")
+            out.append(len(range(*item.indices(x.shape[dim]))))
+            dim += 1
+        elif item.dtype == "bool":
+            size = x.shape[dim : dim + len(item.shape)]
+            if item.shape != size:
+                _fail(f"expected a mask of shape {Tensor(size)} (dims {dim} on of {x}), found {describe_value(item)}")
+            if not assign:
+                _fail(
+                    "expected no bool mask when reading: the number of elements it selects depends on the data; "
+                    "use torch.where or masked_fill, or assign through it (X[mask] = value)"
+                )
+            picks.append((len(out), (_MASKED,)))
+            out.append(None)
+            dim += len(item.shape)
+        else:
+            picks.append((len(out), item.shape))
+            out.append(None)
+            dim += 1
+    if not picks:
+        return Tensor(tuple(out), x.dtype)
+    if any(shape == (_MASKED,) for _, shape in picks) and len(picks) > 1:
+        _fail("expected a bool mask as the only index tensor, found it combined with others")
+    picked: tuple[int, ...] = ()
+    for _, shape in picks:
+        picked = shape if shape == (_MASKED,) else broadcast(picked, shape)
+    places = [place for place, _ in picks]
+    rest = [d for d in out if d is not None]
+    if places == list(range(places[0], places[0] + len(places))):
+        before = [d for d in out[: places[0]] if d is not None]
+        result = before + list(picked) + rest[len(before) :]
+    else:
+        result = list(picked) + rest
+    return Tensor(tuple(result), x.dtype)
+
+
+def check_setitem(x: Tensor, index: Any, value: Any) -> None:
+    """Raise ShapeError unless ``x[index] = value`` works in torch (it changes nothing of x's shape).
+
+    The value is a scalar, or a tensor that broadcasts to the indexed part
+    once its leading dims of 1 are dropped (as torch drops them); through
+    index tensors torch copies only a value of x's own dtype (a single
+    element through a mask is a fill, which converts).
+    """
+    target = index_shape(x, index, assign=True).shape
+    if not isinstance(value, Tensor):
+        if not (isinstance(value, bool) or _is_number(value)):
+            _fail(f"expected a number, a bool or a tensor as the value, found {describe_value(value)}")
+        return
+    shape = value.shape
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    fits = len(shape) <= len(target) and all(
+        v == 1 or v == t for v, t in zip(reversed(shape), reversed(target))
+    )
+    if not fits:
+        shown = tuple("k" if t == _MASKED else t for t in target)
+        _fail(f"expected a value that broadcasts to the indexed shape ({', '.join(map(str, shown))}), found {describe_value(value)}")
+    indexes = index if isinstance(index, tuple) else (index,)
+    picks = any(isinstance(i, Tensor) and i.dtype == "long" and i.shape for i in indexes)
+    masks = any(isinstance(i, Tensor) and i.dtype == "bool" for i in indexes)
+    if value.dtype != x.dtype and (picks or masks and _numel(value.shape) != 1):
+        _fail(f"expected a value of x's dtype ({x.dtype}) through index tensors, found {describe_value(value)}")
+
 
 def _build_functions() -> dict[str, Function]:
     x = Param("input", "tensor")
     inplace = Param("inplace", "bool", False)
     a, b = {"input": Tensor((2, 3))}, {"input": Tensor((4,))}
+    dtype, device = Param("dtype", "dtype?", None), Param("device", "device?", None)
     entries = [
-        _function("F.relu", (x, inplace), _elementwise, a),
+        _function("F.relu", (x, inplace), _elementwise, a, dtypes="numeric"),
         _function(
             "F.gelu", (x, Param("approximate", "str:none|tanh", "none")), _elementwise,
-            a, {"input": Tensor((3,)), "approximate": "tanh"}, keyword_only=("approximate",),
+            a, {"input": Tensor((3,)), "approximate": "tanh"}, keyword_only=("approximate",), dtypes="float",
         ),
-        _function("F.silu", (x, inplace), _elementwise, a),
-        _function("F.sigmoid", (x,), _elementwise, a),
-        _function("F.tanh", (x,), _elementwise, a),
-        _function("F.leaky_relu", (x, Param("negative_slope", "float", 0.01), inplace), _elementwise, a),
+        _function("F.silu", (x, inplace), _elementwise, a, dtypes="float"),
+        _function("F.sigmoid", (x,), _elementwise, a, dtypes="to_float"),
+        _function("F.tanh", (x,), _elementwise, a, dtypes="to_float"),
+        _function("F.leaky_relu", (x, Param("negative_slope", "float", 0.01), inplace), _elementwise, a, dtypes="float"),
         # dim is required here though torch defaults it to None: its implicit choice is deprecated.
-        _function("F.softmax", (x, Param("dim", "int")), _softmax_shape, {"input": Tensor((2, 3)), "dim": -1}),
-        _function("F.log_softmax", (x, Param("dim", "int")), _softmax_shape, {"input": Tensor((2, 3)), "dim": 0}),
-        _function("torch.sigmoid", (x,), _elementwise, b),
-        _function("torch.tanh", (x,), _elementwise, b),
-        _function("torch.relu", (x,), _elementwise, b),
+        _function("F.softmax", (x, Param("dim", "int")), _softmax_shape, {"input": Tensor((2, 3)), "dim": -1}, dtypes="float"),
+        _function("F.log_softmax", (x, Param("dim", "int")), _softmax_shape, {"input": Tensor((2, 3)), "dim": 0}, dtypes="float"),
+        _function("torch.sigmoid", (x,), _elementwise, b, dtypes="to_float"),
+        _function("torch.tanh", (x,), _elementwise, b, dtypes="to_float"),
+        _function("torch.exp", (x,), _elementwise, b, dtypes="to_float"),
+        _function("torch.sin", (x,), _elementwise, b, dtypes="to_float"),
+        _function("torch.cos", (x,), _elementwise, b, dtypes="to_float"),
+        _function("torch.relu", (x,), _elementwise, b, dtypes="numeric"),
         _function("torch.zeros_like", (x,), _elementwise, a),
         _function("torch.ones_like", (x,), _elementwise, a),
-        _function("torch.mm", (x, Param("mat2", "tensor")), _mm_shape, {"input": Tensor((2, 3)), "mat2": Tensor((3, 5))}),
+        _function("torch.mm", (x, Param("mat2", "tensor")), _mm_shape, {"input": Tensor((2, 3)), "mat2": Tensor((3, 5))}, dtypes="numeric"),
+        _function(
+            "torch.bmm", (x, Param("mat2", "tensor")), _bmm_shape,
+            {"input": Tensor((4, 2, 3)), "mat2": Tensor((4, 3, 5))}, {"input": Tensor((1, 1, 3)), "mat2": Tensor((1, 3, 1))},
+            dtypes="numeric",
+        ),
         _function(
             "torch.matmul", (x, Param("other", "tensor")), _matmul_shape,
             {"input": Tensor((2, 3)), "other": Tensor((3, 5))},
@@ -1218,21 +1661,70 @@ def _build_functions() -> dict[str, Function]:
             {"input": Tensor((3,)), "other": Tensor((4, 3, 5))},
             {"input": Tensor((4, 1, 2, 3)), "other": Tensor((5, 3, 2))},
             {"input": Tensor((4, 2, 3)), "other": Tensor((3,))},
+            dtypes="numeric",
         ),
         _function(
             "torch.cat", (Param("tensors", "tensors"), Param("dim", "int", 0)), _cat_shape,
             {"tensors": (Tensor((2, 3)), Tensor((4, 3)))},
             {"tensors": (Tensor((2, 3)), Tensor((2, 1)), Tensor((2, 2))), "dim": -1},
             {"tensors": (Tensor((0,)), Tensor((2, 3)))},
+            {"tensors": (Tensor((2, 3), "long"), Tensor((1, 3), "bool"))},
         ),
         _function(
             "torch.stack", (Param("tensors", "tensors"), Param("dim", "int", 0)), _stack_shape,
             {"tensors": (Tensor((2, 3)), Tensor((2, 3)))},
             {"tensors": (Tensor((2, 3)), Tensor((2, 3)), Tensor((2, 3))), "dim": -1},
+            {"tensors": (Tensor((2,), "bool"), Tensor((2,), "long"))},
         ),
         _function(
             "torch.flatten", (x, Param("start_dim", "int", 0), Param("end_dim", "int", -1)), _flatten_shape,
             {"input": Tensor((2, 3, 4))}, {"input": Tensor((2, 3, 4, 5)), "start_dim": 1, "end_dim": 2}, {"input": Tensor(())},
+        ),
+        # arange(end) binds end to `start` here; torch names it `end` (a keyword call needs both).
+        _function(
+            "torch.arange", (Param("start", "float"), Param("end", "float?", None), Param("step", "float", 1), dtype, device),
+            _arange_shape,
+            {"start": 0, "end": 5}, {"start": 1, "end": 8, "step": 3}, {"start": 0.0, "end": 1.0, "step": 0.25},
+            {"start": 6, "end": 0, "step": -2}, {"start": 0, "end": 4, "dtype": TORCH_DTYPES["float32"]},
+            {"start": 0, "end": 3, "device": DEVICE},
+            keyword_only=("dtype", "device"), dtypes="rule",
+        ),
+        _function(
+            "torch.repeat_interleave", (x, Param("repeats", "int"), Param("dim", "int?", None)), _repeat_interleave_shape,
+            {"input": Tensor((2, 3)), "repeats": 2}, {"input": Tensor((2, 3), "long"), "repeats": 3, "dim": -1},
+            {"input": Tensor((4,)), "repeats": 0, "dim": 0}, {"input": Tensor(()), "repeats": 2},
+        ),
+        _function(
+            "torch.where", (Param("condition", "tensor"), Param("input", "tensor|scalar"), Param("other", "tensor|scalar")),
+            _where_shape,
+            {"condition": Tensor((2, 3), "bool"), "input": Tensor((2, 3)), "other": Tensor((3,))},
+            {"condition": Tensor((2, 1), "bool"), "input": Tensor((3,), "long"), "other": -1.5},
+            {"condition": Tensor((4,), "bool"), "input": 1, "other": Tensor((4,), "long")},
+            positional_only=("condition", "input"),  # torch names a scalar input `self`
+            dtypes="rule",
+        ),
+        _function(
+            "torch.zeros", (Param("size", "ints"), dtype, device), _new_shape,
+            {"size": (2, 3)}, {"size": (4,), "dtype": TORCH_DTYPES["long"]}, {"size": (1, 2), "device": DEVICE},
+            varargs="size", keyword_only=("dtype", "device"), dtypes="rule",
+        ),
+        _function(
+            "torch.ones", (Param("size", "ints"), dtype, device), _new_shape,
+            {"size": (2, 3)}, {"size": (0, 2), "dtype": TORCH_DTYPES["bool"]},
+            varargs="size", keyword_only=("dtype", "device"), dtypes="rule",
+        ),
+        _function(
+            "torch.full", (Param("size", "ints"), Param("fill_value", "scalar"), dtype, device), _full_shape,
+            {"size": (2, 3), "fill_value": 1.5}, {"size": (2,), "fill_value": 7}, {"size": (3,), "fill_value": True},
+            {"size": (2, 2), "fill_value": 0, "dtype": TORCH_DTYPES["float32"]},
+            keyword_only=("dtype", "device"), dtypes="rule",
+        ),
+        _function(
+            "torch.pow", (Param("input", "tensor|scalar"), Param("exponent", "tensor|scalar")), _pow_shape,
+            {"input": Tensor((2, 3)), "exponent": 2}, {"input": 10000, "exponent": Tensor((4,))},
+            {"input": Tensor((2, 1), "long"), "exponent": Tensor((3,), "long")}, {"input": Tensor((3,), "long"), "exponent": 0.5},
+            positional_only=("input",),  # torch names a scalar input `self`
+            dtypes="rule",
         ),
     ]
     return {f.name: f for f in entries}
@@ -1245,26 +1737,29 @@ def _build_methods() -> dict[str, Function]:
     keepdim = Param("keepdim", "bool", False)
     # sum and mean refuse keepdim without dim; see OMITTED.
     reduce_params = (me, Param("dim", "int|ints?", OMITTED), Param("keepdim", "bool", OMITTED))
-    entries = [
-        _function(name, (me,), _elementwise, m)
-        for name in ("abs", "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "clone", "detach", "contiguous")
-    ] + [
+    policies = {"abs": "numeric", "relu": "numeric", "sigmoid": "to_float", "tanh": "to_float", "exp": "to_float",
+                "log": "to_float", "sqrt": "to_float", "clone": "any", "detach": "any", "contiguous": "any"}
+    entries = [_function(name, (me,), _elementwise, m, dtypes=policy) for name, policy in policies.items()] + [
         _function(
             "sum", reduce_params, _reduce_shape,
             m, {"self": Tensor((2, 3, 4)), "dim": (0, -1), "keepdim": True}, {"self": Tensor(())}, {"self": Tensor((2, 3)), "dim": None, "keepdim": True},
+            {"self": Tensor((2, 3), "bool"), "dim": 1},
+            dtypes="sum",
         ),
         _function(
             "mean", reduce_params, _reduce_shape,
             m, {"self": Tensor((2, 3, 4)), "dim": 1}, {"self": Tensor((2, 3)), "dim": None, "keepdim": True}, {"self": Tensor((2, 3)), "dim": -1, "keepdim": False},
+            dtypes="float",
         ),
         _function(
             "norm", (me, Param("p", "norm?", "fro"), dim, keepdim), _norm_shape,
             m, {"self": Tensor((2, 3, 4)), "p": 1, "dim": (0, 2)}, {"self": Tensor((2, 3)), "p": "nuc"}, {"self": Tensor((2, 3, 4)), "dim": -1, "keepdim": True},
+            dtypes="float",
         ),
-        _function("softmax", (me, Param("dim", "int")), _softmax_shape, {"self": Tensor((2, 3)), "dim": 1}),
-        _function("log_softmax", (me, Param("dim", "int")), _softmax_shape, {"self": Tensor((2, 3)), "dim": 1}),
-        _function("mm", (me, Param("mat2", "tensor")), _mm_shape, {"self": Tensor((2, 3)), "mat2": Tensor((3, 4))}),
-        _function("matmul", (me, Param("other", "tensor")), _matmul_shape, {"self": Tensor((2, 3)), "other": Tensor((3,))}),
+        _function("softmax", (me, Param("dim", "int")), _softmax_shape, {"self": Tensor((2, 3)), "dim": 1}, dtypes="float"),
+        _function("log_softmax", (me, Param("dim", "int")), _softmax_shape, {"self": Tensor((2, 3)), "dim": 1}, dtypes="float"),
+        _function("mm", (me, Param("mat2", "tensor")), _mm_shape, {"self": Tensor((2, 3)), "mat2": Tensor((3, 4))}, dtypes="numeric"),
+        _function("matmul", (me, Param("other", "tensor")), _matmul_shape, {"self": Tensor((2, 3)), "other": Tensor((3,))}, dtypes="numeric"),
         _function("reshape", (me, Param("shape", "ints")), _reshape_shape, {"self": Tensor((2, 3, 4)), "shape": (4, -1)}, {"self": Tensor(()), "shape": (1, 1)}, varargs="shape"),
         # torch's view(*shape) rejects the keyword `shape` (it knows it as `size`).
         _function("view", (me, Param("shape", "ints")), _reshape_shape, {"self": Tensor((2, 3, 4)), "shape": (-1,)}, varargs="shape", keyword_varargs=False),
@@ -1277,6 +1772,34 @@ def _build_methods() -> dict[str, Function]:
             {"self": Tensor((2, 1, 3, 1))}, {"self": Tensor((2, 1, 3, 1)), "dim": 1}, {"self": Tensor((2, 1, 3, 1)), "dim": (0, -1)},
         ),
         _function("t", (me,), _t_shape, m, {"self": Tensor((3,))}),
+        _function(
+            "masked_fill", (me, Param("mask", "tensor"), Param("value", "tensor|scalar")), _masked_fill_shape,
+            {"self": Tensor((2, 3)), "mask": Tensor((2, 3), "bool"), "value": -1e6},
+            {"self": Tensor((2, 1, 3), "long"), "mask": Tensor((4, 1), "bool"), "value": 0},
+            {"self": Tensor((3,)), "mask": Tensor((3,), "bool"), "value": Tensor(())},
+        ),
+        _function(
+            "expand", (me, Param("size", "ints")), _expand_shape,
+            {"self": Tensor((1, 1, 4)), "size": (2, -1, 3, 4)}, {"self": Tensor(()), "size": (2, 3)}, {"self": Tensor((3, 1), "bool"), "size": (-1, 5)},
+            varargs="size",
+        ),
+        _function("float", (me,), _float_shape, {"self": Tensor((2,), "bool")}, {"self": Tensor((2, 3), "long")}, m, dtypes="rule"),
+        # to(dtype) and to(device) are torch overloads that name the position differently.
+        _function(
+            "to", (me, Param("dtype", "dtype|device")), _to_shape,
+            {"self": Tensor((2, 3)), "dtype": TORCH_DTYPES["long"]}, {"self": Tensor((2,), "bool"), "dtype": DEVICE},
+            positional_only=("dtype",), dtypes="rule",
+        ),
+        _function(
+            "type", (me, Param("dtype", "dtype")), _to_shape,
+            {"self": Tensor((2, 3)), "dtype": TORCH_DTYPES["bool"]}, {"self": Tensor((2,), "long"), "dtype": TORCH_DTYPES["float32"]},
+            dtypes="rule",
+        ),
+        _function("dim", (me,), _dim_value, m, {"self": Tensor(())}),
+        _function(
+            "size", (me, Param("dim", "int", OMITTED)), _size_value,
+            m, {"self": Tensor((2, 3, 4)), "dim": -1}, {"self": Tensor(())},
+        ),
     ]
     return {f.name: f for f in entries}
 

@@ -125,6 +125,7 @@ class Scope:
     members: frozenset[str] = frozenset()  # self.<member> (forward only)
     functions: frozenset[str] = frozenset()  # "F.relu", "torch.cat" (forward only)
     methods: frozenset[str] = frozenset()  # tensor methods (forward only)
+    callables: frozenset[str] = frozenset()  # function specs forward may call by name
 
 
 def check(tree: ast.expr, scope: Scope, path: str) -> None:
@@ -209,6 +210,11 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Subscript(self, node: ast.Subscript) -> None:
         self.visit(node.value)
+        key = node.slice
+        if self.scope.context == "forward" and isinstance(key, ast.Constant) and isinstance(key.value, str):
+            # A ModuleDict key: a checked identifier, never other text (shape inference checks the owner).
+            check_identifier(key.value, "ModuleDict key", self.path)
+            return
         if isinstance(node.slice, ast.Slice):
             for part in (node.slice.lower, node.slice.upper, node.slice.step):
                 if part is not None:
@@ -269,9 +275,18 @@ class _Checker(ast.NodeVisitor):
             self.visit(owner)
             return
         if isinstance(func, ast.Name):
+            if func.id in self.scope.callables:
+                return  # a function spec the block declares under "functions"
             self.visit(func)  # a loop variable bound to a module; the analyser checks it is one
             return
+        if isinstance(func, ast.Subscript) and _is_member(func.value):
+            self.visit(func)  # self.blks[i](X), self.heads['name'](X): the analyser checks it is a layer
+            return
         self.fail("E302", f"call of {ast.unparse(func)!r} is not allowed")
+
+
+def _is_member(node: ast.expr) -> bool:
+    return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
 
 
 def names_in(tree: ast.expr) -> Iterable[str]:

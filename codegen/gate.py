@@ -10,9 +10,11 @@ from __future__ import annotations
 import ast
 
 from .errors import SpecError
+from .initialisers import FORMS
 from .model import Block
 
 ALLOWED_IMPORTS = {
+    ("from", "typing", "Optional"),  # Optional[torch.Tensor] inputs
     ("import", "torch", None),
     ("from", "torch", "nn"),
     ("from", "torch.nn", "functional"),
@@ -39,7 +41,7 @@ def check(source: str, chain: list[Block], file: str) -> None:
     except SyntaxError as exc:
         fail(f"does not parse: {exc.msg} at line {exc.lineno}")
     expected = [b.name for b in chain]
-    classes = []
+    classes: list[ast.ClassDef | ast.FunctionDef] = []
     for node in tree.body:
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -49,14 +51,40 @@ def check(source: str, chain: list[Block], file: str) -> None:
             for alias in node.names:
                 if ("from", node.module, alias.name) not in ALLOWED_IMPORTS or node.level:
                     fail(f"import from {node.module}")
-        elif isinstance(node, ast.ClassDef):
+        elif isinstance(node, (ast.ClassDef, ast.FunctionDef)):
             classes.append(node)
         else:
             fail(f"top-level {type(node).__name__} at line {node.lineno}")
     if [c.name for c in classes] != expected:
-        fail(f"classes {[c.name for c in classes]}, expected {expected}")
-    for cls, block in zip(classes, chain):
-        _check_class(cls, block, fail)
+        fail(f"classes and functions {[c.name for c in classes]}, expected {expected}")
+    for node, block in zip(classes, chain):
+        if block.kind == "function":
+            if not isinstance(node, ast.FunctionDef):
+                fail(f"{node.name} must be a function")
+            _check_function(node, block, fail)
+        elif not isinstance(node, ast.ClassDef):
+            fail(f"{node.name} must be a class")
+        else:
+            _check_class(node, block, fail)
+
+
+def _check_function(func: ast.FunctionDef, block: Block, fail) -> None:
+    """A function spec: a plain typed def; no decorators, no self, no attributes but tensor ones."""
+    if func.decorator_list:
+        fail(f"decorator on {func.name}")
+    expected = block.inputs + [a.name for a in block.args]
+    if [a.arg for a in func.args.args] != expected or func.args.vararg or func.args.kwarg or func.args.kwonlyargs:
+        fail(f"function {func.name} takes {[a.arg for a in func.args.args]}, the spec declares {expected}")
+    for node in _nodes(func):
+        kind = type(node)
+        if kind in FORBIDDEN_NODES or kind in (ast.ClassDef, ast.Starred) or (kind is ast.FunctionDef and node is not func):
+            fail(f"{kind.__name__} in {func.name}")
+        elif kind is ast.Call and type(node.func) is ast.Name and node.func.id in FORBIDDEN_CALLS:
+            fail(f"call of {node.func.id} in {func.name}")
+        elif kind is ast.Name and node.id == "self":
+            fail(f"self in function {func.name}")
+        elif kind is ast.Attribute and node.attr.startswith("_"):
+            fail(f"private attribute {node.attr} in {func.name}")
 
 
 def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
@@ -82,7 +110,7 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
         ):
             fail(f"class {cls.name} has statements besides its docstring, its attribute types and methods")
         allowed.discard((node.target.id, ast.unparse(node.annotation)))  # each once
-    members = {t.name for t in block.parameters} | set(block.layers)
+    members = {t.name for t in block.parameters} | set(block.layers) | set(block.kept)
     buffers = {t.name for t in block.buffers}
     assigned: set[str] = set()
     registered: set[str] = set()
@@ -106,8 +134,15 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
                 fail(f"_modules in {cls.name}")
         elif kind is ast.Assign:
             for target in node.targets:
+                if type(target) is ast.Subscript:  # constructor statements fill buffers: self.<buffer>[...] = ...
+                    owner = target.value
+                    if not (type(owner) is ast.Attribute and type(owner.value) is ast.Name and owner.value.id == "self" and owner.attr in buffers):
+                        if not (type(owner) is ast.Name and block.kind == "block"):
+                            fail(f"subscript assignment into {ast.unparse(owner)} in {cls.name}")
                 if type(target) is ast.Attribute and type(target.value) is ast.Name and target.value.id == "self":
                     assigned.add(target.attr)
+                    if target.attr in block.kept and ast.unparse(node.value) != target.attr:
+                        fail(f"{cls.name} keeps self.{target.attr} as something other than its argument")
         elif kind is ast.AnnAssign:
             if type(node.target) is ast.Attribute:
                 fail(f"annotated attribute in {cls.name}")
@@ -117,10 +152,86 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
         elif kind is ast.FunctionDef:
             if node.decorator_list:
                 fail(f"decorator in {cls.name}")
+    for method in cls.body:
+        if isinstance(method, ast.FunctionDef):
+            _check_init_code(method, cls.name, fail)
     if assigned != members:
         fail(f"{cls.name} assigns attributes {sorted(assigned)}, the spec declares {sorted(members)}")
     if registered != buffers:
         fail(f"{cls.name} registers buffers {sorted(registered)}, the spec declares {sorted(buffers)}")
+
+
+INIT_FUNCTIONS = frozenset(f"{form}_" for form in FORMS)
+UPDATE_OPS = (ast.Mult, ast.Div, ast.Add, ast.Sub)
+
+
+def _check_init_code(method: ast.FunctionDef, cls: str, fail) -> None:
+    """Initialisation code: only in __init__, and only in the forms the renderer emits.
+
+    ``nn.init.<form>_(...)`` calls from the allowlist; ``<tensor>.data <op>= ...``
+    update steps; one ``for module in self.modules():`` loop testing
+    ``type(module)``; ``shape = ...`` as the only local assignment.
+    """
+    in_init = method.name == "__init__"
+    where = f"{cls}.{method.name}"
+    allowed_data: set[int] = set()  # the .data nodes inside update steps
+    allowed_init: set[int] = set()  # the nn.init nodes inside nn.init.<form>_
+    loops = 0
+    for node in _nodes(method):
+        kind = type(node)
+        if kind is ast.AugAssign and in_init:
+            target = node.target
+            if not (type(target) is ast.Attribute and target.attr == "data" and isinstance(node.op, UPDATE_OPS)
+                    and _root(target) in ("self", "module")):
+                fail(f"augmented assignment {ast.unparse(node)[:60]!r} in {where}")
+            allowed_data |= {id(n) for n in _nodes(node) if type(n) is ast.Attribute and n.attr == "data"}
+        elif kind is ast.Assign and in_init:
+            for target in node.targets:
+                if type(target) is ast.Name and target.id != "shape":
+                    fail(f"assignment to {target.id} in {where}")
+        elif kind is ast.For:
+            uses_modules = _is_self_modules(node.iter)
+            if uses_modules:
+                loops += 1
+                if not in_init or loops > 1 or not (type(node.target) is ast.Name and node.target.id == "module"):
+                    fail(f"loop over self.modules() in {where}")
+        elif kind is ast.Call and type(node.func) is ast.Name and node.func.id == "type":
+            if not in_init or len(node.args) != 1 or node.keywords or not (type(node.args[0]) is ast.Name and node.args[0].id == "module"):
+                fail(f"call of type in {where}")
+        elif kind is ast.Attribute:
+            if _is_nn_init(node.value):
+                if not in_init or node.attr not in INIT_FUNCTIONS:
+                    fail(f"nn.init.{node.attr} in {where}")
+                allowed_init.add(id(node.value))
+            if node.attr == "modules" and not in_init:
+                fail(f".modules in {where}")
+    for node in _nodes(method):
+        if type(node) is ast.Attribute:
+            if node.attr == "data" and id(node) not in allowed_data:
+                fail(f".data outside an init update step in {where}")
+            if _is_nn_init(node) and id(node) not in allowed_init:
+                fail(f"nn.init other than nn.init.<form>_ in {where}")
+        if type(node) is ast.Call and type(node.func) is ast.Attribute and node.func.attr == "modules" and not _is_for_iter(method, node):
+            fail(f"self.modules() outside the init loop in {where}")
+
+
+def _is_nn_init(node: ast.expr) -> bool:
+    return type(node) is ast.Attribute and node.attr == "init" and type(node.value) is ast.Name and node.value.id == "nn"
+
+
+def _root(node: ast.expr) -> str | None:
+    while type(node) in (ast.Attribute, ast.Subscript):
+        node = node.value  # type: ignore[attr-defined]
+    return node.id if type(node) is ast.Name else None
+
+
+def _is_self_modules(node: ast.expr) -> bool:
+    return (type(node) is ast.Call and not node.args and not node.keywords and type(node.func) is ast.Attribute
+            and node.func.attr == "modules" and type(node.func.value) is ast.Name and node.func.value.id == "self")
+
+
+def _is_for_iter(method: ast.FunctionDef, call: ast.Call) -> bool:
+    return any(type(n) is ast.For and n.iter is call and _is_self_modules(call) for n in _nodes(method))
 
 
 def _nodes(root: ast.AST) -> list[ast.AST]:

@@ -25,24 +25,64 @@ class Arg:
 
 
 @dataclass
-class TensorDef:
-    """A parameter or buffer: ``torch.<init>(*shape)``."""
+class InitStep:
+    """One step of an initialisation (see ``initialisers``).
+
+    ``create``: ``torch.<func>(shape)``, times ``scale`` if given;
+    ``init``: ``nn.init.<func>_(tensor, *args, **keywords)``;
+    ``update``: ``tensor.data <op> value``, where ``value`` names the tensor by its own name.
+    """
+
+    kind: str
+    func: str = ""
+    args: list[ast.expr] = field(default_factory=list)
+    keywords: dict[str, ast.expr] = field(default_factory=dict)
+    scale: ast.expr | None = None
+    op: str = ""
+    value: ast.expr | None = None
+    path: str = ""
+
+
+@dataclass
+class Init:
+    """How one tensor is initialised: ``name`` is how its update steps refer to it."""
 
     name: str
-    shape: list[ast.expr]
-    init: str
+    steps: list[InitStep]
+    path: str
+
+
+@dataclass
+class InitRule:
+    """A block's rule: every layer of these types gets these inits (``weight``, ``bias``)."""
+
+    types: list[str]
+    tensors: dict[str, Init]
+    path: str
+
+
+@dataclass
+class TensorDef:
+    """A parameter or buffer: created by its init, of a shape given per dimension or as one expression."""
+
+    name: str
+    shape: list[ast.expr] | ast.expr
+    init: Init
     doc: str = ""
+    persistent: bool = True  # buffers: False keeps it out of state_dict
 
 
 @dataclass
 class LayerDef:
     path: str  # JSON path in the spec, for messages
     type: str
-    kind: str = ""  # "layer" (catalogue), "block" (another spec), "container" (Sequential/ModuleList)
+    kind: str = ""  # "layer" (catalogue), "block" (another spec), "container" (Sequential/ModuleList/ModuleDict)
+    key: str = ""  # a ModuleDict child's key
     args: dict[str, ast.expr] = field(default_factory=dict)
     children: list[Union["LayerDef", "RepeatDef"]] = field(default_factory=list)
     condition: ast.expr | None = None
     doc: str = ""
+    init: dict[str, Init] = field(default_factory=dict)  # "weight"/"bias" -> how the layer's tensor is initialised
     inferred: dict[str, Any] = field(default_factory=dict)  # filled by shape inference
 
 
@@ -52,6 +92,7 @@ class RepeatDef:
     var: str
     iterable: ast.expr
     layers: list[LayerDef]
+    prefix: str = ""  # children named prefix + str(var) instead of 0, 1, ...
 
 
 @dataclass
@@ -81,9 +122,10 @@ class While:
 @dataclass
 class For:
     var: str
-    iterable: ast.expr
+    iterable: ast.expr  # for enumerate(self.blks): self.blks, with ``index`` set
     body: list["Statement"]
     path: str
+    index: str | None = None  # for index, var in enumerate(iterable)
 
 
 @dataclass
@@ -93,6 +135,15 @@ class Return:
 
 
 Statement = Union[Assign, If, While, For, Return]
+
+
+@dataclass
+class ConstructorAssign:
+    """A constructor statement: ``name = value`` or ``self.<buffer>[...] = value``."""
+
+    target: ast.expr
+    value: ast.expr
+    path: str
 
 
 @dataclass
@@ -113,14 +164,29 @@ class Block:
     layers: dict[str, LayerDef]
     inputs: list[str]
     body: list[Statement]
-    example: dict[str, Any]
-    uses: set[str] = field(default_factory=set)  # class names of other specs it builds
+    examples: list[dict[str, Any]]
+    kind: str = "block"  # or "function": a module-level def
+    optional: frozenset[str] = frozenset()  # inputs that default to None
+    kept: list[str] = field(default_factory=list)  # arguments forward reads as self.<name>
+    constructor: list[ConstructorAssign] = field(default_factory=list)  # after parameters and buffers
+    functions: list[str] = field(default_factory=list)  # function specs forward calls
+    examples_key: str = "example"  # where the examples are in the spec, for messages
+    uses: set[str] = field(default_factory=set)  # names of other specs it builds or calls
+    init_rules: list[InitRule] = field(default_factory=list)
     # Filled by shape inference on the example:
     table: list[TableRow] = field(default_factory=list)
     total_parameters: int = 0
     output_shape: tuple[int, ...] | None = None
     output_text: str = ""  # the output's shape(s) as the docstring shows them
     returns: str = "torch.Tensor"
+
+    @property
+    def example(self) -> dict[str, Any]:
+        """The first example: the docstring's and the tests'."""
+        return self.examples[0]
+
+    def example_path(self, index: int) -> str:
+        return "example" if self.examples_key == "example" else f"examples[{index}]"
 
     @property
     def file(self) -> str:

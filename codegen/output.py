@@ -259,8 +259,11 @@ def inspect_file(path: str) -> Existing:
 
 
 def referenced_types(doc: object) -> set[str]:
-    """Every layer "type" in a parsed spec (a cheap walk, no validation)."""
+    """Every layer "type" in a parsed spec, and the function specs it calls (a cheap walk, no validation)."""
     found: set[str] = set()
+    functions = doc.get("functions") if isinstance(doc, dict) else None
+    if isinstance(functions, list):
+        found.update(name for name in functions if isinstance(name, str))
     stack = [doc]
     while stack:
         value = stack.pop()

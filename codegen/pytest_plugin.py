@@ -69,15 +69,22 @@ class Folders:
             pytest.fail(self._blocks, pytrace=False)
         return self._blocks
 
-    def built(self, block):
-        """The module and example inputs of ``block``, kept for the next item (a spec's items run in a row)."""
+    def blocks_or_none(self) -> dict:
+        try:
+            return self.blocks()
+        except BaseException:  # pytest.fail's outcome: the items will report it
+            return {}
+
+    def built(self, block, index: int):
+        """The module and inputs of example ``index``, kept for the next item (a spec's items run in a row)."""
         import torch
 
-        if self._built is None or self._built[0] != block.raw.stem:
+        key = (block.raw.stem, index)
+        if self._built is None or self._built[0] != key:
             self._built = None  # the previous module's memory goes first (VGG-11 holds 0.5 GB)
             with torch.random.fork_rng():
                 torch.manual_seed(0)  # the same weights and example inputs every run
-                self._built = (block.raw.stem, *build(block, self.blocks(), self.output))
+                self._built = (key, *build(block, index, self.blocks(), self.output))
         return self._built[1], self._built[2]
 
     def status(self, stem: str) -> str:
@@ -129,23 +136,30 @@ def pytest_collection(session: pytest.Session) -> None:
 
 class SpecFile(pytest.File):
     def collect(self):
+        """The four checks; shape and gradients once more for each further example (``shape[1]``, ...)."""
+        block = folders(self.config).blocks_or_none().get(self.path.stem)
+        count = len(block.examples) if block is not None else 1  # a spec that does not analyse: its items say why
         for check in CHECKS:
-            yield SpecItem.from_parent(self, name=check, check=check)
+            yield SpecItem.from_parent(self, name=check, check=check, index=0)
+            if check in ("shape", "gradients"):
+                for index in range(1, count):
+                    yield SpecItem.from_parent(self, name=f"{check}[{index}]", check=check, index=index)
 
 
 class SpecItem(pytest.Item):
-    def __init__(self, *, check: str, **kwargs: Any) -> None:
+    def __init__(self, *, check: str, index: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.check = check
+        self.index = index  # which example
         self.stem = self.path.stem
         self.add_marker("codegen")
 
     def reportinfo(self):
-        return self.path, None, self.check
+        return self.path, None, self.name
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, AssertionError):
-            return f"{self.path.name} ({self.check}): {excinfo.value}"
+            return f"{self.path.name} ({self.name}): {excinfo.value}"
         return super().repr_failure(excinfo, style)
 
     def runtest(self) -> None:
@@ -157,14 +171,16 @@ class SpecItem(pytest.Item):
         import torch
 
         block = found.blocks()[self.stem]
-        net, inputs = found.built(block)
-        inputs = [X.detach().clone() for X in inputs]
+        net, inputs = found.built(block, self.index)
+        inputs = [X.detach().clone() if X is not None else None for X in inputs]
         with torch.random.fork_rng():
             torch.manual_seed(0)  # dropout draws the same every run
             if self.check == "shape":
-                check_shape(block, net, inputs)
+                check_shape(block, self.index, net, inputs, found.blocks())
             elif self.check == "gradients":
                 check_gradients(net, inputs)
+            elif block.kind == "function":
+                check_function_docstring(block, net, inputs, found.output)
             else:
                 check_docstring_table(net, inputs)
 
@@ -191,8 +207,25 @@ def import_generated(path: Path):
     return sys.modules[name]
 
 
-def build(block, blocks: dict, output: Path):
-    """The generated class, built as the spec's example configures it, and random example inputs."""
+def make_input(value):
+    """An example input: a shape (float32), None (an optional input left out), or {shape, dtype, high}."""
+    import torch
+
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        if value["dtype"] == "long":
+            return torch.randint(0, value.get("high", 2), tuple(value["shape"]))
+        if value["dtype"] == "bool":
+            return torch.rand(*value["shape"]) < 0.5
+        return torch.randn(*value["shape"])
+    return torch.randn(*value)
+
+
+def build(block, index: int, blocks: dict, output: Path):
+    """What example ``index`` builds (the block, or the function with its arguments bound), and its inputs."""
+    import functools
+
     import torch
     from torch import nn
 
@@ -201,40 +234,85 @@ def build(block, blocks: dict, output: Path):
     path = output / f"{block.raw.stem}.py"
     assert path.is_file(), f"{path} is missing: run `codegen`"
     module = import_generated(path)
+    example = block.examples[index]
+    inputs = [make_input(value) for value in example["inputs"].values()]
+    if block.kind == "function":
+        args = {k: tuple(v) if isinstance(v, list) else v for k, v in example.get("args", {}).items()}
+        return functools.partial(getattr(module, block.name), **args), inputs
     by_name = {b.name: b for b in blocks.values()}
-    source = render.example_constructor(block, by_name)
+    source = render.example_constructor(block, by_name, index)
     namespace = {"nn": nn, "torch": torch, **vars(module)}
     net = eval(source, namespace)  # source built by the generator from the checked spec
-    inputs = [torch.randn(*shape) for shape in block.example["inputs"].values()]
     return net, inputs
 
 
-def check_shape(block, net, inputs) -> None:
+def shapes_of(value):
     import torch
 
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape)
+    return tuple(shapes_of(v) for v in value)
+
+
+def shapes_of_abstract(value):
+    from .values import Tensor
+
+    if isinstance(value, Tensor):
+        return value.shape
+    return tuple(shapes_of_abstract(v) for v in value)
+
+
+def leaves(value) -> list:
+    import torch
+
+    return [value] if isinstance(value, torch.Tensor) else [t for v in value for t in leaves(v)]
+
+
+def check_shape(block, index: int, net, inputs, blocks: dict) -> None:
+    """The output's shapes: those codegen inferred for the example, and those it declares."""
+    import torch
+
+    from .shapes import ShapeChecker, build_example, example_inputs
+
+    example = block.examples[index]
     with torch.no_grad():
         output = net(*inputs)
-    declared = block.example.get("output")
-    expected = tuple(declared) if declared is not None else block.output_shape
-    assert tuple(output.shape) == expected, f"output shape {tuple(output.shape)}, expected {expected}"
+    checker = ShapeChecker({b.name: b for b in blocks.values()})
+    inst = build_example(checker, block, index)
+    inferred = shapes_of_abstract(checker.run(inst, example_inputs(example), inst.hyper if block.kind == "function" else None))
+    assert shapes_of(output) == inferred, f"output shape {shapes_of(output)}, inferred {inferred}"
+    if example.get("output") is not None:
+        declared = tuple(example["output"])
+        assert tuple(output.shape) == declared, f"output shape {tuple(output.shape)}, expected {declared}"
 
 
 def check_gradients(net, inputs) -> None:
     import torch
+    from torch import nn
 
-    for X in inputs:
+    floats = [X for X in inputs if X is not None and X.is_floating_point()]
+    for X in floats:
         X.requires_grad_(True)
-    net.zero_grad(set_to_none=True)
+    if isinstance(net, nn.Module):
+        net.zero_grad(set_to_none=True)
     output = net(*inputs)
-    output.sum().backward()
-    for name, param in net.named_parameters():
-        assert param.grad is not None, f"{name} got no gradient"
-        assert torch.isfinite(param.grad).all(), f"{name} has a non-finite gradient"
-    for name, buffer in net.named_buffers():
-        assert buffer.grad is None and not buffer.requires_grad, f"buffer {name} is trained"
-    for i, X in enumerate(inputs):
+    sum(t.sum() for t in leaves(output)).backward()
+    if isinstance(net, nn.Module):
+        for name, param in net.named_parameters():
+            assert param.grad is not None, f"{name} got no gradient"
+            assert torch.isfinite(param.grad).all(), f"{name} has a non-finite gradient"
+        for name, buffer in net.named_buffers():
+            assert buffer.grad is None and not buffer.requires_grad, f"buffer {name} is trained"
+    for i, X in enumerate(floats):
         assert X.grad is not None, f"input {i} got no gradient"
         assert torch.isfinite(X.grad).all(), f"input {i} has a non-finite gradient"
+
+
+def check_function_docstring(block, fn, inputs, output: Path) -> None:
+    """A function spec's docstring ends with its output's shape for the first example."""
+    doc = getattr(import_generated(output / f"{block.raw.stem}.py"), block.name).__doc__ or ""
+    shown = shape_text(fn(*inputs))
+    assert doc.rstrip().endswith(f"output {shown}"), f"the docstring does not end with: output {shown}"
 
 
 def parse_table(doc: str) -> tuple[list[tuple[str, str, int]], tuple[str, int]]:

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import catalogue, expressions
+from . import catalogue, expressions, initialisers
 from .model import Assign, Block, For, If, LayerDef, RepeatDef, Return, Statement, While
 from .output import TEMPLATES as TEMPLATE_DIR
 from .values import REQUIRED, Tensor
@@ -153,12 +153,23 @@ def class_docstring(block: Block) -> str:
     return docstring_literal("\n\n".join(p for p in parts if p))
 
 
+def _input_text(name: str, value: Any) -> str:
+    if value is None:
+        return f"{name} None"
+    if isinstance(value, dict):
+        bound = f" < {value['high']}" if "high" in value else ""  # token ids: "X (2, 5) long < 28"
+        return f"{name} {Tensor(tuple(value['shape']))} {value['dtype']}{bound}"
+    return f"{name} {Tensor(tuple(value))}"
+
+
 def shape_table(block: Block) -> str:
-    inputs = ", ".join(f"{name} {Tensor(tuple(shape))}" for name, shape in block.example["inputs"].items())
+    inputs = ", ".join(_input_text(name, value) for name, value in block.example["inputs"].items())
     args = block.example.get("args", {})
     config = ""
     if args and block.variadic is None:
         config = " with " + ", ".join(f"{k}={_literal(v)}" for k, v in args.items())
+    if block.kind == "function":
+        return f"Shapes for input {inputs}{config}: output {block.output_text}"
     rows = [("layer", "output", "parameters")]
     rows += [(row.name, row.output, f"{row.parameters:,}") for row in block.table]
     rows.append(("total", block.output_text, f"{block.total_parameters:,}"))
@@ -222,6 +233,11 @@ def layer_source(layer: LayerDef, blocks: dict[str, Block]) -> Call:
         children: list[str | Call] = [layer_source(c, blocks) for c in layer.children if isinstance(c, LayerDef)]
         if layer.type == "Sequential":
             return Call("nn.Sequential", children)
+        if layer.type == "ModuleDict":
+            for child, source in zip(layer.children, children):
+                assert isinstance(child, LayerDef) and isinstance(source, Call)
+                source.func = f"{string_literal(child.key)}: {source.func}"  # a dict item: "key": nn.Layer(...)
+            return Call("nn.ModuleDict", [Call("", children, "{}")])
         return Call("nn.ModuleList", [Call("", children, "[]")])
     values = {name: expressions.unparse(tree) for name, tree in layer.args.items()}
     values.update({name: repr(v) for name, v in layer.inferred.items() if name not in values})
@@ -262,6 +278,17 @@ def signature(params: list[str], indent: int, head: str, tail: str) -> str:
 
 def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[str, Any]:
     item: dict[str, Any] = {"name": name, "comment": comment(layer.doc), "loops": []}
+    named = layer.children[0] if layer.kind == "container" and len(layer.children) == 1 else None
+    if isinstance(named, RepeatDef) and named.prefix:
+        # The book's form: an empty container, then add_module(prefix + str(i), ...) per step.
+        call = Call(f"self.{name}.add_module", [f"{string_literal(named.prefix)} + str({named.var})", layer_source(named.layers[0], blocks)])
+        item["named"] = {
+            "container": layer.type,
+            "var": named.var,
+            "iterable": expressions.unparse(named.iterable),
+            "add": call.layout(12),
+        }
+        return item
     if layer.kind == "container" and any(isinstance(c, RepeatDef) for c in layer.children):
         item["container"] = layer.type
         for child in layer.children:
@@ -324,6 +351,8 @@ class _ForwardRenderer:
             iterable = "self._modules.values()"
         else:
             iterable = expressions.unparse(stmt.iterable)
+        if stmt.index is not None:
+            return {"kind": "for", "var": f"{stmt.index}, {stmt.var}", "iterable": f"enumerate({iterable})", "body": self.statements(stmt.body)}
         return {"kind": "for", "var": stmt.var, "iterable": iterable, "body": self.statements(stmt.body)}
 
 
@@ -343,8 +372,81 @@ def _uses_functional(block: Block) -> bool:
     return walk(block.body)
 
 
+def _shared_shape(block: Block) -> str | None:
+    """``shape = <expr>``, when tensors share one whole-shape expression, as the book's BatchNorm computes ``shape`` once."""
+    whole = {expressions.unparse(t.shape) for t in block.parameters + block.buffers if not isinstance(t.shape, list)}
+    if len(whole) != 1 or any(a.name == "shape" for a in block.args):
+        return None
+    return f"shape = {whole.pop()}"
+
+
+def _init_line(line: str, indent: int) -> str:
+    """One init statement, split as black splits a call that is too long."""
+    if indent + len(line) <= LINE or not line.startswith("nn.init."):
+        return line
+    tree = ast.parse(line, mode="eval").body
+    assert isinstance(tree, ast.Call)
+    args = [initialisers.source(a) for a in tree.args] + [f"{k.arg}={initialisers.source(k.value)}" for k in tree.keywords]
+    return Call(ast.unparse(tree.func), list(args)).layout(indent)
+
+
+def _init_rules(block: Block) -> list[dict[str, Any]]:
+    """The block's rules, as the tests of one ``for module in self.modules()`` loop."""
+    rules = []
+    for rule in block.init_rules:
+        types = [f"nn.{t}" for t in rule.types]
+        test = f"type(module) is {types[0]}" if len(types) == 1 else f"type(module) in ({', '.join(types)})"
+        lines = []
+        for tensor in ("weight", "bias"):
+            if tensor in rule.tensors:
+                lines += initialisers.statements(rule.tensors[tensor], f"module.{tensor}")[1]
+        rules.append({"test": test, "lines": [_init_line(line, 16) for line in lines]})
+    return rules
+
+
+def _layer_inits(block: Block) -> list[str]:
+    """Each layer's own init, in registration order, once every layer is built (as the book's net[0].apply(...))."""
+    lines: list[str] = []
+
+    def visit(layer: LayerDef, target: str) -> None:
+        for tensor in ("weight", "bias"):
+            if tensor in layer.init:
+                lines.extend(initialisers.statements(layer.init[tensor], f"{target}.{tensor}")[1])
+        if layer.kind == "container" and not any(isinstance(c, RepeatDef) for c in layer.children):
+            for index, child in enumerate(layer.children):
+                assert isinstance(child, LayerDef)
+                visit(child, f"{target}[{index}]")
+
+    for name, layer in block.layers.items():
+        visit(layer, f"self.{name}")
+    return lines
+
+
 def signature_text(params: list[str]) -> str:
     return signature(params, 4, "def __init__(", ") -> None:")
+
+
+def forward_signature(block: Block) -> str:
+    """``self, X: torch.Tensor, valid_lens: Optional[torch.Tensor] = None``; a function's arguments follow its inputs."""
+    params = [] if block.kind == "function" else ["self"]
+    for name in block.inputs:
+        params.append(f"{name}: Optional[torch.Tensor] = None" if name in block.optional else f"{name}: torch.Tensor")
+    if block.kind == "function":
+        for arg in block.args:
+            params.append(f"{arg.name}: {arg.annotation}" + ("" if arg.default is REQUIRED else f" = {_literal(arg.default)}"))
+        return signature(params, 0, f"def {block.name}(", f") -> {block.returns}:")
+    return signature(params, 4, "def forward(", f") -> {block.returns}:")
+
+
+def function_context(block: Block) -> dict[str, Any]:
+    return {
+        "kind": "function",
+        "name": block.name,
+        "docstring": class_docstring(block),
+        "forward_signature": forward_signature(block),
+        "returns": block.returns,
+        "body": _ForwardRenderer(block).statements(block.body),
+    }
 
 
 def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
@@ -357,27 +459,43 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
         else:
             signature.append(f"{arg.name}: {arg.annotation} = {_literal(arg.default)}")
     tensors = []
+    shape_line = _shared_shape(block)
     for buffer, defs in ((False, block.parameters), (True, block.buffers)):
         for t in defs:
-            shape = ", ".join(expressions.unparse(d) for d in t.shape)
+            if isinstance(t.shape, list):
+                shape = ", ".join(expressions.unparse(d) for d in t.shape)
+            else:
+                shape = "shape" if shape_line else expressions.unparse(t.shape)
+            value, lines = initialisers.statements(t.init, f"self.{t.name}", shape)
             tensors.append({
                 "buffer": buffer,
                 "name": t.name,
                 "name_literal": string_literal(t.name),
-                "value": f"torch.{t.init}({shape})",
+                "value": value,
+                "init": [_init_line(line, 8) for line in lines],
+                "persistent": t.persistent,
                 "comment": comment(t.doc),
             })
+    if block.kind == "function":
+        return function_context(block)
     # Attribute types for type checkers, as torch's own modules declare them: a buffer is a Tensor
     # (nn.Module.__getattr__ says Tensor | Module), and the variadic children are never None.
     annotations = [f"{t.name}: torch.Tensor" for t in block.buffers]
     if block.variadic:
         annotations += ["# Only __init__ adds children, and never None.", "_modules: dict[str, nn.Module]  # type: ignore[assignment]"]
     return {
+        "kind": "block",
+        "constructor": [f"{expressions.unparse(s.target)} = {expressions.unparse(s.value)}" for s in block.constructor],
         "name": block.name,
+        "kept": block.kept,
+        "forward_signature": forward_signature(block),
         "docstring": class_docstring(block),
         "annotations": annotations,
         "signature": signature_text(signature),
+        "shape": shape_line,
         "tensors": tensors,
+        "init_rules": _init_rules(block),
+        "layer_inits": [_init_line(line, 8) for line in _layer_inits(block)],
         "variadic": block.variadic.name if block.variadic else None,
         "layers": [_layer_item(name, layer, blocks) for name, layer in block.layers.items()],
         "inputs": block.inputs,
@@ -392,6 +510,8 @@ def render(chain: list[Block], blocks: dict[str, Block]) -> str:
     return template.render(
         blocks=[block_context(b, blocks) for b in chain],
         uses_functional=any(_uses_functional(b) for b in chain),
+        uses_optional=any(b.optional for b in chain),
+        uses_nn=any(b.kind == "block" for b in chain),
     )
 
 
@@ -413,15 +533,15 @@ def format_source(source: str) -> str:
     return black.format_str(source, mode=black_mode())
 
 
-def example_constructor(block: Block, blocks: dict[str, Block]) -> str:
-    """Source that builds ``block`` as its example configures it, e.g. ``MyLinear(5, 3)``."""
+def example_constructor(block: Block, blocks: dict[str, Block], index: int = 0) -> str:
+    """Source that builds ``block`` as its example number ``index`` configures it, e.g. ``MyLinear(5, 3)``."""
     from . import analyse, expressions
 
-    given = block.example.get("args", {})
+    given = block.examples[index].get("args", {})
     if block.variadic is not None:
         scope = expressions.Scope("init", frozenset())
         layers = [
-            analyse._layer(doc, f"example.args.{block.variadic.name}[{i}]", scope, set(blocks))
+            analyse._layer(doc, f"{block.example_path(index)}.args.{block.variadic.name}[{i}]", scope, set(blocks))
             for i, doc in enumerate(given.get(block.variadic.name, []))
         ]
         return f"{block.name}({', '.join(str(layer_source(l, blocks)) for l in layers)})"

@@ -1,23 +1,56 @@
 """Abstract values that shape inference computes with.
 
-A tensor is known only by its shape; everything else a spec can mention
-(ints, floats, bools, strings, None, tuples) is a plain Python value.
+A tensor is known by its shape and the kind of its dtype; everything else a
+spec can mention (ints, floats, bools, strings, None, tuples) is a plain
+Python value, except the few torch objects forward may name (a dtype such as
+``torch.long``, a tensor's ``.device``), which have markers here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
+
+
+DTYPES = ("bool", "long", "float")
+"""Kinds of dtype, in torch's order of promotion (its type categories: boolean,
+integral, floating point). Float32 and float64 are not told apart: nothing a
+spec can write makes a float64 tensor."""
 
 
 @dataclass(frozen=True)
 class Tensor:
-    """A tensor whose values are unknown but whose shape is exact."""
+    """A tensor whose values are unknown but whose shape and kind of dtype are exact."""
 
     shape: tuple[int, ...]
+    dtype: str = "float"  # one of DTYPES
+    high: int | None = field(default=None, compare=False)  # integer values lie in [0, high) where known (an example's long inputs)
 
     def __str__(self) -> str:
         return "(" + ", ".join(str(d) for d in self.shape) + ("," if len(self.shape) == 1 else "") + ")"
+
+
+@dataclass(frozen=True)
+class DType:
+    """``torch.float32``, ``torch.long`` or ``torch.bool`` as a value in forward."""
+
+    name: str  # as written after ``torch.``
+    kind: str  # one of DTYPES
+
+    def __repr__(self) -> str:
+        return f"torch.{self.name}"
+
+
+TORCH_DTYPES = {"float32": DType("float32", "float"), "long": DType("long", "long"), "bool": DType("bool", "bool")}
+
+
+class _Device:
+    def __repr__(self) -> str:
+        return "<a device>"
+
+
+DEVICE: Any = _Device()
+"""A tensor's ``.device``: all tensors of one forward share it."""
 
 
 class ShapeError(Exception):

@@ -1,9 +1,10 @@
 """What this repository asks of every generated file beyond what any user's repository gets.
 
-The shape, gradient, docstring-table and up-to-date checks of each spec are
-collected by codegen's pytest plugin (codegen/pytest_plugin.py, on through
-pyproject.toml), as in any repository that uses codegen; tests/test_pytest_plugin.py
-tests the plugin. Parametrised over specs/, so a new spec is tested with no new test code.
+Each spec's shape (against the example and against codegen's inferred shapes), gradient,
+docstring and up-to-date checks are collected by codegen's pytest plugin
+(codegen/pytest_plugin.py, turned on in pyproject.toml), as in any repository that uses
+codegen; tests/test_pytest_plugin.py tests the plugin. Parametrised over specs/, so a new
+spec is tested with no new test code.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import pytest
 
 from codegen import output, render
+from codegen.pytest_plugin import make_input  # noqa: F401  (tests/test_init.py's example inputs)
 
 from .conftest import STEMS, analysed
 
@@ -30,9 +32,13 @@ def test_generated_file_is_standalone(stem):
             imported |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom):
             imported.add((node.module or "").split(".")[0])
-    assert imported <= {"torch"}, imported
+    assert imported <= {"torch", "typing"}, imported
     assert b"codegen" not in output.split_header(source.encode())[3]
-    assert re.search(r"def forward\(self(, \w+: torch\.Tensor)+\) -> ", source)
+    block = analysed()[stem]
+    if block.kind == "function":
+        assert re.search(rf"^def {block.name}\(", source, re.MULTILINE)
+    else:
+        assert re.search(r"def forward\(\s*self(, \w+: (torch\.Tensor|Optional\[torch\.Tensor\] = None))+\s*\) -> ", source)
 
 
 @pytest.mark.parametrize("stem", STEMS)

@@ -37,7 +37,7 @@ from codegen.catalogue import (
     describe_kind,
     matmul_shape,
 )
-from codegen.values import REQUIRED, Param, ShapeError, Tensor
+from codegen.values import DEVICE, REQUIRED, DType, Param, ShapeError, Tensor
 
 ROOT = Path(__file__).resolve().parent.parent
 HIDDEN = {"self", "device", "dtype"}
@@ -53,23 +53,40 @@ def _seeded():
 # ------------------------------------------------------------------ helpers
 
 
+TORCH_KINDS = {"float": torch.float32, "long": torch.long, "bool": torch.bool}
+
+
 def _torch_value(name: str, value: Any, layer: str = "", ctor: dict | None = None) -> Any:
-    """A concrete torch value for a catalogue value (Tensor -> random tensor)."""
+    """A concrete torch value for a catalogue value (Tensor -> random tensor of its dtype kind)."""
+    if isinstance(value, DType):
+        return getattr(torch, value.name)
+    if value is DEVICE:
+        return torch.device("cpu")
     if isinstance(value, Tensor):
-        if name.endswith("mask"):
+        if name.endswith("_mask"):  # attention masks, written as T(shape) in the layer tables
             return torch.zeros(value.shape, dtype=torch.bool)
         if layer == "Embedding":
             return torch.randint(0, ctor["num_embeddings"], value.shape)
+        if value.dtype == "bool":
+            return torch.rand(value.shape) < 0.5
+        if value.dtype == "long":
+            return torch.randint(1, 4, value.shape)  # no zeros: integer division by them fails on the data
         return torch.randn(value.shape)
     if isinstance(value, tuple) and value and all(isinstance(v, Tensor) for v in value):
         return tuple(_torch_value(name, v) for v in value)
     return value
 
 
+def _kind(dtype: torch.dtype) -> str:
+    return "bool" if dtype == torch.bool else "float" if dtype.is_floating_point else "long"
+
+
 def _as_shapes(value: Any) -> Any:
-    """torch output -> the catalogue's representation (Tensor, tuples, None)."""
+    """torch output -> the catalogue's representation (Tensor with its dtype kind, tuples, None)."""
     if isinstance(value, torch.Tensor):
-        return Tensor(tuple(value.shape))
+        return Tensor(tuple(value.shape), _kind(value.dtype))
+    if isinstance(value, torch.Size):
+        return tuple(value)
     if isinstance(value, (tuple, list)):
         return tuple(_as_shapes(v) for v in value)
     return value
@@ -272,6 +289,12 @@ EXTRA = [
     ("GroupNorm", {"num_groups": 3, "num_channels": 6}, [(2, 6)], {}),
     ("GroupNorm", {"num_groups": 1, "num_channels": 6, "affine": False}, [(2, 6, 5)], {}),
     ("GroupNorm", {"num_groups": 2, "num_channels": 4, "bias": False}, [(2, 4, 3, 3, 3)], {}),
+    # lazy layers: sized by their first input
+    ("LazyLinear", {"out_features": 4, "bias": False}, [(2, 5, 3)], {}),
+    ("LazyLinear", {"out_features": 4}, [(7,)], {}),
+    ("LazyConv2d", {"out_channels": 6, "kernel_size": 3, "groups": 2}, [(1, 4, 5, 5)], {}),
+    ("LazyConv2d", {"out_channels": 2, "kernel_size": 1}, [(3, 4, 4)], {}),
+    ("LazyBatchNorm2d", {"affine": False}, [(2, 5, 3, 3)], {}),
     # elementwise, reshaping, embedding
     ("Dropout", {"p": 0.0}, [()], {}),
     ("Embedding", {"num_embeddings": 10, "embedding_dim": 3, "padding_idx": -1}, [(5,)], {}),
@@ -324,6 +347,9 @@ def test_layer_configuration(name: str, kwargs: dict, inputs: list, call: dict) 
 
 
 REJECTED = [
+    ("LazyLinear", {"out_features": 4}, [()], {}, "expected at least 1 dimension (*, in_features)"),
+    ("LazyConv2d", {"out_channels": 6, "kernel_size": 3, "groups": 4}, [(1, 6, 5, 5)], {}, "expected in_channels divisible by groups (4)"),
+    ("LazyBatchNorm2d", {}, [(2, 5)], {}, "expected 4 dimensions (N, C, H, W)"),
     ("Linear", {"in_features": 16, "out_features": 4}, [(2, 20)], {}, "expected 16 input features (last dim), found 20"),
     ("Linear", {"in_features": 16, "out_features": 4}, [()], {}, "expected at least 1 dimension"),
     ("Bilinear", {"in1_features": 3, "in2_features": 4, "out_features": 5}, [(2, 3), (1, 4)], {}, "expected input1 and input2"),
@@ -546,7 +572,8 @@ def _run_torch(key: str, function: Function, values: dict[str, Any], positional:
     """Call torch with the given (already torch) values, by position or by keyword.
 
     By position, every parameter up to the last one given is passed (with our
-    default where not given), so a wrong order in the catalogue shows.
+    default where not given), so a wrong order in the catalogue shows. Those
+    we take by position only go by position in both modes.
     """
     params = list(function.params)
     if key.startswith("Tensor."):
@@ -561,7 +588,7 @@ def _run_torch(key: str, function: Function, values: dict[str, Any], positional:
         value = values.get(param.name, param.default)
         if value is OMITTED:
             positional = False  # no value stands for it: pass the rest by keyword
-        elif positional and param in by_position[: last + 1]:
+        elif (positional or param.name in function.positional_only) and param in by_position[: last + 1]:
             args.extend(value) if param.name == function.varargs else args.append(value)
         elif param.name in values:
             kwargs[param.name] = values[param.name]
@@ -850,5 +877,308 @@ def test_entries_are_layers() -> None:
         "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
         "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "Dropout", "Embedding", "Flatten", "Unflatten",
         "Identity", "ReLU", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "RNN", "LSTM",
-        "GRU", "MultiheadAttention", "TransformerEncoderLayer",
+        "GRU", "MultiheadAttention", "TransformerEncoderLayer", "LazyLinear", "LazyConv2d", "LazyBatchNorm2d",
     } == set(LAYERS)
+
+
+# ------------------------------------------------------------------ dtypes
+
+
+KINDS = ("bool", "long", "float")
+
+
+def _with_kind(example: dict, kind: str, only_first: bool) -> dict:
+    out, seen = {}, False
+    for name, value in example.items():
+        if isinstance(value, Tensor) and not (only_first and seen):
+            value, seen = Tensor(value.shape, kind), True
+        elif isinstance(value, tuple) and value and all(isinstance(v, Tensor) for v in value) and not (only_first and seen):
+            value, seen = tuple(Tensor(v.shape, kind) for v in value), True
+        out[name] = value
+    return out
+
+
+def test_dtype_policies_agree_with_torch() -> None:
+    """Every example again with its tensors made bool, long or float: torch and the rule fail together or agree."""
+    checked = {"agree": 0, "both refuse": 0}
+    for key, function, example in _examples():
+        for kind in KINDS:
+            for only_first in (True, False):
+                changed = _with_kind(example, kind, only_first)
+                if changed == example:
+                    continue
+                values = {n: _torch_value(n, v) for n, v in changed.items()}
+                where = f"{key} with {changed}"
+                try:
+                    expected = _as_shapes(_run_torch(key, function, values, positional=True))
+                except Exception as exc:  # RuntimeError, TypeError, NotImplementedError, ...
+                    with pytest.raises(ShapeError):
+                        print(where, "torch:", exc)
+                        function.shape(_full(function.params, changed))
+                    checked["both refuse"] += 1
+                else:
+                    assert function.shape(_full(function.params, changed)) == expected, where
+                    checked["agree"] += 1
+    assert min(checked.values()) > 40, checked
+
+
+def _operand(rng: random.Random, tensor: bool) -> Any:
+    if tensor:
+        return Tensor(_shapes(rng), rng.choice(KINDS))
+    return rng.choice([True, False, 0, 2, -3, 0.5, -1.5])
+
+
+OPERATORS = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b,
+    "//": lambda a, b: a // b, "%": lambda a, b: a % b, "**": lambda a, b: a**b, "@": lambda a, b: a @ b,
+    "&": lambda a, b: a & b, "|": lambda a, b: a | b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}
+
+
+def test_operator_sweep() -> None:
+    """Operators on tensors and scalars: shapes broadcast, dtypes promote, refusals as torch's."""
+    from codegen.catalogue import operator_result
+
+    rng = random.Random(17)
+    outcomes = {"ok": 0, "rejected": 0, "stricter": 0}
+    for _ in range(1500):
+        op = rng.choice(list(OPERATORS))
+        left_tensor = rng.random() < 0.8
+        left, right = _operand(rng, left_tensor), _operand(rng, not left_tensor or rng.random() < 0.7)
+        where = f"{describe(left)} {op} {describe(right)}"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                divisor = _torch_value("y", right)
+                if op in ("//", "%") and isinstance(right, Tensor):
+                    divisor = torch.ones_like(divisor)  # dividing integers by a zero fails on the data, not the dtype
+                expected = _as_shapes(OPERATORS[op](_torch_value("x", left), divisor))
+        except (RuntimeError, TypeError) as exc:
+            with pytest.raises(ShapeError):
+                print(where, "torch:", exc)
+                operator_result(op, left, right)
+            outcomes["rejected"] += 1
+            continue
+        try:
+            ours = operator_result(op, left, right)
+        except ShapeError:
+            # Deliberately stricter: ** on bools alone (torch takes a bool tensor ** True).
+            assert op == "**" and all(isinstance(v, bool) or v.dtype == "bool" for v in (left, right) if isinstance(v, (Tensor, bool))), where
+            outcomes["stricter"] += 1
+            continue
+        assert ours == expected, where
+        outcomes["ok"] += 1
+    assert outcomes["ok"] > 500 and outcomes["rejected"] > 100, outcomes
+
+
+def describe(value: Any) -> str:
+    return f"{value.dtype}{value}" if isinstance(value, Tensor) else repr(value)
+
+
+@pytest.mark.parametrize("op", ["-", "+", "~"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_unary_operators(op: str, kind: str) -> None:
+    from codegen.catalogue import unary_result
+
+    x = Tensor((2, 3), kind)
+    torch_op = {"-": lambda t: -t, "+": lambda t: +t, "~": lambda t: ~t}[op]
+    try:
+        expected = _as_shapes(torch_op(_torch_value("x", x)))
+    except (RuntimeError, TypeError):
+        with pytest.raises(ShapeError):
+            unary_result(op, x)
+    else:
+        assert unary_result(op, x) == expected
+
+
+def test_promotion_counts_scalars_by_category() -> None:
+    from codegen.catalogue import promote
+
+    assert promote(Tensor((2,), "long"), 2.5) == "float"
+    assert promote(Tensor((2,), "bool"), 1) == "long"
+    assert promote(Tensor((2,), "bool"), True) == "bool"
+    assert (torch.zeros(2, dtype=torch.long) + 2.5).dtype == torch.float32
+    assert (torch.zeros(2, dtype=torch.bool) + 1).dtype == torch.long
+
+
+def test_arange_with_one_argument_counts_from_zero() -> None:
+    # torch calls the lone argument `end`; bound here as `start`, the rule reads it as the end.
+    arange = FUNCTIONS["torch.arange"]
+    for end in (5, 2.5, 0):
+        expected = _as_shapes(torch.arange(end))
+        assert arange.shape(_full(arange.params, {"start": end})) == expected
+    with pytest.raises(TypeError):
+        torch.arange(start=5)
+
+
+def test_to_takes_a_dtype_or_device_by_position_only() -> None:
+    # Tensor.to's overloads call the first position `dtype` or `device`: a keyword would have to be the right one.
+    x = torch.zeros(2)
+    with pytest.raises(TypeError):
+        x.to(dtype=torch.device("cpu"))
+    assert METHODS["to"].positional_only == frozenset({"dtype"})
+
+
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3), (2, 3, 4)])
+def test_T_agrees_with_torch_up_to_2_dims(shape: tuple) -> None:
+    from codegen.catalogue import transposed
+
+    x = torch.randn(shape)
+    if len(shape) > 2:
+        # Deprecated in torch (a warning now, an error later): refused here.
+        always = torch.is_warn_always_enabled()
+        torch.set_warn_always(True)  # torch warns once per process
+        try:
+            with pytest.warns(UserWarning, match="deprecated"):
+                x.T
+        finally:
+            torch.set_warn_always(always)
+        with pytest.raises(ShapeError, match="at most 2 dimensions"):
+            transposed(Tensor(shape))
+    else:
+        assert transposed(Tensor(shape, "long")) == Tensor(tuple(x.T.shape), "long")
+
+
+# ------------------------------------------------------------------ indexing
+
+
+def _index_item(rng: random.Random, size: int) -> Any:
+    choice = rng.random()
+    if choice < 0.25:
+        return rng.randint(-size - 1, size)  # sometimes out of range
+    if choice < 0.5:
+        pick = lambda: rng.choice([None, None, rng.randint(-size - 1, size + 1)])  # noqa: E731
+        return slice(pick(), pick(), rng.choice([None, None, 1, 2, 3, -1, 0]))
+    if choice < 0.6:
+        return None
+    if choice < 0.65:
+        return Ellipsis
+    if choice < 0.85:
+        return Tensor(tuple(rng.randint(1, 3) for _ in range(rng.randint(0, 2))), "long")
+    if choice < 0.95:
+        return Tensor(tuple(rng.randint(1, 3) for _ in range(rng.randint(1, 2))), "bool")
+    return Tensor((2,), "float")
+
+
+def _torch_index(item: Any) -> Any:
+    if isinstance(item, Tensor):
+        if item.dtype == "long":
+            return torch.zeros(item.shape, dtype=torch.long)  # 0 is in range of every dim
+        return _torch_value("i", item)
+    return item
+
+
+def _random_index(rng: random.Random) -> tuple[Tensor, Any]:
+    x = Tensor(tuple(rng.randint(1, 3) for _ in range(rng.randint(0, 4))), rng.choice(KINDS))
+    items = tuple(_index_item(rng, rng.randint(1, 3)) for _ in range(rng.randint(1, 4)))
+    return x, items[0] if len(items) == 1 and rng.random() < 0.5 else items
+
+
+def test_index_sweep() -> None:
+    """x[index] for random indices (ints, slices, None, ..., long and bool tensors): the shape torch gives."""
+    from codegen.catalogue import index_shape
+
+    rng = random.Random(23)
+    outcomes = {"ok": 0, "rejected": 0, "mask": 0}
+    for _ in range(2500):
+        x, index = _random_index(rng)
+        where = f"{describe(x)}[{index}]"
+        torch_index = tuple(map(_torch_index, index)) if isinstance(index, tuple) else _torch_index(index)
+        try:
+            expected = _as_shapes(_torch_value("x", x)[torch_index])
+        except (IndexError, RuntimeError, ValueError, TypeError) as exc:
+            with pytest.raises(ShapeError):
+                print(where, "torch:", exc)
+                index_shape(x, index)
+            outcomes["rejected"] += 1
+            continue
+        items = index if isinstance(index, tuple) else (index,)
+        if sum(i is Ellipsis for i in items) > 1:
+            # Deliberately stricter: torch takes x[..., 0, ...] (NumPy refuses it); nobody means it.
+            with pytest.raises(ShapeError, match="at most one ..."):
+                index_shape(x, index)
+            continue
+        if any(isinstance(i, Tensor) and i.dtype == "bool" for i in items):
+            # How many elements a mask picks depends on the data: refused when reading.
+            with pytest.raises(ShapeError, match="no bool mask when reading"):
+                index_shape(x, index)
+            outcomes["mask"] += 1
+            continue
+        assert index_shape(x, index) == expected, where
+        outcomes["ok"] += 1
+    assert outcomes["ok"] > 500 and outcomes["rejected"] > 500 and outcomes["mask"] > 25, outcomes
+
+
+def test_setitem_sweep() -> None:
+    """x[index] = value: accepted where torch accepts it (the value broadcast, dtypes as torch copies them)."""
+    from codegen.catalogue import check_setitem
+
+    rng = random.Random(29)
+    outcomes = {"ok": 0, "rejected": 0, "stricter": 0}
+    for _ in range(2500):
+        x, index = _random_index(rng)
+        if rng.random() < 0.4:
+            value: Any = rng.choice([True, 0, -1e6, 2.5])
+        else:
+            value = Tensor(tuple(rng.choice([1, 1, 2, 3]) for _ in range(rng.randint(0, 3))), rng.choice(KINDS))
+        where = f"{describe(x)}[{index}] = {describe(value)}"
+        torch_index = tuple(map(_torch_index, index)) if isinstance(index, tuple) else _torch_index(index)
+        target = _torch_value("x", x)
+        items = index if isinstance(index, tuple) else (index,)
+        if sum(i is Ellipsis for i in items) > 1:
+            continue  # refused, as test_index_sweep shows
+        try:
+            target[torch_index] = _torch_value("v", value)
+        except (IndexError, RuntimeError, ValueError, TypeError) as exc:
+            with pytest.raises(ShapeError):
+                print(where, "torch:", exc)
+                check_setitem(x, index, value)
+            outcomes["rejected"] += 1
+            continue
+        try:
+            check_setitem(x, index, value)
+        except ShapeError as exc:
+            # Deliberately stricter: a mask with other index tensors (torch pairs its True places with them).
+            assert "as the only index tensor" in str(exc), where
+            outcomes["stricter"] += 1
+            continue
+        outcomes["ok"] += 1
+    assert outcomes["ok"] > 300 and outcomes["rejected"] > 300, outcomes
+
+
+def test_masked_assignment_as_the_book_writes_it() -> None:
+    from codegen.catalogue import check_setitem
+
+    x = torch.randn(6, 4)
+    mask = torch.arange(4, dtype=torch.float32)[None, :] < torch.tensor([1, 2, 3, 4, 1, 2])[:, None]
+    x[~mask] = -1e6
+    check_setitem(Tensor((6, 4)), Tensor((6, 4), "bool"), -1e6)
+    with pytest.raises(ShapeError, match=r"mask of shape \(6, 4\)"):
+        check_setitem(Tensor((6, 4)), Tensor((4, 6), "bool"), -1e6)
+
+
+def test_lazy_layer_keeps_the_size_of_its_first_input() -> None:
+    layer = LAYERS["LazyLinear"]
+    ctor = _full(layer.params, {"out_features": 4})
+    assert layer.parameters(ctor) == 0  # not materialised yet
+    assert layer.shape(ctor, {"input": T((2, 3))}) == T((2, 4))
+    assert layer.parameters(ctor) == 3 * 4 + 4
+    module = nn.LazyLinear(4)
+    module(torch.randn(2, 3))
+    with pytest.raises(RuntimeError):
+        module(torch.randn(2, 5))
+    with pytest.raises(ShapeError, match="expected 3 input features"):
+        layer.shape(ctor, {"input": T((2, 5))})
+
+
+@pytest.mark.parametrize("name", ["Linear", "LazyLinear", "Conv2d", "LayerNorm", "Dropout"])
+@pytest.mark.parametrize("kind", ["bool", "long"])
+def test_layers_refuse_integer_and_bool_inputs(name: str, kind: str) -> None:
+    kwargs, inputs = LAYERS[name].example
+    module = getattr(nn, name)(**kwargs)
+    with pytest.raises(RuntimeError):
+        module(_torch_value("input", Tensor(inputs[0], kind)))
+    layer = LAYERS[name]
+    with pytest.raises(ShapeError, match="expected a floating-point input"):
+        layer.shape(_full(layer.params, kwargs), _full(layer.call, {"input": Tensor(inputs[0], kind)}))

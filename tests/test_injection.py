@@ -52,7 +52,7 @@ PAYLOADS = {
     "template": "{{ 7*7 }}",
 }
 MODES = ("replace", "append")
-ALLOWED_IMPORTS = {"import torch", "from torch import nn", "from torch.nn import functional as F"}
+ALLOWED_IMPORTS = {"import torch", "from torch import nn", "from torch.nn import functional as F", "from typing import Optional"}
 
 
 # ---------------------------------------------------------------------------- the sweep (runs in workers)
@@ -166,8 +166,8 @@ def calls(tree: ast.AST) -> set[str]:
 
 
 def class_doc(tree: ast.Module, name: str) -> str:
-    """The class docstring's value with the indentation removed (tabs and all else kept)."""
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+    """The class (or function spec's) docstring's value with the indentation removed (tabs and all else kept)."""
+    cls = next(n for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name == name)
     raw = ast.get_docstring(cls, clean=False) or ""
     return "\n".join(line[4:] if line.startswith("    ") else line for line in raw.split("\n"))
 
@@ -267,3 +267,74 @@ def test_unparse_shortcut_matches_ast_unparse():
         trees.append(ast.parse(text, mode="eval").body)
     for tree in trees:
         assert expressions.unparse(tree) == ast.unparse(tree), ast.dump(tree)
+
+
+# ---------------------------------------------------------------------------- places the sweep of values cannot reach
+
+KEYS_SPEC = {
+    "$schema": "../codegen/spec.schema.json",
+    "name": "Keys",
+    "doc": "ModuleDict keys, an optional input, enumerate and a function spec, for the injection sweep.",
+    "args": {"num_heads": {"type": "int"}},
+    "functions": ["transpose_qkv"],
+    "layers": {
+        "heads": {"type": "ModuleDict", "layers": {"q": {"type": "Linear", "args": {"in_features": 8, "out_features": 8}}}},
+        "blks": {"type": "ModuleList", "layers": [{"type": "ReLU"}, {"type": "Tanh"}]},
+    },
+    "forward": {"inputs": ["X", {"name": "mask", "default": None}], "body": [
+        {"if": "mask is not None", "then": [{"assign": "X", "value": "X * mask"}]},
+        {"for": ["i", "blk"], "in": "enumerate(self.blks)", "body": [{"assign": "X", "value": "blk(X)"}]},
+        {"return": "transpose_qkv(self.heads['q'](X), self.num_heads)"},
+    ]},
+    "examples": [
+        {"args": {"num_heads": 2}, "inputs": {"X": [2, 3, 8], "mask": None}},
+        {"args": {"num_heads": 2}, "inputs": {"X": [2, 3, 8], "mask": [2, 3, 8]}},
+    ],
+}
+
+
+def _rename_key(mapping: dict, old: str, new: str) -> None:
+    items = list(mapping.items())
+    mapping.clear()
+    mapping.update((new if k == old else k, v) for k, v in items)
+
+
+# (where, how the payload goes in): keys and the strings that stand for keys.
+KEY_TARGETS = {
+    "moduledict_key": lambda d, p: _rename_key(d["layers"]["heads"]["layers"], "q", p),
+    "moduledict_subscript": lambda d, p: d["forward"]["body"][2].update({"return": f"transpose_qkv(self.heads[{p!r}](X), self.num_heads)"}),
+    "optional_input_name": lambda d, p: d["forward"]["inputs"][1].update(name=p),
+    "function_name_listed": lambda d, p: d.update(functions=[p]),
+    "enumerate_index": lambda d, p: d["forward"]["body"][1].update({"for": [p, "blk"]}),
+    "example_input_key": lambda d, p: _rename_key(d["examples"][1]["inputs"], "mask", p),
+}
+
+
+@pytest.mark.parametrize("payload", list(PAYLOADS))
+@pytest.mark.parametrize("target", sorted(KEY_TARGETS))
+def test_injection_through_keys_and_new_constructs(target, payload, tmp_path):
+    from codegen.__main__ import main
+
+    text = PAYLOADS[payload]
+    (tmp_path / "specs").mkdir()
+    shutil.copy(SPECS / "transpose_qkv.json", tmp_path / "specs")
+    spec = tmp_path / "specs" / "keys.json"
+    spec.write_text(json.dumps(KEYS_SPEC, indent=1), encoding="utf-8")
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main([str(tmp_path / "specs"), "-o", str(tmp_path / "out"), "-j", "1"]) == 0
+    reference = (tmp_path / "out" / "keys.py").read_text(encoding="utf-8")
+    for mode in MODES:
+        doc = copy.deepcopy(KEYS_SPEC)
+        KEY_TARGETS[target](doc, text if mode == "replace" else "q" + text)
+        spec.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+        before = tree_state(tmp_path)
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            code = main([str(tmp_path / "specs"), "-o", str(tmp_path / "out"), "-j", "1"])
+        record = {
+            "path": ("keys", target), "value": text, "payload": payload, "mode": mode, "name": "Keys", "code": code,
+            "stderr": err.getvalue(), "unchanged": before == tree_state(tmp_path),
+            "source": (tmp_path / "out" / "keys.py").read_text(encoding="utf-8") if code == 0 else None,
+        }
+        assert problems_of(record, "keys", reference) == []
+        assert code == 2, f"{target} accepted {text!r}"  # none of these places can hold such text

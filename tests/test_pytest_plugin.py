@@ -71,7 +71,7 @@ def test_each_check_fails_on_its_fault_and_only_there(repo):
         "specs/d.json::up_to_date": "FAILED",
     }, result.stdout[-3000:]
     out = result.stdout
-    assert "b.json (shape): output shape (2, 12), expected (2, 10)" in out
+    assert "b.json (shape): output shape (2, 12), inferred (2, 10)" in out
     assert "c.json (gradients): hidden.weight got no gradient" in out
     assert "d.json (docstring): hidden: 5,377 parameters, torch counts 5,376" in out
     assert "d.json (up_to_date): edited: run `codegen`" in out

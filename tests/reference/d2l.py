@@ -24,6 +24,11 @@ early revisions of ``Residual`` also registered an unused
 ``nn.AdaptiveMaxPool2d``; the published zh-v2 code (and ``d2l/torch.py``)
 has no ``self.relu`` and uses ``nn.AdaptiveAvgPool2d``, which is what is
 written here. Neither holds parameters, so ``state_dict`` keys are the same.
+
+The later chapters (attention, Transformers, recurrence, dropout, init,
+batch norm, modern CNN builders) are in ``d2l_attention.py``,
+``d2l_recurrent.py`` and ``d2l_builders.py``, in the English edition 1.0's
+form with lazy layers.
 """
 import torch
 from torch import nn

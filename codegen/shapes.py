@@ -1,0 +1,841 @@
+"""Shape inference: run a block's example on shapes, before any code is written.
+
+Builds every layer and block of the example with concrete arguments
+(``Instance``), then runs forward on abstract values (``values.Tensor`` for a
+tensor, plain Python values for the rest), checking every call against the
+catalogue's shape rules. What it learns fills the docstring table and the
+output annotation.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from typing import Any
+
+from . import catalogue, expressions, initialisers
+from .errors import SpecError, did_you_mean
+from .expressions import Scope
+from .model import (
+    Assign,
+    Block,
+    For,
+    If,
+    LayerDef,
+    RepeatDef,
+    Return,
+    Statement,
+    TableRow,
+    While,
+)
+from .values import REQUIRED, ShapeError, Tensor
+
+MAX_PARAMETERS = 2_000_000_000
+# Bounds on the work of one example's shape inference, so that no spec can make
+# generation hang (nested loops, blocks that call blocks that call blocks...).
+MAX_LAYERS = 20_000
+MAX_STEPS = 200_000
+MAX_TABLE_CHILDREN = 64  # a longer container gets one row in the docstring table, not one per child
+
+
+
+def fits(annotation: str, value: Any) -> bool:
+    """Whether ``value`` is a value of a spec argument annotated ``annotation``."""
+    if annotation == "int":
+        return catalogue.check_kind("int", value)
+    if annotation == "float":
+        return catalogue.check_kind("float", value)
+    if annotation == "bool":
+        return isinstance(value, bool)
+    if annotation.startswith("tuple"):
+        if not isinstance(value, tuple) or not all(catalogue.check_kind("int", v) for v in value):
+            return False
+        return annotation == "tuple[int, ...]" or len(value) == 2
+    return False
+
+
+class Instance:
+    """A layer or block built with concrete arguments, known by its shapes."""
+
+    def __init__(self, kind: str, type_name: str, path: str, file: str) -> None:
+        self.kind = kind  # "layer", "block", "container", "none"
+        self.type = type_name
+        self.path = path
+        self.file = file
+        self.args: dict[str, Any] = {}
+        self.layer: catalogue.Layer | None = None
+        self.block: Block | None = None
+        self.definition: LayerDef | None = None
+        self.children: dict[str, Instance] = {}
+        self.tensors: dict[str, Tensor] = {}
+        self.parameter_names: list[str] = []
+        self.hyper: dict[str, Any] = {}  # constructor arguments forward reads as self.<name>
+        self.outputs: list[Any] = []
+        self.env: dict[str, Any] = {}  # a block's constructor arguments
+
+    def parameter_count(self) -> int:
+        if self.kind == "layer":
+            assert self.layer is not None
+            return self.layer.parameters(self.args)
+        own = sum(math.prod(self.tensors[n].shape) for n in self.parameter_names)
+        return own + sum(c.parameter_count() for c in self.children.values())
+
+
+class ShapeChecker:
+    """Builds instances from the example and runs forward on shapes."""
+
+    def __init__(self, blocks: dict[str, Block]) -> None:
+        self.blocks = blocks
+        self.layers = 0
+        self.steps = 0
+        # Which way each if went, per file: (file, path) -> {"then", "else"}; every arm must be taken.
+        self.taken: dict[tuple[str, str], set[str]] = {}
+        self.training = True  # self.training in forward: the example's "training"
+
+    def _tick(self, file: str, path: str) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise SpecError("E408", f"shape inference of the example takes over {MAX_STEPS:,} steps; make the example smaller", file, path)
+
+    # -------------------------------------------------------------- build
+
+    def build_block(self, block: Block, values: dict[str, Any], path: str) -> Instance:
+        try:
+            return self._build_block(block, values, path)
+        except SpecError as exc:
+            exc.file = exc.file or block.file  # an error inside a used block is that block's
+            raise
+
+    def _build_block(self, block: Block, values: dict[str, Any], path: str) -> Instance:
+        inst = Instance("block", block.name, path, block.file)
+        inst.block = block
+        env = {a.name: values.get(a.name, a.default) for a in block.args}
+        inst.env = env
+        inst.hyper = {name: env[name] for name in block.kept}
+        for section, defs in (("parameters", block.parameters), ("buffers", block.buffers)):
+            for t in defs:
+                dims = []
+                if isinstance(t.shape, list):
+                    sizes = [(expressions.evaluate(e, env, f"{section}.{t.name}.shape[{i}]"), f"{section}.{t.name}.shape[{i}]") for i, e in enumerate(t.shape)]
+                else:  # one expression for the whole shape
+                    where = f"{section}.{t.name}.shape"
+                    whole = expressions.evaluate(t.shape, env, where)
+                    if not isinstance(whole, tuple) or len(whole) > 8:
+                        raise SpecError("E323", f"a shape expression must give a tuple of at most 8 sizes, found {whole!r}", block.file, where)
+                    sizes = [(dim, where) for dim in whole]
+                for dim, where in sizes:
+                    if not catalogue.check_kind("int", dim) or dim < 1:
+                        raise SpecError("E324", f"a dimension must be a positive int, found {dim!r}", block.file, where)
+                    dims.append(dim)
+                inst.tensors[t.name] = Tensor(tuple(dims))
+                if section == "parameters":
+                    inst.parameter_names.append(t.name)
+        if block.constructor:
+            self.run_constructor(block, inst, dict(env))
+        for name, layer in block.layers.items():
+            condition = True
+            if layer.condition is not None:
+                condition = expressions.evaluate(layer.condition, env, f"{layer.path}.if")
+                if not isinstance(condition, bool):
+                    raise SpecError("E323", f"a layer's 'if' must be a bool, found {condition!r}", block.file, f"{layer.path}.if")
+            if not condition:
+                inst.children[name] = Instance("none", layer.type, layer.path, block.file)
+            else:
+                inst.children[name] = self.build_layer(layer, env, block)
+        if block.variadic is not None:
+            for i, module in enumerate(values.get(block.variadic.name, ())):
+                inst.children[str(i)] = module
+        return inst
+
+    def run_constructor(self, block: Block, inst: Instance, env: dict[str, Any]) -> None:
+        """Constructor statements, on shapes: locals get values; a buffer's slice must take what is put in it."""
+        for stmt in block.constructor:
+            self._tick(block.file, stmt.path)
+            value = self.eval(stmt.value, env, inst, f"{stmt.path}.value")
+            if isinstance(stmt.target, ast.Name):
+                env[stmt.target.id] = value
+                continue
+            target = self.eval(stmt.target, env, inst, f"{stmt.path}.assign")
+            if not isinstance(target, Tensor):
+                raise SpecError("E401", f"cannot assign into {_describe(target)}", block.file, f"{stmt.path}.assign")
+            if isinstance(value, Tensor):
+                try:
+                    fitted = catalogue.broadcast(value.shape, target.shape)
+                except ShapeError as exc:
+                    raise SpecError("E401", f"cannot assign shape {value} into {target}: {exc}", block.file, stmt.path) from None
+                if tuple(fitted) != tuple(target.shape):
+                    raise SpecError("E401", f"cannot assign shape {value} into {target}", block.file, stmt.path)
+            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SpecError("E401", f"cannot assign {_describe(value)} into a tensor", block.file, stmt.path)
+
+    def build_layer(self, layer: LayerDef, env: dict[str, Any], owner: Block) -> Instance:
+        self.layers += 1
+        if self.layers > MAX_LAYERS:
+            raise SpecError("E324", f"the example builds over {MAX_LAYERS:,} layers", owner.file, layer.path)
+        inst = Instance(layer.kind, layer.type, layer.path, owner.file)
+        inst.definition = layer
+        values = {k: expressions.evaluate(v, env, f"{layer.path}.args.{k}") for k, v in layer.args.items()}
+        if layer.kind == "container":
+            index = 0
+            if layer.type == "ModuleDict":
+                for child in layer.children:
+                    assert isinstance(child, LayerDef)
+                    inst.children[child.key] = self.build_layer(child, env, owner)
+                return inst
+            for child in layer.children:
+                if isinstance(child, RepeatDef):
+                    items = expressions.evaluate(child.iterable, env, f"{child.path}.in")
+                    if not isinstance(items, tuple):
+                        raise SpecError("E317", f"a repeat runs over range(...) or a tuple, found {items!r}", owner.file, f"{child.path}.in")
+                    for item in items:
+                        inner = dict(env, **{child.var: item})
+                        for sub in child.layers:
+                            key = f"{child.prefix}{item}" if child.prefix else str(index)
+                            if key in inst.children:
+                                raise SpecError("E311", f"two children are named {key!r}", owner.file, f"{child.path}.in")
+                            inst.children[key] = self.build_layer(sub, inner, owner)
+                            index += 1
+                else:
+                    inst.children[str(index)] = self.build_layer(child, env, owner)
+                    index += 1
+            return inst
+        if layer.kind == "block":
+            target = self.blocks[layer.type]
+            for arg in target.args:
+                if arg.name in values and not fits(arg.annotation, values[arg.name]):
+                    raise SpecError("E323", f"{layer.type}'s {arg.name} must be {arg.annotation}, found {values[arg.name]!r}", owner.file, f"{layer.path}.args.{arg.name}")
+                if arg.name not in values and arg.default is REQUIRED:
+                    raise SpecError("E322", f"{layer.type} needs argument {arg.name!r}", owner.file, f"{layer.path}.args")
+            return self.build_block(target, values, layer.path)
+        spec = catalogue.LAYERS[layer.type]
+        inst.layer = spec
+        full: dict[str, Any] = {}
+        for param in spec.params:
+            if param.name in values:
+                value = values[param.name]
+                if not catalogue.check_kind(param.kind, value):
+                    raise SpecError("E323", f"nn.{layer.type}'s {param.name} must be {catalogue.describe_kind(param.kind)}, found {value!r}", owner.file, f"{layer.path}.args.{param.name}")
+                if _must_be_positive(param.name) and isinstance(value, int) and value < 1:
+                    raise SpecError("E324", f"{param.name} must be at least 1, found {value}", owner.file, f"{layer.path}.args.{param.name}")
+                full[param.name] = value
+            elif param.name in layer.inferred:
+                full[param.name] = layer.inferred[param.name]
+            elif param.default is not REQUIRED:
+                full[param.name] = param.default
+            elif param.name == spec.inferred:
+                if owner.args:
+                    raise SpecError("E403", f"{param.name} can only be left out in a block without constructor arguments; write it as an expression of them", owner.file, f"{layer.path}.args")
+                full[param.name] = None  # filled at the first call
+            else:
+                raise SpecError("E322", f"nn.{layer.type} needs argument {param.name!r}", owner.file, f"{layer.path}.args")
+        inst.args = full
+        return inst
+
+    # -------------------------------------------------------------- run
+
+    def call(self, inst: Instance, args: list[Any], kwargs: dict[str, Any], where: tuple[str, str]) -> Any:
+        file, path = where
+        self._tick(file, path)
+        if inst.kind == "none":
+            raise SpecError("E406", f"layer at {inst.path} is None in this configuration; test it with 'is not None' first", file, path)
+        if inst.kind == "container":
+            if inst.type != "Sequential":
+                raise SpecError("E406", f"a {inst.type} is not callable; index it or loop over it", file, path)
+            if len(args) != 1 or kwargs:
+                raise SpecError("E406", "a Sequential takes exactly one input", file, path)
+            value = args[0]
+            for child in inst.children.values():
+                value = self.call(child, [value], {}, where)
+            inst.outputs.append(value)
+            return value
+        if inst.kind == "block":
+            assert inst.block is not None
+            block = inst.block
+            required = len(block.inputs) - len(block.optional)
+            if kwargs or not required <= len(args) <= len(block.inputs):
+                count = f"{required} to {len(block.inputs)}" if block.optional else str(len(block.inputs))
+                raise SpecError("E406", f"{inst.type} takes {count} input(s), given {len(args)}", file, path)
+            args = list(args) + [None] * (len(block.inputs) - len(args))
+            for name, value in zip(block.inputs, args):
+                if not isinstance(value, Tensor) and not (value is None and name in block.optional):
+                    raise SpecError("E406", f"{inst.type}'s input {name} must be a tensor{' or None' if name in block.optional else ''}, found {_describe(value)}", file, path)
+            value = self.run(inst, args)
+            inst.outputs.append(value)
+            return value
+        assert inst.layer is not None
+        bound = _bind(inst.layer.call, args, kwargs, f"nn.{inst.type}", where)
+        if inst.layer.inferred and inst.args.get(inst.layer.inferred) is None:
+            first = bound[inst.layer.call[0].name]
+            if not isinstance(first, Tensor) or not first.shape:
+                raise SpecError("E401", f"cannot infer {inst.layer.inferred} of nn.{inst.type} from {first!r}", file, path)
+            try:
+                value = first.shape[inst.layer.inferred_dim]
+            except IndexError:
+                raise SpecError("E401", f"cannot infer {inst.layer.inferred} of nn.{inst.type} from shape {first}", file, path) from None
+            inst.args[inst.layer.inferred] = value
+            assert inst.definition is not None
+            known = inst.definition.inferred.setdefault(inst.layer.inferred, value)
+            if known != value:
+                raise SpecError("E401", f"{inst.layer.inferred} inferred as {value} here but {known} elsewhere", inst.file, inst.path)
+        try:
+            value = inst.layer.shape(inst.args, bound)
+        except ShapeError as exc:
+            context = f" (called from {file}: {path})" if file != inst.file else f" (called from {path})"
+            raise SpecError("E401", f"nn.{inst.type}: {exc}{context}", inst.file, inst.path) from None
+        inst.outputs.append(value)
+        return value
+
+    def run(self, inst: Instance, inputs: list[Any], extra: dict[str, Any] | None = None) -> Any:
+        block = inst.block
+        assert block is not None
+        env: dict[str, Any] = dict(zip(block.inputs, inputs))
+        env.update(extra or {})
+        result = self._statements(block.body, env, inst)
+        return result[1]
+
+    def call_function(self, function: Block, args: list[Any], kwargs: dict[str, Any], where: tuple[str, str]) -> Any:
+        """A function spec called from forward: bound like Python binds a def's arguments, then run on shapes."""
+        file, path = where
+        self._tick(file, path)
+        names = function.inputs + [a.name for a in function.args]
+        if len(args) > len(names):
+            raise SpecError("E406", f"{function.name} takes at most {len(names)} arguments, given {len(args)}", file, path)
+        bound = dict(zip(names, args))
+        for key, value in kwargs.items():
+            if key not in names:
+                raise SpecError("E321", f"{function.name} has no argument {key!r}" + did_you_mean(key, names), file, path)
+            if key in bound:
+                raise SpecError("E406", f"{function.name} got {key!r} twice", file, path)
+            bound[key] = value
+        for name in function.inputs:
+            if name not in bound:
+                if name not in function.optional:
+                    raise SpecError("E322", f"{function.name} needs argument {name!r}", file, path)
+                bound[name] = None
+            value = bound[name]
+            if not isinstance(value, Tensor) and not (value is None and name in function.optional):
+                raise SpecError("E406", f"{function.name}'s {name} must be a tensor{' or None' if name in function.optional else ''}, found {_describe(value)}", file, path)
+        for arg in function.args:
+            if arg.name not in bound:
+                if arg.default is REQUIRED:
+                    raise SpecError("E322", f"{function.name} needs argument {arg.name!r}", file, path)
+                bound[arg.name] = arg.default
+            elif not fits(arg.annotation, bound[arg.name]):
+                raise SpecError("E323", f"{function.name}'s {arg.name} must be {arg.annotation}, found {_describe(bound[arg.name])}", file, path)
+        inst = Instance("function", function.name, "", function.file)
+        inst.block = function
+        try:
+            return self.run(inst, [bound[n] for n in function.inputs], {a.name: bound[a.name] for a in function.args})
+        except SpecError as exc:
+            exc.file = exc.file or function.file
+            raise
+
+    def took(self, file: str, path: str, *arms: str) -> None:
+        self.taken.setdefault((file, path), set()).update(arms)
+
+    def _statements(self, body: list[Statement], env: dict[str, Any], inst: Instance) -> tuple[bool, Any]:
+        for stmt in body:
+            done, value = self._statement(stmt, env, inst)
+            if done:
+                return True, value
+        return False, None
+
+    def _statement(self, stmt: Statement, env: dict[str, Any], inst: Instance) -> tuple[bool, Any]:
+        file = inst.file
+        self._tick(file, stmt.path)
+        if isinstance(stmt, Assign):
+            value = self.eval(stmt.value, env, inst, stmt.path)
+            if stmt.op != "=":
+                target = stmt.targets[0]
+                if target not in env:
+                    raise SpecError("E303", f"{target!r} is used before it is assigned", file, stmt.path)
+                op = {"+=": ast.Add(), "-=": ast.Sub(), "*=": ast.Mult(), "/=": ast.Div()}[stmt.op]
+                new = self._binop(op, env[target], value, (file, stmt.path))
+                if isinstance(env[target], Tensor) and new != env[target]:
+                    raise SpecError("E401", f"in-place {stmt.op} would change {target}'s shape from {env[target]} to {new}", file, stmt.path)
+                env[target] = new
+            elif len(stmt.targets) == 1:
+                env[stmt.targets[0]] = value
+            else:
+                if not isinstance(value, tuple) or len(value) != len(stmt.targets):
+                    raise SpecError("E401", f"cannot unpack {_describe(value)} into {len(stmt.targets)} names", file, stmt.path)
+                env.update(zip(stmt.targets, value))
+            return False, None
+        if isinstance(stmt, If):
+            test = self.eval(stmt.test, env, inst, stmt.path + ".if")
+            if isinstance(test, bool):
+                self.took(file, stmt.path, "then" if test else "else")
+                return self._statements(stmt.then if test else stmt.orelse, env, inst)
+            self.took(file, stmt.path, "then", "else")
+            # Data-dependent: both branches must leave the same shapes behind.
+            then_env, else_env = dict(env), dict(env)
+            then = self._statements(stmt.then, then_env, inst)
+            orelse = self._statements(stmt.orelse, else_env, inst)
+            if then_env != else_env or then != orelse:
+                raise SpecError("E401", "the two branches of a data-dependent if give different shapes", file, stmt.path)
+            env.update(then_env)
+            return then
+        if isinstance(stmt, While):
+            test = self.eval(stmt.test, env, inst, stmt.path + ".while")
+            if isinstance(test, bool):
+                raise SpecError("E407", "a while loop must depend on tensor data; use a for loop over a layer container for a fixed count", file, stmt.path)
+            before = dict(env)
+            done, value = self._statements(stmt.body, env, inst)
+            if done or env != before:
+                raise SpecError("E401", "the body of a data-dependent while loop must keep every shape unchanged", file, stmt.path)
+            return False, None
+        if isinstance(stmt, For):
+            if isinstance(stmt.iterable, ast.Name):  # the variadic module argument
+                items = list(inst.children.values())
+            else:
+                container = self.eval(stmt.iterable, env, inst, stmt.path + ".in")
+                if not isinstance(container, Instance) or container.kind != "container" or container.type == "ModuleDict":
+                    raise SpecError("E316", "a for loop runs over a Sequential or ModuleList", file, stmt.path)
+                items = list(container.children.values())
+            for index, item in enumerate(items):
+                if stmt.index is not None:
+                    env[stmt.index] = index
+                env[stmt.var] = item
+                done, value = self._statements(stmt.body, env, inst)
+                if done:
+                    return True, value
+            return False, None
+        return True, self.eval(stmt.value, env, inst, stmt.path + ".return")
+
+    # -------------------------------------------------------------- expressions
+
+    def eval(self, node: ast.expr, env: dict[str, Any], inst: Instance, path: str) -> Any:
+        where = (inst.file, path)
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.Name):
+            if node.id not in env:
+                raise SpecError("E303", f"{node.id!r} is used before it is assigned", *where)
+            return env[node.id]
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return tuple(self.eval(e, env, inst, path) for e in node.elts)
+        if isinstance(node, ast.Attribute):
+            if isinstance(node.value, ast.Name) and node.value.id == "self":
+                if node.attr in inst.tensors:
+                    return inst.tensors[node.attr]
+                if node.attr in inst.hyper:
+                    return inst.hyper[node.attr]
+                if node.attr == "training":
+                    return self.training
+                child = inst.children[node.attr]
+                return None if child.kind == "none" else child
+            value = self.eval(node.value, env, inst, path)
+            if not isinstance(value, Tensor):
+                raise SpecError("E401", f".shape needs a tensor, found {_describe(value)}", *where)
+            return value.shape
+        if isinstance(node, ast.Call):
+            return self._call(node, env, inst, path)
+        if isinstance(node, ast.BinOp):
+            return self._binop(node.op, self.eval(node.left, env, inst, path), self.eval(node.right, env, inst, path), where)
+        if isinstance(node, ast.UnaryOp):
+            operand = self.eval(node.operand, env, inst, path)
+            if isinstance(operand, Tensor):
+                return operand if not isinstance(node.op, ast.Not) else _DATA
+            if operand is _DATA:
+                return _DATA
+            return expressions.evaluate(ast.UnaryOp(node.op, ast.Constant(operand)), {}, path)
+        if isinstance(node, ast.BoolOp):
+            values = [self.eval(v, env, inst, path) for v in node.values]
+            if any(v is _DATA or isinstance(v, Tensor) for v in values):
+                return _DATA
+            return expressions.evaluate(ast.BoolOp(node.op, [ast.Constant(v) for v in values]), {}, path)
+        if isinstance(node, ast.Compare):
+            left = self.eval(node.left, env, inst, path)
+            for op, comp in zip(node.ops, node.comparators):
+                right = self.eval(comp, env, inst, path)
+                if isinstance(op, (ast.Is, ast.IsNot)):
+                    result = (left is None) == isinstance(op, ast.Is)
+                elif isinstance(left, Tensor) or isinstance(right, Tensor) or _DATA in (left, right):
+                    return _DATA
+                else:
+                    result = expressions.evaluate(ast.Compare(ast.Constant(left), [op], [ast.Constant(right)]), {}, path)
+                if not result:
+                    return False
+                left = right
+            return True
+        if isinstance(node, ast.IfExp):
+            test = self.eval(node.test, env, inst, path)
+            key = f"{path}: {expressions.unparse(node)}"
+            if isinstance(test, bool):
+                self.took(inst.file, key, "then" if test else "else")
+                return self.eval(node.body if test else node.orelse, env, inst, path)
+            self.took(inst.file, key, "then", "else")
+            body, orelse = self.eval(node.body, env, inst, path), self.eval(node.orelse, env, inst, path)
+            if body != orelse:
+                raise SpecError("E401", f"the two sides of a data-dependent conditional give {_describe(body)} and {_describe(orelse)}", *where)
+            return body
+        if isinstance(node, ast.Subscript):
+            value = self.eval(node.value, env, inst, path)
+            index = self.eval(node.slice, env, inst, path) if not isinstance(node.slice, ast.Slice) else None
+            if isinstance(value, tuple) and isinstance(index, int):
+                try:
+                    return value[index]
+                except IndexError:
+                    raise SpecError("E401", f"index {index} is out of range for {value}", *where) from None
+            if isinstance(value, Instance) and value.kind == "container":
+                return _child(value, index, where)
+            raise SpecError("E302", "only indexing a tuple (such as X.shape) by an int is supported in forward", *where)
+        raise SpecError("E302", f"{type(node).__name__} is not supported in forward", *where)
+
+    def _call(self, node: ast.Call, env: dict[str, Any], inst: Instance, path: str) -> Any:
+        where = (inst.file, path)
+        args = [self.eval(a, env, inst, path) for a in node.args]
+        kwargs = {k.arg: self.eval(k.value, env, inst, path) for k in node.keywords if k.arg}
+        func = node.func
+        if isinstance(func, ast.Name) and inst.block is not None and func.id in inst.block.functions:
+            return self.call_function(self.blocks[func.id], args, kwargs, where)
+        if isinstance(func, (ast.Name, ast.Subscript)) or (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
+            target = self.eval(func, env, inst, path)
+            if isinstance(target, Instance):
+                return self.call(target, args, kwargs, where)
+            if target is None:
+                raise SpecError("E406", f"{ast.unparse(func)} is None in this configuration; test it with 'is not None' first", *where)
+            raise SpecError("E406", f"{ast.unparse(func)} is not a layer and cannot be called", *where)
+        assert isinstance(func, ast.Attribute)
+        if isinstance(func.value, ast.Name) and func.value.id in ("F", "torch"):
+            spec = catalogue.FUNCTIONS[f"{func.value.id}.{func.attr}"]
+            label = spec.name
+        else:
+            owner = self.eval(func.value, env, inst, path)
+            if not isinstance(owner, Tensor):
+                raise SpecError("E401", f".{func.attr}() needs a tensor, found {_describe(owner)}", *where)
+            spec = catalogue.METHODS[func.attr]
+            label = f"Tensor.{func.attr}"
+            args = [owner] + args
+        # What torch refuses to take by position, or by keyword, is refused here too.
+        by_position = [p.name for p in spec.params][: len(args)]
+        for name in sorted(spec.keyword_only & set(by_position)):
+            raise SpecError("E406", f"{label} takes {name!r} by keyword only", *where)
+        if spec.varargs and not spec.keyword_varargs and spec.varargs in kwargs:
+            raise SpecError("E406", f"{label} does not take {spec.varargs!r} by keyword", *where)
+        bound = _bind(spec.params, args, kwargs, label, where, spec.varargs)
+        try:
+            return spec.shape(bound)
+        except ShapeError as exc:
+            raise SpecError("E401", f"{spec.name}: {exc}", *where) from None
+
+    def _binop(self, op: ast.operator, left: Any, right: Any, where: tuple[str, str]) -> Any:
+        if left is _DATA or right is _DATA:
+            return _DATA
+        if isinstance(left, Tensor) or isinstance(right, Tensor):
+            try:
+                if isinstance(op, ast.MatMult):
+                    if not (isinstance(left, Tensor) and isinstance(right, Tensor)):
+                        raise ShapeError("@ needs two tensors")
+                    return Tensor(catalogue.matmul_shape(left.shape, right.shape))
+                for side in (left, right):
+                    if not isinstance(side, (Tensor, int, float)) or isinstance(side, bool):
+                        raise ShapeError(f"cannot combine a tensor with {_describe(side)}")
+                lshape = left.shape if isinstance(left, Tensor) else ()
+                rshape = right.shape if isinstance(right, Tensor) else ()
+                return Tensor(catalogue.broadcast(lshape, rshape))
+            except ShapeError as exc:
+                raise SpecError("E401", f"{type(op).__name__}: {exc}", *where) from None
+        return expressions.evaluate(ast.BinOp(ast.Constant(left), op, ast.Constant(right)), {}, where[1])
+
+
+class _Data:
+    """A value that depends on tensor data: a condition the analyser cannot decide."""
+
+    def __repr__(self) -> str:
+        return "<data-dependent>"
+
+
+_DATA = _Data()
+
+
+def _bind(params: tuple, args: list[Any], kwargs: dict[str, Any], name: str, where: tuple[str, str], varargs: str | None = None) -> dict[str, Any]:
+    bound: dict[str, Any] = {}
+    names = [p.name for p in params]
+    positional = list(args)
+    for param in params:
+        if param.name == varargs:
+            bound[param.name] = tuple(positional[0]) if len(positional) == 1 and isinstance(positional[0], tuple) else tuple(positional)
+            positional = []
+            continue
+        if positional:
+            bound[param.name] = positional.pop(0)
+    if positional:
+        raise SpecError("E406", f"{name} takes at most {len(names)} positional arguments", *where)
+    for key, value in kwargs.items():
+        if key not in names:
+            raise SpecError("E321", f"{name} has no argument {key!r}" + did_you_mean(key, names), *where)
+        if key in bound:
+            raise SpecError("E406", f"{name} got {key!r} twice", *where)
+        bound[key] = value
+    for param in params:
+        if param.name not in bound:
+            if param.default is REQUIRED:
+                raise SpecError("E322", f"{name} needs argument {param.name!r}", *where)
+            bound[param.name] = param.default
+        elif not param.kind.startswith("tensor") and param.name != varargs:
+            value = bound[param.name]
+            if not isinstance(value, Tensor) and not catalogue.check_kind(param.kind, value):
+                raise SpecError("E323", f"{name}'s {param.name} must be {catalogue.describe_kind(param.kind)}, found {_describe(value)}", *where)
+    return bound
+
+
+def _child(container: Instance, index: Any, where: tuple[str, str]) -> Instance:
+    """``self.blks[i]`` (Sequential, ModuleList) or ``self.heads['name']`` (ModuleDict)."""
+    children = list(container.children.values())
+    if container.type == "ModuleDict":
+        if not isinstance(index, str) or index not in container.children:
+            raise SpecError("E401", f"the ModuleDict at {container.path} has no key {index!r}" + (did_you_mean(index, container.children) if isinstance(index, str) else ""), *where)
+        return container.children[index]
+    if not catalogue.check_kind("int", index):
+        raise SpecError("E401", f"a {container.type} is indexed by an int, found {_describe(index)}", *where)
+    if not -len(children) <= index < len(children):
+        raise SpecError("E401", f"index {index} is out of range for the {container.type} at {container.path} ({len(children)} layers)", *where)
+    return children[index]
+
+
+def _must_be_positive(name: str) -> bool:
+    return name.endswith(("features", "channels", "_dim", "_size", "embeddings")) or name.startswith("num_")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Instance):
+        return f"the layer at {value.path}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_describe(v) for v in value) + ")"
+    return catalogue.describe_value(value)
+
+
+def format_shape(value: Any) -> str:
+    if isinstance(value, Tensor):
+        return str(value)
+    if isinstance(value, tuple):
+        return "(" + ", ".join(format_shape(v) for v in value) + ")"
+    return repr(value)
+
+
+def build_example(checker: ShapeChecker, block: Block, index: int = 0) -> Instance:
+    """Instantiate ``block`` with the arguments of its example number ``index``."""
+    # Layers given in the example are checked like a spec's own (imported here: analyse imports this module).
+    from .analyse import _layer
+
+    values: dict[str, Any] = {}
+    where = block.example_path(index)
+    for name, value in block.examples[index].get("args", {}).items():
+        arg = next(a for a in block.args if a.name == name)
+        path = f"{where}.args.{name}"
+        if arg.variadic:
+            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+                raise SpecError("E405", "a variadic module argument takes a list of layers", block.file, path)
+            scope = Scope("init", frozenset())
+            values[name] = [
+                checker.build_layer(_layer(v, f"{path}[{i}]", scope, set(checker.blocks)), {}, block)
+                for i, v in enumerate(value)
+            ]
+        else:
+            value = tuple(value) if isinstance(value, list) else value
+            if not fits(arg.annotation, value):
+                raise SpecError("E323", f"{name} must be {arg.annotation}, found {value!r}", block.file, path)
+            values[name] = value
+    if block.kind == "function":
+        inst = Instance("function", block.name, "", block.file)
+        inst.block = block
+        inst.hyper = {a.name: values.get(a.name, a.default) for a in block.args}
+        return inst
+    return checker.build_block(block, values, "")
+
+
+def example_inputs(example: dict[str, Any]) -> list[Any]:
+    """The abstract inputs of an example: a tensor per shape, None where an optional input is left out."""
+    inputs: list[Any] = []
+    for value in example["inputs"].values():
+        if value is None:
+            inputs.append(None)
+        elif isinstance(value, dict):
+            kind = "float" if value["dtype"] == "float32" else value["dtype"]  # values.Tensor's kinds: float, long, bool
+            inputs.append(Tensor(tuple(value["shape"]), kind, value.get("high")))
+        else:
+            inputs.append(Tensor(tuple(value), "float"))
+    return inputs
+
+
+def annotation(value: Any) -> str | None:
+    """The return annotation TorchScript accepts for ``value``: torch.Tensor, tuple[torch.Tensor, ...] spelled out, nested."""
+    if isinstance(value, Tensor):
+        return "torch.Tensor"
+    if isinstance(value, tuple) and value:
+        parts = [annotation(v) for v in value]
+        if all(parts):
+            return "tuple[" + ", ".join(parts) + "]"  # type: ignore[arg-type]
+    return None
+
+
+def infer(block: Block, blocks: dict[str, Block]) -> None:
+    """Run every example through the block on shapes; fill its table and output from the first."""
+    checker = ShapeChecker(blocks)
+    first: Instance | None = None
+    first_output: Any = None
+    for index, example in enumerate(block.examples):
+        where = block.example_path(index)
+        checker.training = example.get("training", True)
+        inst = build_example(checker, block, index)
+        inputs = example_inputs(example)
+        if block.kind == "function":
+            output = checker.run(inst, inputs, inst.hyper)
+        else:
+            output = checker.run(inst, inputs)
+            check_inits(checker, inst)
+        declared = example.get("output")
+        returns = annotation(output)
+        if returns is None:
+            raise SpecError("E401", f"forward returns {_describe(output)}; it must return a tensor or a tuple of tensors", block.file, "forward.body")
+        if declared is not None:
+            if not isinstance(output, Tensor):
+                raise SpecError("E402", f"example output declared as a shape but forward returns {_describe(output)}", block.file, f"{where}.output")
+            if tuple(declared) != output.shape:
+                raise SpecError("E402", f"example output declared as {Tensor(tuple(declared))} but the layers give {output}", block.file, f"{where}.output")
+        if index == 0:
+            first, first_output = inst, output
+            block.returns = returns
+        elif returns != block.returns:
+            raise SpecError("E401", f"this example's forward returns {returns}, the first one's {block.returns}: one annotation must fit both", block.file, where)
+    assert first is not None
+    _check_branches(block, checker)
+    block.output_shape = first_output.shape if isinstance(first_output, Tensor) else None
+    block.output_text = format_shape(first_output)
+    block.table = table_rows(first) if block.kind == "block" else []
+    block.total_parameters = first.parameter_count() if block.kind == "block" else 0
+    if block.total_parameters > MAX_PARAMETERS:
+        raise SpecError("E324", f"the example has {block.total_parameters:,} parameters (at most {MAX_PARAMETERS:,})", block.file, "example")
+
+
+def _check_branches(block: Block, checker: ShapeChecker) -> None:
+    """Every arm of every if in forward must have been shape-checked by some example."""
+    examples = "the example" if len(block.examples) == 1 else "any example"
+
+    def arms(test: str, taken: set[str], path: str) -> None:
+        for arm in ("then", "else"):
+            if arm not in taken:
+                outcome = "true" if arm == "then" else "false"
+                raise SpecError(
+                    "E409",
+                    f"the {arm} branch of 'if {test}' is never shape-checked: {examples} never makes the test {outcome}; "
+                    "add an example (\"examples\": [...]) that does",
+                    block.file,
+                    path,
+                )
+
+    def expressions_of(stmt: Statement) -> list[tuple[ast.expr, str]]:
+        found = []
+        # The paths shape inference evaluates each expression under (ShapeChecker._statement).
+        for attr, suffix in (("value", ""), ("test", ".if"), ("iterable", ".in")):
+            tree = getattr(stmt, attr, None)
+            if tree is not None:
+                if isinstance(stmt, Return):
+                    suffix = ".return"
+                elif isinstance(stmt, While) and attr == "test":
+                    suffix = ".while"
+                found.append((tree, stmt.path + suffix))
+        return found
+
+    def walk(body: list[Statement]) -> None:
+        for stmt in body:
+            for tree, path in expressions_of(stmt):
+                for node in ast.walk(tree):
+                    if isinstance(node, ast.IfExp):
+                        text = expressions.unparse(node)
+                        arms(expressions.unparse(node.test), checker.taken.get((block.file, f"{path}: {text}"), set()), path)
+            if isinstance(stmt, If):
+                arms(expressions.unparse(stmt.test), checker.taken.get((block.file, stmt.path), set()), stmt.path)
+            for attr in ("then", "orelse", "body"):
+                walk(getattr(stmt, attr, []))
+
+    walk(block.body)
+
+
+def check_inits(checker: ShapeChecker, inst: Instance) -> None:
+    """Check every init of a built block against the tensors it initialises (after forward: sizes inferred at the first call are known)."""
+    block = inst.block
+    assert block is not None
+    evaluate = _InitEvaluator(checker.blocks, inst).evaluate
+    for t in block.parameters + block.buffers:
+        initialisers.check(t.init, inst.tensors[t.name].shape, inst.env, block.file, evaluate)
+    rules = {type_name: rule for rule in block.init_rules for type_name in rule.types}
+    for layer in _descendants(inst):
+        if layer.kind == "block" and layer is not inst:
+            check_inits(checker, layer)
+            continue
+        if layer.kind != "layer":
+            continue
+        # The block's rule runs first, then the layer's own init (see render).
+        owned = layer.definition.init if layer.definition is not None and layer.file == block.file else {}
+        rule = rules.get(layer.type)
+        for init in ([rule.tensors.get("weight"), rule.tensors.get("bias")] if rule else []) + list(owned.values()):
+            if init is None:
+                continue
+            tensors = initialisers.layer_tensors(layer.type, layer.args)
+            if tensors is None:
+                continue  # a size inferred at a call that never happened: nothing to check against
+            shape = tensors[init.name]
+            if shape is None:
+                raise SpecError("E342", f"nn.{layer.type} at {layer.path} has no {init.name} in this configuration; nothing to initialise", block.file, init.path)
+            initialisers.check(init, shape, inst.env, block.file, evaluate)
+
+
+def _descendants(inst: Instance) -> list[Instance]:
+    """``inst.modules()`` but ``inst``: every layer, container and block below it (a nested block's insides too)."""
+    found = []
+    stack = list(reversed(inst.children.values()))
+    while stack:
+        child = stack.pop()
+        found.append(child)
+        if child.kind in ("container", "block"):
+            stack.extend(reversed(child.children.values()))
+    return found
+
+
+class _InitEvaluator(ShapeChecker):
+    """Evaluates an init's update step on shapes; a comparison of tensors is a (bool) tensor here."""
+
+    def __init__(self, blocks: dict[str, Block], inst: Instance) -> None:
+        super().__init__(blocks)
+        self.owner = Instance("block", inst.type, inst.path, inst.file)  # no members: the step sees none
+
+    def evaluate(self, tree: ast.expr, env: dict[str, Any], path: str) -> Any:
+        return self.eval(tree, env, self.owner, path)
+
+    def eval(self, node: ast.expr, env: dict[str, Any], inst: Instance, path: str) -> Any:
+        if isinstance(node, ast.Compare) and not any(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops):
+            operands = [self.eval(n, env, inst, path) for n in [node.left, *node.comparators]]
+            if any(isinstance(v, Tensor) for v in operands):
+                shape: tuple[int, ...] = ()
+                for value in operands:
+                    if isinstance(value, Tensor):
+                        try:
+                            shape = catalogue.broadcast(shape, value.shape)
+                        except ShapeError as exc:
+                            raise SpecError("E401", f"comparison: {exc}", inst.file, path) from None
+                return Tensor(shape, "bool")
+        return super().eval(node, env, inst, path)
+
+
+def table_rows(inst: Instance) -> list[TableRow]:
+    rows = [TableRow(name, "-", math.prod(inst.tensors[name].shape)) for name in inst.parameter_names]
+    for name, child in inst.children.items():
+        if child.kind == "none":
+            continue
+        if child.kind == "container" and len(child.children) <= MAX_TABLE_CHILDREN:
+            for sub, grandchild in child.children.items():
+                rows.append(TableRow(f"{name}.{sub}", _outputs(grandchild), grandchild.parameter_count()))
+        else:
+            rows.append(TableRow(name, _outputs(child), child.parameter_count()))
+    return rows
+
+
+def _outputs(inst: Instance) -> str:
+    seen: list[str] = []
+    for value in inst.outputs:
+        text = format_shape(value)
+        if text not in seen:
+            seen.append(text)
+    return " / ".join(seen) if seen else "-"
