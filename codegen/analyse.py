@@ -87,6 +87,8 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         for n, a in doc.get("args", {}).items()
     ]
     args = [a for a in args if a is not None]
+    for arg in args:
+        errors.run(lambda arg=arg: _check_default(arg, f"args.{arg.name}"))
     errors.run(lambda: _check_variadic(args))
     arg_names = {a.name for a in args}
 
@@ -298,9 +300,13 @@ def _arg(name: str, doc: dict[str, Any], path: str) -> Arg:
             raise SpecError("E313", "a variadic argument takes no default", path=path)
         if isinstance(default, list):
             default = tuple(default)
-        if not fits(annotation, default):
-            raise SpecError("E323", f"default {default!r} is not a {annotation}", path=f"{path}.default")
     return Arg(name, annotation, default, variadic, doc.get("doc", ""))
+
+
+def _check_default(arg: Arg, path: str) -> None:
+    """Apart from _arg: an argument whose default is wrong is still declared (no second error where it is used)."""
+    if arg.default is not REQUIRED and not fits(arg.annotation, arg.default):
+        raise SpecError("E323", f"default {arg.default!r} is not a {arg.annotation}", path=f"{path}.default")
 
 
 def _check_variadic(args: list[Arg]) -> None:

@@ -52,6 +52,9 @@ RESERVED = frozenset(
 
 INIT_FUNCTIONS = {"range": (1, 3), "len": (1, 1), "min": (2, 8), "max": (2, 8)}
 MAX_INT = 2**31
+# Functions and methods the catalogue leaves to an operator: what to write instead.
+OPERATORS = {"add": "a + b", "sub": "a - b", "subtract": "a - b", "mul": "a * b", "multiply": "a * b",
+             "div": "a / b", "divide": "a / b", "matmul": "a @ b", "pow": "a ** b", "neg": "-a"}
 MAX_DEPTH = 50  # syntax tree levels of one expression; the specs use at most 7
 
 _BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.MatMult)
@@ -166,7 +169,11 @@ class _Checker(ast.NodeVisitor):
         if node.id not in self.scope.names:
             from .errors import did_you_mean
 
-            self.fail("E303", f"unknown name {node.id!r}" + did_you_mean(node.id, self.scope.names))
+            hint = did_you_mean(node.id, self.scope.names)
+            if not hint and self.scope.context == "init" and node.id.isalpha() and node.id.islower():
+                # "padding": "same" reads as the name same: a string needs its own quotes.
+                hint = f" (a string needs quotes inside the JSON string: \"'{node.id}'\")"
+            self.fail("E303", f"unknown name {node.id!r}" + hint)
 
     def visit_Tuple(self, node: ast.Tuple) -> None:
         for elt in node.elts:
@@ -266,12 +273,18 @@ class _Checker(ast.NodeVisitor):
                 if qualname not in self.scope.functions:
                     from .errors import did_you_mean
 
-                    self.fail("E304", f"unknown function {qualname}" + did_you_mean(qualname, self.scope.functions))
+                    hint = did_you_mean(qualname, self.scope.functions)
+                    if func.attr in OPERATORS and not hint:
+                        hint = f" (write the operator: {OPERATORS[func.attr]})"
+                    self.fail("E304", f"unknown function {qualname}" + hint)
                 return
             if func.attr.startswith("_") or func.attr not in self.scope.methods:
                 from .errors import did_you_mean
 
-                self.fail("E304", f"unknown tensor method .{func.attr}()" + did_you_mean(func.attr, self.scope.methods))
+                hint = did_you_mean(func.attr, self.scope.methods)
+                if func.attr in OPERATORS and not hint:
+                    hint = f" (write the operator: {OPERATORS[func.attr]})"
+                self.fail("E304", f"unknown tensor method .{func.attr}()" + hint)
             self.visit(owner)
             return
         if isinstance(func, ast.Name):

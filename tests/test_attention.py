@@ -106,6 +106,7 @@ def test_block_equals_the_book(name: str, train: bool) -> None:
 SCRIPTABLE = ["AddNorm", "PositionWiseFFN", "PatchEmbedding", "ViTMLP", "NextSentencePred"]
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # used on purpose
 @pytest.mark.parametrize("name", SCRIPTABLE)
 def test_torchscript_and_export(name: str) -> None:
     _, make_gen, make_inputs, dropout = BLOCKS[name]
@@ -151,6 +152,7 @@ def test_function_equals_the_book(name: str) -> None:
             torch.testing.assert_close(g.grad, r.grad, rtol=0, atol=0)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # used on purpose
 @pytest.mark.parametrize("name", SCRIPTABLE_FUNCTIONS)
 def test_function_is_scriptable(name: str) -> None:
     ref_fn, extra, make_inputs = FUNCTIONS[name]
