@@ -66,3 +66,33 @@ def test_a_wrong_default_is_one_error_not_two(tmp_path):
         d["example"].pop("output")
 
     assert spec_error(tmp_path, edit) == ["error: specs/mlp.json: args.units.default: E323 default 2.5 is not a int"]
+
+
+def test_the_docs_example_messages_are_real(tmp_path):
+    """docs/spec-format.md shows two errors: each is what codegen prints for the edit it describes."""
+    import shutil
+
+    docs = (SPECS.parent / "docs" / "spec-format.md").read_text(encoding="utf-8")
+    shown = [line for line in docs.splitlines() if line.startswith("error: specs/")]
+    shutil.copytree(SPECS, tmp_path / "specs")
+    lenet = json.loads((SPECS / "lenet.json").read_text())
+    lenet["layers"]["net"]["layers"][9]["args"]["in_features"] = 100
+    residual = json.loads((SPECS / "residual.json").read_text())
+    residual["examples"] = residual["examples"][:1]  # only the example that takes the 1x1 convolution
+    (tmp_path / "specs" / "lenet.json").write_text(json.dumps(lenet))
+    (tmp_path / "specs" / "residual.json").write_text(json.dumps(residual))
+    result = codegen("specs/", "--check", cwd=tmp_path)
+    assert result.returncode == 2
+    assert sorted(shown) == sorted(result.stderr.strip().splitlines())
+
+
+def test_readme_layout_names_every_module_and_folder():
+    root = SPECS.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    layout = readme.split("## Layout\n", 1)[1].split("\n## ", 1)[0]
+    for path in sorted((root / "codegen").iterdir()):
+        if path.suffix in (".py", ".json") and path.name != "__init__.py":
+            assert f"`{path.name}`" in layout, path.name
+    for folder in ("codegen/", "templates/", "specs/", "generated/", "tests/", "bench/"):
+        assert f"`{folder}` —" in layout, folder
+    assert "`codegen/` — the generator" in layout and "render.py` + `templates/`" not in layout
