@@ -16,6 +16,7 @@ from .errors import ErrorList, SpecError, did_you_mean
 from .expressions import Scope
 from .load import RawSpec
 from .model import (
+    Append,
     Arg,
     Assign,
     Block,
@@ -78,9 +79,15 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     kind = doc.get("kind", "block")
     errors.run(lambda: _check_class_name(name, block_names, kind))
     if kind == "function":
-        for section in ("parameters", "buffers", "layers"):
+        for section in ("parameters", "buffers", "layers", "sequential"):
             if section in doc:
                 errors.errors.append(SpecError("E318", f"a function spec has no {section}; write a block (kind 'block') to hold them", errors.file, section))
+    elif kind == "builder":
+        for section in ("parameters", "buffers", "layers", "forward", "functions"):
+            if section in doc:
+                errors.errors.append(SpecError("E318", f"a builder has no {section}: it returns an nn.Sequential of the layers under 'sequential'", errors.file, section))
+    elif "sequential" in doc:
+        errors.errors.append(SpecError("E318", "only a builder (kind 'builder') has 'sequential'; a block lists its layers under 'layers'", errors.file, "sequential"))
 
     args = [
         errors.run(lambda n=n, a=a: _arg(n, a, f"args.{n}"))
@@ -133,14 +140,22 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     ]
     errors.run(lambda: _check_rules_distinct([r for r in init_rules if r is not None]))
 
+    if kind == "builder":
+        # Checked and shape-inferred as a block holding the Sequential as "net", whose forward runs it;
+        # rendered as the book's def returning the Sequential itself (render.builder_context).
+        members[BUILDER_MEMBER] = "sequential"
+        net = errors.run(lambda: _builder_sequential(doc["sequential"], init_scope, block_names))
+        if net is not None:
+            layers = {BUILDER_MEMBER: net}
     constructor = errors.run(
         lambda: _constructor(doc.get("constructor", []), arg_names, {t.name for t in tensors["buffers"]}), default=[]
     )
-    if constructor and kind == "function":
-        errors.errors.append(SpecError("E318", "a function spec has no constructor", errors.file, "constructor"))
+    if constructor and kind != "block":
+        errors.errors.append(SpecError("E318", f"a {kind} spec has no constructor", errors.file, "constructor"))
 
-    forward = doc["forward"]
+    forward = doc["forward"] if kind != "builder" else BUILDER_FORWARD
     inputs, optional = _inputs(forward["inputs"], errors)
+    pairs = frozenset(i["name"] for i in forward["inputs"] if isinstance(i, dict) and i.get("type") == PAIR)
     variadic = next((a.name for a in args if a.variadic), None)
     functions = doc.get("functions", [])
     for i, used in enumerate(functions):
@@ -163,6 +178,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         functions=frozenset(catalogue.FUNCTIONS),
         methods=frozenset(catalogue.METHODS),
         callables=frozenset(functions),
+        buffers=frozenset(t.name for t in tensors["buffers"]),
     )
     body = errors.run(lambda: _statements(forward["body"], "forward.body", forward_scope, variadic), default=[])
     if body and not isinstance(body[-1], Return):
@@ -177,7 +193,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         examples = [doc["example"]] if "example" in doc else doc["examples"]
     for i, example in enumerate(examples):
         where = "example" if "example" in doc else f"examples[{i}]"
-        errors.run(lambda: _check_example(example, args, inputs, optional, where))
+        errors.run(lambda: _check_example(example, args, inputs, optional, where, pairs))
 
     if errors.errors:
         raise ErrorList(errors.errors)
@@ -196,6 +212,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         constructor=constructor,
         optional=optional,
         kept=kept,
+        pairs=pairs,
         functions=list(functions),
         examples_key="example" if "example" in doc else "examples",
     )
@@ -208,20 +225,43 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     return block
 
 
+PAIR = "tuple[torch.Tensor, torch.Tensor]"  # a forward input's type, besides a tensor
+BUILDER_MEMBER = "net"
+BUILDER_FORWARD = {"inputs": ["X"], "body": [{"return": "self.net(X)"}]}
+
+
+def _builder_sequential(items: list[Any], scope: Scope, block_names: set[str]) -> LayerDef:
+    """A builder's 'sequential' list as one Sequential, its items at the paths the spec has (sequential[i])."""
+    errors = _Collector("")
+    net = LayerDef(path="sequential", type="Sequential", kind="container")
+    for i, child in enumerate(items):
+        path = f"sequential[{i}]"
+        if "prefix" in child:
+            errors.errors.append(SpecError("E314", "a builder's children are named 0, 1, ... as nn.Sequential names them; a prefix needs a block", path=f"{path}.prefix"))
+        elif "for" in child:
+            net.children.append(errors.run(lambda: _repeat(child, path, scope, block_names, True)))
+        else:
+            net.children.append(errors.run(lambda: _layer(child, path, scope, block_names)))
+    if errors.errors:
+        raise ErrorList(errors.errors)
+    return net
+
+
 def _check_class_name(name: str, block_names: set[str], kind: str = "block") -> None:
-    expressions.check_identifier(name, "function name" if kind == "function" else "class name", "name")
+    expressions.check_identifier(name, "class name" if kind == "block" else "function name", "name")
     if name in catalogue.LAYERS or name in CONTAINERS:
         raise SpecError("E312", f"class name {name!r} is a torch.nn layer; choose another", path="name")
-    if kind == "function" and (name in catalogue.FUNCTIONS or f"torch.{name}" in catalogue.FUNCTIONS or f"F.{name}" in catalogue.FUNCTIONS):
+    if kind != "block" and (name in catalogue.FUNCTIONS or f"torch.{name}" in catalogue.FUNCTIONS or f"F.{name}" in catalogue.FUNCTIONS):
         raise SpecError("E312", f"function name {name!r} is a catalogued function; choose another", path="name")
 
 
 def _inputs(items: list[Any], errors: _Collector) -> tuple[list[str], frozenset[str]]:
     """Forward's inputs by name, and which of them are optional (default None, after the others)."""
     names = [item if isinstance(item, str) else item["name"] for item in items]
-    optional = frozenset(item["name"] for item in items if not isinstance(item, str))
+    optional = frozenset(item["name"] for item in items if not isinstance(item, str) and "default" in item)
     seen_optional = False
     for i, (name, item) in enumerate(zip(names, items)):
+        item = item if isinstance(item, str) or "default" in item else name  # {"name", "type"}: required
         errors.run(lambda: expressions.check_identifier(name, "input", f"forward.inputs[{i}]"))
         if name in names[:i]:
             errors.errors.append(SpecError("E311", f"input {name!r} is declared twice", errors.file, f"forward.inputs[{i}]"))
@@ -489,7 +529,7 @@ def _assigned_names(body: list[dict[str, Any]]) -> set[str]:
     for stmt in body:
         if "assign" in stmt:
             target = stmt["assign"]
-            names |= set(target) if isinstance(target, list) else {target}
+            names |= {t for t in (target if isinstance(target, list) else [target]) if not t.startswith("self.")}
         if "for" in stmt:
             names |= set(stmt["for"]) if isinstance(stmt["for"], list) else {stmt["for"]}
         for key in ("then", "else", "body"):
@@ -519,11 +559,26 @@ def _statement(doc: dict[str, Any], path: str, scope: Scope, variadic: str | Non
     if "assign" in doc:
         targets = doc["assign"] if isinstance(doc["assign"], list) else [doc["assign"]]
         for t in targets:
-            expressions.check_identifier(t, "variable", f"{path}.assign")
+            if t.startswith("self."):
+                # Forward's one assignment to self: a new value for a declared buffer (d2l's BatchNorm).
+                if t[5:] not in scope.buffers:
+                    raise SpecError("E411", f"forward may assign to self only to update a declared buffer; {t} is not one" + did_you_mean(t[5:], scope.buffers), path=f"{path}.assign")
+            else:
+                expressions.check_identifier(t, "variable", f"{path}.assign")
+        if len(set(targets)) != len(targets):
+            raise SpecError("E311", "an assignment names the same target twice", path=f"{path}.assign")
         op = doc.get("op", "=")
+        if op != "=" and any(t.startswith("self.") for t in targets):
+            raise SpecError("E411", f"a buffer gets a new value with '=', not {op}", path=f"{path}.op")
         if op != "=" and len(targets) != 1:
             raise SpecError("E315", f"{op} takes one target", path=f"{path}.op")
         return Assign(targets, op, _forward_expr(doc["value"], scope, f"{path}.value"), path)
+    if "append" in doc:
+        target = doc["append"]
+        expressions.check_identifier(target, "list", f"{path}.append")
+        if target not in scope.names:
+            raise SpecError("E303", f"unknown list {target!r}: build it first with {{\"assign\": \"{target}\", \"value\": \"[]\"}}", path=f"{path}.append")
+        return Append(target, _forward_expr(doc["value"], scope, f"{path}.value"), path)
     if "if" in doc:
         return If(
             _forward_expr(doc["if"], scope, f"{path}.if"),
@@ -553,18 +608,21 @@ def _statement(doc: dict[str, Any], path: str, scope: Scope, variadic: str | Non
             text = ast.unparse(enumerated.args[0])
         elif len(names) != 1:
             raise SpecError("E316", "two loop variables need enumerate(self.<Sequential or ModuleList>)", path=f"{path}.in")
+        over = "modules"
         if variadic is not None and text == variadic:
             iterable: ast.expr = ast.Name(variadic, ast.Load())
         else:
             iterable = _forward_expr(text, scope, f"{path}.in")
-            if not (isinstance(iterable, ast.Attribute) and isinstance(iterable.value, ast.Name) and iterable.value.id == "self"):
-                raise SpecError("E316", "a for loop runs over self.<Sequential or ModuleList> or the variadic module argument", path=f"{path}.in")
+            if isinstance(iterable, ast.Name) and len(names) == 1:
+                over = "values"  # a tensor (its first dimension) or a list; shape inference tells which
+            elif not (isinstance(iterable, ast.Attribute) and isinstance(iterable.value, ast.Name) and iterable.value.id == "self"):
+                raise SpecError("E316", "a for loop runs over self.<Sequential or ModuleList>, the variadic module argument, or a local tensor or list by name", path=f"{path}.in")
         body = _statements(doc["body"], f"{path}.body", scope, variadic)
-        return For(names[-1], iterable, body, path, index=names[0] if len(names) == 2 else None)
+        return For(names[-1], iterable, body, path, index=names[0] if len(names) == 2 else None, over=over)
     return Return(_forward_expr(doc["return"], scope, f"{path}.return"), path)
 
 
-def _check_example(example: dict[str, Any], args: list[Arg], inputs: list[str], optional: frozenset[str] = frozenset(), where: str = "example") -> None:
+def _check_example(example: dict[str, Any], args: list[Arg], inputs: list[str], optional: frozenset[str] = frozenset(), where: str = "example", pairs: frozenset[str] = frozenset()) -> None:
     given = example.get("args", {})
     by_name = {a.name: a for a in args}
     for name in given:
@@ -582,6 +640,10 @@ def _check_example(example: dict[str, Any], args: list[Arg], inputs: list[str], 
             raise SpecError("E405", "a long input needs 'high', the bound of its values (a vocabulary size)", path=f"{where}.inputs.{name}")
         if isinstance(value, dict) and value["dtype"] != "long" and "high" in value:
             raise SpecError("E405", "'high' bounds the values of a long input only", path=f"{where}.inputs.{name}.high")
+        is_pair = isinstance(value, list) and bool(value) and isinstance(value[0], list)
+        if value is not None and is_pair != (name in pairs):
+            need = "a pair of shapes, [[...], [...]]" if name in pairs else "one shape (declare \"type\": \"tuple[torch.Tensor, torch.Tensor]\" for a pair)"
+            raise SpecError("E405", f"input {name!r} takes {need}", path=f"{where}.inputs.{name}")
 
 
 # ------------------------------------------------------------------ phase 2
@@ -595,12 +657,18 @@ def resolve(blocks: dict[str, Block]) -> list[SpecError]:
             if layer.kind != "block":
                 continue
             target = blocks[layer.type]
+            if target.kind == "function":
+                errors.append(SpecError("E320", f"{layer.type} is a function spec, not a layer: call it from forward and list it under 'functions'", block.file, f"{layer.path}.type"))
+                continue
             known = {a.name for a in target.args}
             for key in layer.args:
                 if key not in known:
                     errors.append(SpecError("E321", f"{layer.type} has no argument {key!r}" + did_you_mean(key, known), block.file, f"{layer.path}.args.{key}"))
             if target.variadic is not None:
                 errors.append(SpecError("E321", f"{layer.type} takes modules as *args; it cannot be built from a spec", block.file, layer.path))
+        for i, used in enumerate(block.functions):
+            if used in blocks and blocks[used].kind != "function":
+                errors.append(SpecError("E320", f"{used} is a {blocks[used].kind}, not a function forward can call" + (": use it as a layer's type" if blocks[used].kind == "builder" else ""), block.file, f"functions[{i}]"))
     # Cycles: depth-first search with colours.
     state: dict[str, int] = {}
 

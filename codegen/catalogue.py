@@ -321,6 +321,7 @@ _DTYPE_POLICIES = {
     "any": _DTypePolicy(None, {}),  # reshaping, copying: the dtype passes through
     "numeric": _DTypePolicy(("long", "float"), {}, "a numeric tensor (long or float; a bool tensor needs .float() first)"),
     "float": _DTypePolicy(("float",), {}, "a floating-point tensor (convert with .float() first)"),
+    "long": _DTypePolicy(("long",), {}, "an integer (long) tensor of class indices"),
     "to_float": _DTypePolicy(None, {"bool": "float", "long": "float"}),  # sigmoid, exp, sin: ints become floats
     "sum": _DTypePolicy(None, {"bool": "long"}),  # counting a mask gives ints
     "rule": _DTypePolicy(None, None),  # the rule sets the output dtype itself
@@ -1398,6 +1399,17 @@ def _new_shape(b: Mapping[str, Any]) -> Tensor:
     return Tensor(tuple(size), b["dtype"].kind if b["dtype"] is not None else "float")
 
 
+def _rand_shape(b: Mapping[str, Any]) -> Tensor:
+    return _new_shape(dict(b, dtype=None))  # uniform and normal draws are float32
+
+
+def _one_hot_shape(b: Mapping[str, Any]) -> Tensor:
+    x, n = b["input"], b["num_classes"]
+    if n < 1:
+        _fail(f"expected num_classes of at least 1 (torch's -1, 'from the data', cannot be checked), found {n}")
+    return Tensor(x.shape + (n,), "long")
+
+
 def _full_shape(b: Mapping[str, Any]) -> Tensor:
     value = b["fill_value"]
     shape = _new_shape(dict(b, dtype=None))
@@ -1478,6 +1490,10 @@ def _to_shape(b: Mapping[str, Any]) -> Tensor:
 
 def _float_shape(b: Mapping[str, Any]) -> Tensor:
     return replace(b["self"], dtype="float")
+
+
+def _long_shape(b: Mapping[str, Any]) -> Tensor:
+    return replace(b["self"], dtype="long")
 
 
 def _dim_value(b: Mapping[str, Any]) -> int:
@@ -1643,6 +1659,7 @@ def _build_functions() -> dict[str, Function]:
         _function("torch.sigmoid", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.tanh", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.exp", (x,), _elementwise, b, dtypes="to_float"),
+        _function("torch.sqrt", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.sin", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.cos", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.relu", (x,), _elementwise, b, dtypes="numeric"),
@@ -1712,6 +1729,21 @@ def _build_functions() -> dict[str, Function]:
             "torch.ones", (Param("size", "ints"), dtype, device), _new_shape,
             {"size": (2, 3)}, {"size": (0, 2), "dtype": TORCH_DTYPES["bool"]},
             varargs="size", keyword_only=("dtype", "device"), dtypes="rule",
+        ),
+        # Randomness in forward (d2l's dropout from scratch): float32 draws of a size, or of a tensor's shape.
+        _function(
+            "torch.rand", (Param("size", "ints"), device), _rand_shape,
+            {"size": (2, 3)}, {"size": (4,), "device": DEVICE},
+            varargs="size", keyword_only=("device",), dtypes="rule",
+        ),
+        _function("torch.rand_like", (x,), _elementwise, a, dtypes="float"),
+        _function("torch.randn_like", (x,), _elementwise, a, dtypes="float"),
+        # num_classes is required: torch's default (-1) takes the largest id in the data. (torch documents
+        # the first argument as `tensor` but binds it by keyword as `input`.)
+        _function(
+            "F.one_hot", (x, Param("num_classes", "int")), _one_hot_shape,
+            {"input": Tensor((2, 3), "long"), "num_classes": 5}, {"input": Tensor((4,), "long"), "num_classes": 4},
+            dtypes="long",
         ),
         _function(
             "torch.full", (Param("size", "ints"), Param("fill_value", "scalar"), dtype, device), _full_shape,
@@ -1784,6 +1816,8 @@ def _build_methods() -> dict[str, Function]:
             varargs="size",
         ),
         _function("float", (me,), _float_shape, {"self": Tensor((2,), "bool")}, {"self": Tensor((2, 3), "long")}, m, dtypes="rule"),
+        # d2l's X.t().type(torch.int64) on token ids read as floats, written as .long().
+        _function("long", (me,), _long_shape, {"self": Tensor((2,), "bool")}, {"self": Tensor((2, 3), "long")}, m, dtypes="rule"),
         # to(dtype) and to(device) are torch overloads that name the position differently.
         _function(
             "to", (me, Param("dtype", "dtype|device")), _to_shape,

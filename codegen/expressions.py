@@ -50,6 +50,10 @@ RESERVED = frozenset(
     | {"layers", "idx", "module", "steps"}
 )
 
+# torch.is_grad_enabled(): takes no arguments and is decided at run time, so shape
+# inference runs both arms of an if on it. (self.training is a member: see analyse.)
+MODE_FUNCTIONS = frozenset({"torch.is_grad_enabled"})
+
 INIT_FUNCTIONS = {"range": (1, 3), "len": (1, 1), "min": (2, 8), "max": (2, 8)}
 MAX_INT = 2**31
 # Functions and methods the catalogue leaves to an operator: what to write instead.
@@ -129,6 +133,7 @@ class Scope:
     functions: frozenset[str] = frozenset()  # "F.relu", "torch.cat" (forward only)
     methods: frozenset[str] = frozenset()  # tensor methods (forward only)
     callables: frozenset[str] = frozenset()  # function specs forward may call by name
+    buffers: frozenset[str] = frozenset()  # members forward may assign (self.<buffer> = ...)
 
 
 def check(tree: ast.expr, scope: Scope, path: str) -> None:
@@ -270,6 +275,10 @@ class _Checker(ast.NodeVisitor):
                 return
             if isinstance(owner, ast.Name) and owner.id in ("F", "torch"):
                 qualname = f"{owner.id}.{func.attr}"
+                if qualname in MODE_FUNCTIONS:
+                    if node.args or node.keywords:
+                        self.fail("E302", f"{qualname}() takes no arguments")
+                    return
                 if qualname not in self.scope.functions:
                     from .errors import did_you_mean
 

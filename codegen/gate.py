@@ -58,7 +58,7 @@ def check(source: str, chain: list[Block], file: str) -> None:
     if [c.name for c in classes] != expected:
         fail(f"classes and functions {[c.name for c in classes]}, expected {expected}")
     for node, block in zip(classes, chain):
-        if block.kind == "function":
+        if block.kind in ("function", "builder"):
             if not isinstance(node, ast.FunctionDef):
                 fail(f"{node.name} must be a function")
             _check_function(node, block, fail)
@@ -72,11 +72,16 @@ def _check_function(func: ast.FunctionDef, block: Block, fail) -> None:
     """A function spec: a plain typed def; no decorators, no self, no attributes but tensor ones."""
     if func.decorator_list:
         fail(f"decorator on {func.name}")
-    expected = block.inputs + [a.name for a in block.args]
+    builder = block.kind == "builder"
+    expected = ([] if builder else block.inputs) + [a.name for a in block.args]
     if [a.arg for a in func.args.args] != expected or func.args.vararg or func.args.kwarg or func.args.kwonlyargs:
         fail(f"function {func.name} takes {[a.arg for a in func.args.args]}, the spec declares {expected}")
+    if builder and (func.returns is None or ast.unparse(func.returns) != "nn.Sequential"):
+        fail(f"builder {func.name} must return nn.Sequential")
     for node in _nodes(func):
         kind = type(node)
+        if builder and kind is ast.Starred and ast.unparse(node) == "*layers":
+            continue  # nn.Sequential(*layers): the list the builder's loop filled
         if kind in FORBIDDEN_NODES or kind in (ast.ClassDef, ast.Starred) or (kind is ast.FunctionDef and node is not func):
             fail(f"{kind.__name__} in {func.name}")
         elif kind is ast.Call and type(node.func) is ast.Name and node.func.id in FORBIDDEN_CALLS:
@@ -114,6 +119,10 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
     buffers = {t.name for t in block.buffers}
     assigned: set[str] = set()
     registered: set[str] = set()
+    forward = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "forward")
+    in_forward = {id(n) for n in _nodes(forward)}
+    constructor = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    in_init = {id(n) for n in _nodes(constructor)}
     for node in _nodes(cls):
         kind = type(node)
         if kind in FORBIDDEN_NODES:
@@ -133,16 +142,29 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
             if node.attr == "_modules" and block.variadic is None:
                 fail(f"_modules in {cls.name}")
         elif kind is ast.Assign:
-            for target in node.targets:
+            for target in _flat_targets(node.targets):
                 if type(target) is ast.Subscript:  # constructor statements fill buffers: self.<buffer>[...] = ...
                     owner = target.value
                     if not (type(owner) is ast.Attribute and type(owner.value) is ast.Name and owner.value.id == "self" and owner.attr in buffers):
                         if not (type(owner) is ast.Name and block.kind == "block"):
                             fail(f"subscript assignment into {ast.unparse(owner)} in {cls.name}")
                 if type(target) is ast.Attribute and type(target.value) is ast.Name and target.value.id == "self":
+                    if id(node) in in_forward:
+                        # Forward's one assignment to self: a new value for a declared buffer.
+                        if target.attr not in buffers:
+                            fail(f"{cls.name}.forward assigns self.{target.attr}, which is not a declared buffer")
+                        continue
+                    if len(node.targets) != 1 or type(node.targets[0]) is not ast.Attribute:
+                        fail(f"{cls.name} assigns self.{target.attr} by unpacking")
                     assigned.add(target.attr)
                     if target.attr in block.kept and ast.unparse(node.value) != target.attr:
                         fail(f"{cls.name} keeps self.{target.attr} as something other than its argument")
+        elif kind is ast.AugAssign:
+            # An attribute is updated in place only by __init__'s init steps (<tensor>.data *= ...),
+            # which _check_init_code admits in their one form.
+            for target in _flat_targets([node.target]):
+                if type(target) is ast.Attribute and id(node) not in in_init:
+                    fail(f"augmented assignment to an attribute in {cls.name}")
         elif kind is ast.AnnAssign:
             if type(node.target) is ast.Attribute:
                 fail(f"annotated attribute in {cls.name}")
@@ -232,6 +254,17 @@ def _is_self_modules(node: ast.expr) -> bool:
 
 def _is_for_iter(method: ast.FunctionDef, call: ast.Call) -> bool:
     return any(type(n) is ast.For and n.iter is call and _is_self_modules(call) for n in _nodes(method))
+
+
+def _flat_targets(targets: list[ast.expr]) -> list[ast.expr]:
+    """Assignment targets with tuples and lists unpacked: ``Y, self.moving_mean = ...``."""
+    flat: list[ast.expr] = []
+    for target in targets:
+        if type(target) in (ast.Tuple, ast.List):
+            flat.extend(_flat_targets(target.elts))
+        else:
+            flat.append(target)
+    return flat
 
 
 def _nodes(root: ast.AST) -> list[ast.AST]:

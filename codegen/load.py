@@ -171,7 +171,8 @@ def _leaf(error: Any) -> Any:
         branches: dict[Any, list[Any]] = {}
         for sub in error.context:
             branches.setdefault(sub.relative_schema_path[0], []).append(sub)
-        scored = sorted((_mismatch(errors), index) for index, errors in branches.items())
+        # Then the branch with fewer wrong details: [2.0, 20] is one bad shape, not a pair of two bad shapes.
+        scored = sorted(((_mismatch(errors), len(errors)), index) for index, errors in branches.items())
         if len(scored) > 1 and scored[0][0] == scored[1][0]:
             return best_match(error.context)  # no branch stands out
         error = max(branches[scored[0][1]], key=relevance)

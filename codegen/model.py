@@ -97,7 +97,7 @@ class RepeatDef:
 
 @dataclass
 class Assign:
-    targets: list[str]
+    targets: list[str]  # local names, or "self.<buffer>" (forward's one assignment to self)
     op: str
     value: ast.expr
     path: str
@@ -126,6 +126,16 @@ class For:
     body: list["Statement"]
     path: str
     index: str | None = None  # for index, var in enumerate(iterable)
+    over: str = "modules"  # "modules" (a container or the variadic argument) or "values" (a tensor's first dim, a list)
+
+
+@dataclass
+class Append:
+    """``outputs.append(H)`` on a list forward built with ``outputs = []``."""
+
+    target: str
+    value: ast.expr
+    path: str
 
 
 @dataclass
@@ -134,7 +144,7 @@ class Return:
     path: str
 
 
-Statement = Union[Assign, If, While, For, Return]
+Statement = Union[Assign, If, While, For, Append, Return]
 
 
 @dataclass
@@ -167,6 +177,7 @@ class Block:
     examples: list[dict[str, Any]]
     kind: str = "block"  # or "function": a module-level def
     optional: frozenset[str] = frozenset()  # inputs that default to None
+    pairs: frozenset[str] = frozenset()  # inputs that are a pair of tensors (an LSTM's (H, C))
     kept: list[str] = field(default_factory=list)  # arguments forward reads as self.<name>
     constructor: list[ConstructorAssign] = field(default_factory=list)  # after parameters and buffers
     functions: list[str] = field(default_factory=list)  # function specs forward calls

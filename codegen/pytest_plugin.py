@@ -172,17 +172,20 @@ class SpecItem(pytest.Item):
 
         block = found.blocks()[self.stem]
         net, inputs = found.built(block, self.index)
-        inputs = [X.detach().clone() if X is not None else None for X in inputs]
+        inputs = [fresh(X) for X in inputs]
         with torch.random.fork_rng():
             torch.manual_seed(0)  # dropout draws the same every run
             if self.check == "shape":
                 check_shape(block, self.index, net, inputs, found.blocks())
             elif self.check == "gradients":
-                check_gradients(net, inputs)
+                check_gradients(net, inputs, block.examples[self.index])
             elif block.kind == "function":
                 check_function_docstring(block, net, inputs, found.output)
             else:
-                check_docstring_table(net, inputs)
+                # A builder's docstring is the function's; its rows name the returned Sequential's children.
+                module = import_generated(found.output / f"{self.stem}.py")
+                doc = getattr(module, block.name).__doc__ if block.kind == "builder" else type(net).__doc__
+                check_docstring_table(net, inputs, doc or "")
 
 
 # ---------------------------------------------------------------------------- the checks
@@ -213,6 +216,8 @@ def make_input(value):
 
     if value is None:
         return None
+    if isinstance(value, list) and value and isinstance(value[0], list):  # a pair input, e.g. an LSTM's (H, C)
+        return tuple(make_input(v) for v in value)
     if isinstance(value, dict):
         if value["dtype"] == "long":
             return torch.randint(0, value.get("high", 2), tuple(value["shape"]))
@@ -246,6 +251,15 @@ def build(block, index: int, blocks: dict, output: Path):
     return net, inputs
 
 
+def fresh(value):
+    """A copy of an example input (a tensor, None or a pair) that no earlier item has touched."""
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return tuple(fresh(v) for v in value)
+    return value.detach().clone()
+
+
 def shapes_of(value):
     import torch
 
@@ -255,10 +269,12 @@ def shapes_of(value):
 
 
 def shapes_of_abstract(value):
-    from .values import Tensor
+    from .values import Tensor, TensorList
 
     if isinstance(value, Tensor):
         return value.shape
+    if isinstance(value, TensorList):
+        value = value.items
     return tuple(shapes_of_abstract(v) for v in value)
 
 
@@ -275,6 +291,7 @@ def check_shape(block, index: int, net, inputs, blocks: dict) -> None:
     from .shapes import ShapeChecker, build_example, example_inputs
 
     example = block.examples[index]
+    train(net, example)
     with torch.no_grad():
         output = net(*inputs)
     checker = ShapeChecker({b.name: b for b in blocks.values()})
@@ -286,13 +303,22 @@ def check_shape(block, index: int, net, inputs, blocks: dict) -> None:
         assert tuple(output.shape) == declared, f"output shape {tuple(output.shape)}, expected {declared}"
 
 
-def check_gradients(net, inputs) -> None:
+def train(net, example: dict) -> None:
+    """The mode the example asks for (``"training": false``: eval), training by default."""
+    from torch import nn
+
+    if isinstance(net, nn.Module):
+        net.train(example.get("training", True))
+
+
+def check_gradients(net, inputs, example: dict) -> None:
     import torch
     from torch import nn
 
-    floats = [X for X in inputs if X is not None and X.is_floating_point()]
+    floats = [X for X in leaves([X for X in inputs if X is not None]) if X.is_floating_point()]
     for X in floats:
         X.requires_grad_(True)
+    train(net, example)
     if isinstance(net, nn.Module):
         net.zero_grad(set_to_none=True)
     output = net(*inputs)
@@ -303,9 +329,10 @@ def check_gradients(net, inputs) -> None:
             assert torch.isfinite(param.grad).all(), f"{name} has a non-finite gradient"
         for name, buffer in net.named_buffers():
             assert buffer.grad is None and not buffer.requires_grad, f"buffer {name} is trained"
+    # Some inputs may feed only detached outputs (batch_norm's moving statistics); the others get finite gradients.
+    assert not floats or any(X.grad is not None for X in floats), "no input got a gradient"
     for i, X in enumerate(floats):
-        assert X.grad is not None, f"input {i} got no gradient"
-        assert torch.isfinite(X.grad).all(), f"input {i} has a non-finite gradient"
+        assert X.grad is None or torch.isfinite(X.grad).all(), f"input {i} has a non-finite gradient"
 
 
 def check_function_docstring(block, fn, inputs, output: Path) -> None:
@@ -335,16 +362,19 @@ def shape_text(value) -> str:
     if isinstance(value, torch.Tensor):
         dims = tuple(value.shape)
         return "(" + ", ".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")"
-    if isinstance(value, (tuple, list)):
+    if isinstance(value, list):  # a list forward built: as codegen.values.TensorList shows it
+        texts = [shape_text(v) for v in value]
+        return f"[{len(texts)} x {texts[0]}]" if texts and len(set(texts)) == 1 else "[" + ", ".join(texts) + "]"
+    if isinstance(value, tuple):
         return "(" + ", ".join(shape_text(v) for v in value) + ")"
     return repr(value)
 
 
-def check_docstring_table(net, inputs) -> None:
-    """Every figure in the class docstring's table, checked against the real module."""
+def check_docstring_table(net, inputs, doc: str) -> None:
+    """Every figure in the docstring's table, checked against the real module."""
     import torch
 
-    rows, (total_output, total) = parse_table(type(net).__doc__ or "")
+    rows, (total_output, total) = parse_table(doc)
     modules = dict(net.named_modules())
     seen: dict[str, list[str]] = {}
     hooks = []

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import catalogue, expressions, initialisers
-from .model import Assign, Block, For, If, LayerDef, RepeatDef, Return, Statement, While
+from .model import Append, Assign, Block, For, If, LayerDef, RepeatDef, Return, Statement, While
 from .output import TEMPLATES as TEMPLATE_DIR
 from .values import REQUIRED, Tensor
 
@@ -171,7 +171,9 @@ def shape_table(block: Block) -> str:
     if block.kind == "function":
         return f"Shapes for input {inputs}{config}: output {block.output_text}"
     rows = [("layer", "output", "parameters")]
-    rows += [(row.name, row.output, f"{row.parameters:,}") for row in block.table]
+    # A builder's layers are the Sequential it returns: 0, 1, ... (its state_dict keys), not net.0.
+    strip = len("net.") if block.kind == "builder" else 0
+    rows += [(row.name[strip:], row.output, f"{row.parameters:,}") for row in block.table]
     rows.append(("total", block.output_text, f"{block.total_parameters:,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(2)]
     count_width = max(len(r[2]) for r in rows)
@@ -245,6 +247,14 @@ def layer_source(layer: LayerDef, blocks: dict[str, Block]) -> Call:
         spec = catalogue.LAYERS[layer.type]
         order = [p.name for p in spec.params]
         positional = [p.name for p in spec.params[: spec.positional]]
+        # The book passes variables on by position where torch allows it, and says what literals
+        # are (nn.Conv2d(in_channels, out_channels, kernel_size, strides, padding) but kernel_size=3):
+        # a name that is not a flag continues the positional run.
+        for param in spec.params[spec.positional:]:
+            tree = layer.args.get(param.name)
+            if not isinstance(tree, ast.Name) or param.kind == "bool":
+                break
+            positional.append(param.name)
         prefix = "nn."
     else:
         target = blocks[layer.type]
@@ -276,6 +286,21 @@ def signature(params: list[str], indent: int, head: str, tail: str) -> str:
     return "\n" + "".join(f"{inner}{p},\n" for p in params) + " " * indent
 
 
+def _loops(layer: LayerDef, blocks: dict[str, Block], indent: int) -> list[dict[str, Any]]:
+    """A container with repeats, as ``layers.append(...)`` lines (in loops) at ``indent`` spaces."""
+    loops: list[dict[str, Any]] = []
+    for child in layer.children:
+        if isinstance(child, RepeatDef):
+            loops.append({
+                "var": child.var,
+                "iterable": expressions.unparse(child.iterable),
+                "appends": [Call("layers.append", [layer_source(l, blocks)]).layout(indent + 4) for l in child.layers],
+            })
+        else:
+            loops.append({"var": None, "appends": [Call("layers.append", [layer_source(child, blocks)]).layout(indent)]})
+    return loops
+
+
 def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[str, Any]:
     item: dict[str, Any] = {"name": name, "comment": comment(layer.doc), "loops": []}
     named = layer.children[0] if layer.kind == "container" and len(layer.children) == 1 else None
@@ -291,15 +316,7 @@ def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[st
         return item
     if layer.kind == "container" and any(isinstance(c, RepeatDef) for c in layer.children):
         item["container"] = layer.type
-        for child in layer.children:
-            if isinstance(child, RepeatDef):
-                item["loops"].append({
-                    "var": child.var,
-                    "iterable": expressions.unparse(child.iterable),
-                    "appends": [Call("layers.append", [layer_source(l, blocks)]).layout(12) for l in child.layers],
-                })
-            else:
-                item["loops"].append({"var": None, "appends": [Call("layers.append", [layer_source(child, blocks)]).layout(8)]})
+        item["loops"] = _loops(layer, blocks, 8)
         return item
     call = layer_source(layer, blocks)
     head = len(f"self.{name} = ")
@@ -321,17 +338,36 @@ class _ForwardRenderer:
     def __init__(self, block: Block) -> None:
         self.block = block
         self.counters = 0
+        self.indent = 4 if block.kind == "function" else 8  # of the statement being rendered
 
-    def statements(self, body: list[Statement]) -> list[dict[str, Any]]:
-        return [self.statement(s) for s in body]
+    def statements(self, body: list[Statement], nested: bool = False) -> list[dict[str, Any]]:
+        self.indent += 4 if nested else 0
+        try:
+            return [self.statement(s) for s in body]
+        finally:
+            self.indent -= 4 if nested else 0
+
+    def value(self, tree: ast.expr, head: str, tail: str = "") -> str:
+        """An expression after ``head`` on its line, split as black splits a call that is too long."""
+        flat = expressions.unparse(tree)
+        if self.indent + len(head) + len(flat) + len(tail) <= LINE or not isinstance(tree, ast.Call):
+            return flat
+        args = [expressions.unparse(a) for a in tree.args]
+        args += [f"{k.arg}={expressions.unparse(k.value)}" for k in tree.keywords]
+        text = Call(expressions.unparse(tree.func), list(args)).layout(self.indent, head=len(head), tail=len(tail))
+        # The template indents every line by the statement's depth: continuation lines are relative to it.
+        return "\n".join(line[self.indent:] if i else line for i, line in enumerate(text.split("\n")))
 
     def statement(self, stmt: Statement) -> dict[str, Any]:
         if isinstance(stmt, Assign):
-            return {"kind": "assign", "target": ", ".join(stmt.targets), "op": stmt.op, "value": expressions.unparse(stmt.value)}
+            target = ", ".join(stmt.targets)
+            return {"kind": "assign", "target": target, "op": stmt.op, "value": self.value(stmt.value, f"{target} {stmt.op} ")}
+        if isinstance(stmt, Append):
+            return {"kind": "append", "target": stmt.target, "value": self.value(stmt.value, f"{stmt.target}.append(", ")")}
         if isinstance(stmt, Return):
-            return {"kind": "return", "value": expressions.unparse(stmt.value)}
+            return {"kind": "return", "value": self.value(stmt.value, "return ")}
         if isinstance(stmt, If):
-            return {"kind": "if", "test": expressions.unparse(stmt.test), "then": self.statements(stmt.then), "orelse": self.statements(stmt.orelse)}
+            return {"kind": "if", "test": expressions.unparse(stmt.test), "then": self.statements(stmt.then, True), "orelse": self.statements(stmt.orelse, True)}
         if isinstance(stmt, While):
             self.counters += 1
             counter = "steps" if self.counters == 1 else f"steps{self.counters}"
@@ -343,17 +379,17 @@ class _ForwardRenderer:
                 "counter": counter,
                 "max_iterations": stmt.max_iterations,
                 "message": message,
-                "body": self.statements(stmt.body),
+                "body": self.statements(stmt.body, True),
             }
         assert isinstance(stmt, For)
-        if isinstance(stmt.iterable, ast.Name):
+        if isinstance(stmt.iterable, ast.Name) and stmt.over == "modules":
             # The variadic module argument: its modules are the numbered children.
             iterable = "self._modules.values()"
         else:
             iterable = expressions.unparse(stmt.iterable)
         if stmt.index is not None:
-            return {"kind": "for", "var": f"{stmt.index}, {stmt.var}", "iterable": f"enumerate({iterable})", "body": self.statements(stmt.body)}
-        return {"kind": "for", "var": stmt.var, "iterable": iterable, "body": self.statements(stmt.body)}
+            return {"kind": "for", "var": f"{stmt.index}, {stmt.var}", "iterable": f"enumerate({iterable})", "body": self.statements(stmt.body, True)}
+        return {"kind": "for", "var": stmt.var, "iterable": iterable, "body": self.statements(stmt.body, True)}
 
 
 def _uses_functional(block: Block) -> bool:
@@ -430,7 +466,8 @@ def forward_signature(block: Block) -> str:
     """``self, X: torch.Tensor, valid_lens: Optional[torch.Tensor] = None``; a function's arguments follow its inputs."""
     params = [] if block.kind == "function" else ["self"]
     for name in block.inputs:
-        params.append(f"{name}: Optional[torch.Tensor] = None" if name in block.optional else f"{name}: torch.Tensor")
+        kind = "tuple[torch.Tensor, torch.Tensor]" if name in block.pairs else "torch.Tensor"
+        params.append(f"{name}: Optional[{kind}] = None" if name in block.optional else f"{name}: {kind}")
     if block.kind == "function":
         for arg in block.args:
             params.append(f"{arg.name}: {arg.annotation}" + ("" if arg.default is REQUIRED else f" = {_literal(arg.default)}"))
@@ -447,6 +484,29 @@ def function_context(block: Block) -> dict[str, Any]:
         "returns": block.returns,
         "body": _ForwardRenderer(block).statements(block.body),
     }
+
+
+def builder_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
+    """A builder: ``def vgg_block(...) -> nn.Sequential:`` building and returning the Sequential, as the book does."""
+    from .analyse import BUILDER_MEMBER
+
+    net = block.layers[BUILDER_MEMBER]
+    params = [
+        f"{a.name}: {a.annotation}" + ("" if a.default is REQUIRED else f" = {_literal(a.default)}")
+        for a in block.args
+    ]
+    context: dict[str, Any] = {
+        "kind": "builder",
+        "name": block.name,
+        "docstring": class_docstring(block),
+        "signature": signature(params, 0, f"def {block.name}(", ") -> nn.Sequential:"),
+        "loops": [],
+    }
+    if any(isinstance(c, RepeatDef) for c in net.children):
+        context["loops"] = _loops(net, blocks, 4)
+    else:
+        context["value"] = layer_source(net, blocks).layout(4, head=len("return "))
+    return context
 
 
 def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
@@ -478,6 +538,8 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
             })
     if block.kind == "function":
         return function_context(block)
+    if block.kind == "builder":
+        return builder_context(block, blocks)
     # Attribute types for type checkers, as torch's own modules declare them: a buffer is a Tensor
     # (nn.Module.__getattr__ says Tensor | Module), and the variadic children are never None.
     annotations = [f"{t.name}: torch.Tensor" for t in block.buffers]
@@ -511,7 +573,7 @@ def render(chain: list[Block], blocks: dict[str, Block]) -> str:
         blocks=[block_context(b, blocks) for b in chain],
         uses_functional=any(_uses_functional(b) for b in chain),
         uses_optional=any(b.optional for b in chain),
-        uses_nn=any(b.kind == "block" for b in chain),
+        uses_nn=any(b.kind != "function" for b in chain),  # blocks and builders
     )
 
 

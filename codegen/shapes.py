@@ -10,6 +10,7 @@ output annotation.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import math
 from typing import Any
 
@@ -17,6 +18,7 @@ from . import catalogue, expressions, initialisers
 from .errors import SpecError, did_you_mean
 from .expressions import Scope
 from .model import (
+    Append,
     Assign,
     Block,
     For,
@@ -28,13 +30,14 @@ from .model import (
     TableRow,
     While,
 )
-from .values import REQUIRED, ShapeError, Tensor
+from .values import REQUIRED, ShapeError, Tensor, TensorList
 
 MAX_PARAMETERS = 2_000_000_000
 # Bounds on the work of one example's shape inference, so that no spec can make
 # generation hang (nested loops, blocks that call blocks that call blocks...).
 MAX_LAYERS = 20_000
 MAX_STEPS = 200_000
+MAX_LIST = 65_536  # items of a list forward builds
 MAX_TABLE_CHILDREN = 64  # a longer container gets one row in the docstring table, not one per child
 
 
@@ -257,6 +260,8 @@ class ShapeChecker:
                 raise SpecError("E406", f"{inst.type} takes {count} input(s), given {len(args)}", file, path)
             args = list(args) + [None] * (len(block.inputs) - len(args))
             for name, value in zip(block.inputs, args):
+                if name in block.pairs and isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, Tensor) for v in value):
+                    continue
                 if not isinstance(value, Tensor) and not (value is None and name in block.optional):
                     raise SpecError("E406", f"{inst.type}'s input {name} must be a tensor{' or None' if name in block.optional else ''}, found {_describe(value)}", file, path)
             value = self.run(inst, args)
@@ -355,11 +360,21 @@ class ShapeChecker:
                     raise SpecError("E401", f"in-place {stmt.op} would change {target}'s shape from {env[target]} to {new}", file, stmt.path)
                 env[target] = new
             elif len(stmt.targets) == 1:
-                env[stmt.targets[0]] = value
+                self._store(stmt.targets[0], value, env, inst, stmt.path)
             else:
                 if not isinstance(value, tuple) or len(value) != len(stmt.targets):
                     raise SpecError("E401", f"cannot unpack {_describe(value)} into {len(stmt.targets)} names", file, stmt.path)
-                env.update(zip(stmt.targets, value))
+                for target, item in zip(stmt.targets, value):
+                    self._store(target, item, env, inst, stmt.path)
+            return False, None
+        if isinstance(stmt, Append):
+            target = env.get(stmt.target)
+            if not isinstance(target, TensorList):
+                raise SpecError("E401", f"{stmt.target}.append() needs a list built with {stmt.target} = [], found {_describe(target)}", file, stmt.path)
+            value = self.eval(stmt.value, env, inst, stmt.path)
+            if not isinstance(value, Tensor):
+                raise SpecError("E401", f"only tensors may be appended to a list, found {_describe(value)}", file, stmt.path)
+            env[stmt.target] = _list(target.items + (value,), (file, stmt.path))
             return False, None
         if isinstance(stmt, If):
             test = self.eval(stmt.test, env, inst, stmt.path + ".if")
@@ -368,12 +383,21 @@ class ShapeChecker:
                 return self._statements(stmt.then if test else stmt.orelse, env, inst)
             self.took(file, stmt.path, "then", "else")
             # Data-dependent: both branches must leave the same shapes behind.
+            # (torch.is_grad_enabled() is decided at run time too.)
             then_env, else_env = dict(env), dict(env)
+            tensors_before = dict(inst.tensors)
             then = self._statements(stmt.then, then_env, inst)
+            then_tensors, inst.tensors = inst.tensors, dict(tensors_before)
             orelse = self._statements(stmt.orelse, else_env, inst)
-            if then_env != else_env or then != orelse:
-                raise SpecError("E401", "the two branches of a data-dependent if give different shapes", file, stmt.path)
-            env.update(then_env)
+            # A name bound in one arm only is unbound after the if (using it is E303); a name bound in both must agree.
+            differ = sorted(n for n in set(then_env) & set(else_env) if then_env[n] != else_env[n])
+            if differ or then != orelse or then_tensors != inst.tensors:
+                what = f": {differ[0]} is {_describe(then_env[differ[0]])} in one and {_describe(else_env[differ[0]])} in the other" if differ else ""
+                raise SpecError("E401", f"the two branches of a data-dependent if give different shapes{what}", file, stmt.path)
+            for name in list(env):
+                if name not in then_env or name not in else_env:
+                    del env[name]
+            env.update({n: v for n, v in then_env.items() if n in else_env})
             return then
         if isinstance(stmt, While):
             test = self.eval(stmt.test, env, inst, stmt.path + ".while")
@@ -384,6 +408,8 @@ class ShapeChecker:
             if done or env != before:
                 raise SpecError("E401", "the body of a data-dependent while loop must keep every shape unchanged", file, stmt.path)
             return False, None
+        if isinstance(stmt, For) and stmt.over == "values":
+            return self._loop_over_values(stmt, env, inst)
         if isinstance(stmt, For):
             if isinstance(stmt.iterable, ast.Name):  # the variadic module argument
                 items = list(inst.children.values())
@@ -402,6 +428,58 @@ class ShapeChecker:
             return False, None
         return True, self.eval(stmt.value, env, inst, stmt.path + ".return")
 
+    def _store(self, target: str, value: Any, env: dict[str, Any], inst: Instance, path: str) -> None:
+        if not target.startswith("self."):
+            env[target] = value
+            return
+        # A buffer's new value (d2l's BatchNorm): the same shape, so state_dict keeps its layout.
+        name = target[5:]
+        old = inst.tensors[name]
+        if not isinstance(value, Tensor) or value.shape != old.shape:
+            raise SpecError("E401", f"{target} is a buffer of shape {old}; forward may only give it a new value of that shape, found {_describe(value)}", inst.file, path)
+        inst.tensors[name] = value
+
+    def _loop_over_values(self, stmt: For, env: dict[str, Any], inst: Instance) -> tuple[bool, Any]:
+        """``for X in inputs:`` (a tensor's first dimension) or over a list: the body runs once, on one item's shape.
+
+        One pass decides every later one only if it leaves each value that existed
+        before the loop as it was (lists may grow: what one pass appends, every pass
+        appends); otherwise the spec is refused (E410) rather than guessed.
+        """
+        file, path = inst.file, stmt.path
+        seq = self.eval(stmt.iterable, env, inst, path + ".in")
+        name = expressions.unparse(stmt.iterable)
+        if isinstance(seq, Tensor):
+            if not seq.shape:
+                raise SpecError("E401", f"cannot loop over {name}: it is a 0-d tensor", file, path)
+            count, kinds = seq.shape[0], [_first_dim_item(seq)]
+        elif isinstance(seq, TensorList):
+            count, kinds = len(seq.items), sorted(set(seq.items), key=seq.items.index)
+            if len(kinds) > 1:
+                raise SpecError("E410", f"cannot loop over the list {name}: its items have different shapes ({', '.join(map(str, kinds))}); one pass of the body could not stand for all", file, path)
+        else:
+            raise SpecError("E316", f"a for loop over a name runs over a tensor or a list, found {_describe(seq)}", file, path)
+        if count == 0:
+            raise SpecError("E410", f"{name} is empty in this example, so the loop body is never shape-checked; give a larger example", file, path)
+        before = dict(env)
+        env[stmt.var] = kinds[0]
+        done, _ = self._statements(stmt.body, env, inst)
+        if done:
+            raise SpecError("E410", "a return inside a loop over a tensor or list cannot be shape-checked; build a list and return after the loop", file, path)
+        for key, old in before.items():
+            new = env.get(key)
+            if isinstance(old, TensorList) and isinstance(new, TensorList) and new.items[: len(old.items)] == old.items:
+                appended = new.items[len(old.items):]
+                env[key] = _list(old.items + appended * count, (file, path))
+            elif new != old and key != stmt.var:
+                raise SpecError(
+                    "E410",
+                    f"one pass of the loop body changes {key} from {_describe(old)} to {_describe(new)}, so one symbolic pass "
+                    "cannot decide the shapes of the next; keep the shapes of values carried between iterations fixed",
+                    file, path,
+                )
+        return False, None
+
     # -------------------------------------------------------------- expressions
 
     def eval(self, node: ast.expr, env: dict[str, Any], inst: Instance, path: str) -> Any:
@@ -412,7 +490,12 @@ class ShapeChecker:
             if node.id not in env:
                 raise SpecError("E303", f"{node.id!r} is used before it is assigned", *where)
             return env[node.id]
-        if isinstance(node, (ast.Tuple, ast.List)):
+        if isinstance(node, ast.List):
+            items = tuple(self.eval(e, env, inst, path) for e in node.elts)
+            if not all(isinstance(item, Tensor) for item in items):
+                raise SpecError("E401", "a list in forward holds tensors only; write a tuple for other values", *where)
+            return TensorList(items)
+        if isinstance(node, ast.Tuple):
             return tuple(self.eval(e, env, inst, path) for e in node.elts)
         if isinstance(node, ast.Attribute):
             if isinstance(node.value, ast.Name) and node.value.id == "self":
@@ -472,6 +555,8 @@ class ShapeChecker:
         if isinstance(node, ast.Subscript):
             value = self.eval(node.value, env, inst, path)
             index = self.eval(node.slice, env, inst, path) if not isinstance(node.slice, ast.Slice) else None
+            if isinstance(value, TensorList) and isinstance(index, int) and not isinstance(index, bool):
+                value = value.items
             if isinstance(value, tuple) and isinstance(index, int):
                 try:
                     return value[index]
@@ -487,6 +572,11 @@ class ShapeChecker:
         args = [self.eval(a, env, inst, path) for a in node.args]
         kwargs = {k.arg: self.eval(k.value, env, inst, path) for k in node.keywords if k.arg}
         func = node.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and f"{func.value.id}.{func.attr}" in expressions.MODE_FUNCTIONS:
+            return _DATA  # torch.is_grad_enabled(): decided at run time
+        # A list forward built is passed on as the sequence of its tensors (torch.stack(outputs)).
+        args = [item.items if isinstance(item, TensorList) else item for item in args]
+        kwargs = {k: v.items if isinstance(v, TensorList) else v for k, v in kwargs.items()}
         if isinstance(func, ast.Name) and inst.block is not None and func.id in inst.block.functions:
             return self.call_function(self.blocks[func.id], args, kwargs, where)
         if isinstance(func, (ast.Name, ast.Subscript)) or (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
@@ -594,6 +684,17 @@ def _child(container: Instance, index: Any, where: tuple[str, str]) -> Instance:
     return children[index]
 
 
+def _list(items: tuple[Any, ...], where: tuple[str, str]) -> TensorList:
+    if len(items) > MAX_LIST:
+        raise SpecError("E324", f"a list of {len(items):,} tensors is too long (at most {MAX_LIST:,}); make the example smaller", *where)
+    return TensorList(items)
+
+
+def _first_dim_item(seq: Tensor) -> Tensor:
+    """One item of ``for X in seq``: the tensor without its first dimension (and with its dtype)."""
+    return dataclasses.replace(seq, shape=seq.shape[1:])
+
+
 def _must_be_positive(name: str) -> bool:
     return name.endswith(("features", "channels", "_dim", "_size", "embeddings")) or name.startswith("num_")
 
@@ -607,7 +708,7 @@ def _describe(value: Any) -> str:
 
 
 def format_shape(value: Any) -> str:
-    if isinstance(value, Tensor):
+    if isinstance(value, (Tensor, TensorList)):
         return str(value)
     if isinstance(value, tuple):
         return "(" + ", ".join(format_shape(v) for v in value) + ")"
@@ -655,14 +756,25 @@ def example_inputs(example: dict[str, Any]) -> list[Any]:
             kind = "float" if value["dtype"] == "float32" else value["dtype"]  # values.Tensor's kinds: float, long, bool
             inputs.append(Tensor(tuple(value["shape"]), kind, value.get("high")))
         else:
-            inputs.append(Tensor(tuple(value), "float"))
+            inputs.append(_example_tensor(value))  # a shape, or a pair of shapes
     return inputs
+
+
+def _example_tensor(value: Any) -> Any:
+    """An example input: a shape, {shape, dtype, high}, or a pair of shapes."""
+    if isinstance(value, list) and value and isinstance(value[0], list):
+        return tuple(_example_tensor(v) for v in value)
+    if isinstance(value, dict):
+        return Tensor(tuple(value["shape"]), {"float32": "float", "long": "long", "bool": "bool"}[value["dtype"]], value.get("high"))
+    return Tensor(tuple(value))
 
 
 def annotation(value: Any) -> str | None:
     """The return annotation TorchScript accepts for ``value``: torch.Tensor, tuple[torch.Tensor, ...] spelled out, nested."""
     if isinstance(value, Tensor):
         return "torch.Tensor"
+    if isinstance(value, TensorList):
+        return "list[torch.Tensor]"
     if isinstance(value, tuple) and value:
         parts = [annotation(v) for v in value]
         if all(parts):
@@ -703,8 +815,8 @@ def infer(block: Block, blocks: dict[str, Block]) -> None:
     _check_branches(block, checker)
     block.output_shape = first_output.shape if isinstance(first_output, Tensor) else None
     block.output_text = format_shape(first_output)
-    block.table = table_rows(first) if block.kind == "block" else []
-    block.total_parameters = first.parameter_count() if block.kind == "block" else 0
+    block.table = table_rows(first) if block.kind != "function" else []
+    block.total_parameters = first.parameter_count() if block.kind != "function" else 0
     if block.total_parameters > MAX_PARAMETERS:
         raise SpecError("E324", f"the example has {block.total_parameters:,} parameters (at most {MAX_PARAMETERS:,})", block.file, "example")
 

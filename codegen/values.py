@@ -85,3 +85,15 @@ class Param:
 
 ShapeRule = Callable[[Mapping[str, Any], Mapping[str, Any]], Any]
 """(constructor arguments, bound call arguments) -> output value."""
+
+
+@dataclass(frozen=True)
+class TensorList:
+    """A Python list forward builds (``outputs = []``, ``outputs.append(H)``): its items, in order."""
+
+    items: tuple[Any, ...] = ()
+
+    def __str__(self) -> str:
+        if self.items and all(item == self.items[0] for item in self.items):
+            return f"[{len(self.items)} x {self.items[0]}]"
+        return "[" + ", ".join(str(item) for item in self.items) + "]"

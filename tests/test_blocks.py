@@ -14,7 +14,7 @@ import re
 import pytest
 
 from codegen import output, render
-from codegen.pytest_plugin import make_input  # noqa: F401  (tests/test_init.py's example inputs)
+from codegen.pytest_plugin import make_input, shape_text  # noqa: F401  (used by test_init.py and test_hostile.py)
 
 from .conftest import STEMS, analysed
 
@@ -37,8 +37,11 @@ def test_generated_file_is_standalone(stem):
     block = analysed()[stem]
     if block.kind == "function":
         assert re.search(rf"^def {block.name}\(", source, re.MULTILINE)
+    elif block.kind == "builder":
+        assert re.search(rf"^def {block.name}\([^)]*\) -> nn.Sequential:", source, re.MULTILINE)
     else:
-        assert re.search(r"def forward\(\s*self(, \w+: (torch\.Tensor|Optional\[torch\.Tensor\] = None))+\s*\) -> ", source)
+        kind = r"(torch\.Tensor|tuple\[torch\.Tensor, torch\.Tensor\])"
+        assert re.search(rf"def forward\(\s*self(,\s*\w+: ({kind}|Optional\[{kind}\] = None))+,?\s*\) -> ", source)
 
 
 @pytest.mark.parametrize("stem", STEMS)

@@ -53,8 +53,8 @@ CASES = {
     "my_linear": (lambda: d2l.MyLinearFixed(5, 3), lambda: generated("my_linear", "MyLinear", 5, 3), [(2, 5)]),
     "lenet": (d2l.lenet, lambda: generated("lenet", "LeNet"), [(2, 1, 28, 28)]),
     "alexnet": (d2l.alexnet, lambda: generated("alexnet", "AlexNet"), [(1, 1, 224, 224)]),
-    "vgg11": (d2l.vgg11, lambda: generated("vgg11", "VGG11"), [(1, 1, 224, 224)]),
-    "nin": (d2l.nin, lambda: generated("nin", "NiN"), [(1, 1, 224, 224)]),
+    "vgg11": (d2l.vgg11, lambda: generated("vgg11", "vgg11"), [(1, 1, 224, 224)]),
+    "nin": (d2l.nin, lambda: generated("nin", "nin"), [(1, 1, 224, 224)]),
     "googlenet": (d2l.googlenet, lambda: generated("googlenet", "GoogLeNet"), [(1, 1, 96, 96)]),
     "resnet18": (d2l.resnet18, lambda: generated("resnet18", "ResNet18"), [(2, 1, 96, 96)]),
     "densenet": (d2l.densenet, lambda: generated("densenet", "DenseNet"), [(2, 1, 96, 96)]),
@@ -70,9 +70,11 @@ CASES = {
     ),
     "residual_identity": (lambda: d2l.Residual(3, 3), lambda: generated("residual", "Residual", 3, 3), [(4, 3, 6, 6)]),
     "dense_block": (lambda: d2l.DenseBlock(2, 3, 10), lambda: generated("dense_block", "DenseBlock", 2, 3, 10), [(4, 3, 8, 8)]),
-    "vgg_block": (lambda: d2l.vgg_block(2, 3, 8), lambda: generated("vgg_block", "VGGBlock", 2, 3, 8), [(1, 3, 16, 16)]),
-    "nin_block": (lambda: d2l.nin_block(3, 8, 3, 1, 1), lambda: generated("nin_block", "NiNBlock", 3, 8, 3, 1, 1), [(1, 3, 12, 12)]),
+    "vgg_block": (lambda: d2l.vgg_block(2, 3, 8), lambda: generated("vgg_block", "vgg_block", 2, 3, 8), [(1, 3, 16, 16)]),
+    "nin_block": (lambda: d2l.nin_block(3, 8, 3, 1, 1), lambda: generated("nin_block", "nin_block", 3, 8, 3, 1, 1), [(1, 3, 12, 12)]),
 }
+# Builder functions (kind "builder"): the book's functions returning nn.Sequential, so the same state_dict keys.
+BUILDERS = ["vgg_block", "nin_block", "vgg11", "nin"]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -82,6 +84,15 @@ def test_equals_reference(case):
     assert sum(p.numel() for p in ref.parameters()) == sum(p.numel() for p in gen.parameters())
     copy_weights(ref, gen)
     assert_same(ref, gen, *shapes)
+
+
+@pytest.mark.parametrize("case", BUILDERS)
+def test_builders_have_the_books_state_dict_keys(case):
+    make_ref, make_gen, _ = CASES[case]
+    ref, gen = make_ref(), make_gen()
+    assert type(gen) is nn.Sequential
+    assert list(gen.state_dict()) == list(ref.state_dict())
+    assert list(gen.state_dict())[0] == ("0.0.weight" if case in ("vgg11", "nin") else "0.weight")
 
 
 @pytest.mark.parametrize("case", ["resnet18", "densenet", "residual", "dense_block"])

@@ -297,6 +297,11 @@ def output_is_file(work: Path) -> None:
 MLP = "specs/mlp.json"
 MYL = "specs/my_linear.json"
 W_INIT = ["parameters", "weight", "init"]
+FIXED = "specs/fixed_hidden_mlp.json"  # forward: X = linear(X); X = relu(mm(X, rand_weight) + 1); X = linear(X); while; return
+
+
+def insert_statement(index: int, statement: dict) -> Callable[[Any], None]:
+    return lambda doc: doc["forward"]["body"].insert(index, statement)
 FWD = ["forward", "body", 0, "return"]
 OUT_FEATURES = ["layers", "hidden", "args", "out_features"]
 E305 = frozenset({"E305"})
@@ -339,10 +344,10 @@ CORPUS = [
          edit("my_linear", put(["forward", "body", 0, "assign"], "__class__")), frozenset({"E303"})),
     Case("assign_targets_torch", "E310", "specs/my_linear.json", "forward.body[0].assign", "variable 'torch' is reserved",
          edit("my_linear", put(["forward", "body", 0, "assign"], ["linear", "torch"])), frozenset({"E401"})),
-    Case("repeat_variable_class", "E310", "specs/vgg_block.json", "layers.net.layers[0].for", "loop variable 'class' is a Python keyword",
-         edit("vgg_block", put(["layers", "net", "layers", 0, "for"], "class"))),
-    Case("repeat_variable_payload", "E204", "specs/vgg_block.json", "layers.net.layers[0].for", "'i; import os' is not a valid name",
-         edit("vgg_block", put(["layers", "net", "layers", 0, "for"], "i; import os"))),
+    Case("repeat_variable_class", "E310", "specs/vgg_block.json", "sequential[0].for", "loop variable 'class' is a Python keyword",
+         edit("vgg_block", put(["sequential", 0, "for"], "class"))),
+    Case("repeat_variable_payload", "E204", "specs/vgg_block.json", "sequential[0].for", "'i; import os' is not a valid name",
+         edit("vgg_block", put(["sequential", 0, "for"], "i; import os"))),
     Case("forward_loop_variable_match", "E310", "specs/my_sequential.json", "forward.body[0].for", "loop variable 'match' is a Python keyword",
          edit("my_sequential", put(["forward", "body", 0, "for"], "match"))),
     Case("layer_type_dotted", "E204", MLP, "layers.hidden.type", "'nn.Module' is not a valid name",
@@ -370,10 +375,10 @@ CORPUS = [
          edit("my_linear", put(["parameters", "weight", "shape", 0], "in_units.__class__"))),
     Case("layer_if_import", "E304", "specs/residual.json", "layers.conv3.if", "call of '__import__' is not allowed",
          edit("residual", put(["layers", "conv3", "if"], "use_1x1conv or __import__('os')"))),
-    Case("repeat_in_escape", "E301", "specs/vgg_block.json", "layers.net.layers[0].in", "not a valid expression",
-         edit("vgg_block", put(["layers", "net", "layers", 0, "in"], "range(num_convs)); import os; (("))),
-    Case("repeat_in_open", "E304", "specs/vgg_block.json", "layers.net.layers[0].in", "call of 'open' is not allowed",
-         edit("vgg_block", put(["layers", "net", "layers", 0, "in"], "open('x')"))),
+    Case("repeat_in_escape", "E301", "specs/vgg_block.json", "sequential[0].in", "not a valid expression",
+         edit("vgg_block", put(["sequential", 0, "in"], "range(num_convs)); import os; (("))),
+    Case("repeat_in_open", "E304", "specs/vgg_block.json", "sequential[0].in", "call of 'open' is not allowed",
+         edit("vgg_block", put(["sequential", 0, "in"], "open('x')"))),
     # -- injection through forward expressions ---------------------------------------------------
     Case("forward_import", "E302", MLP, "forward.body[0].return", "literal 'x' is not allowed here", edit("mlp", put(FWD, PAYLOADS[4]))),
     Case("forward_dunder_class", "E302", MLP, "forward.body[0].return", "private attribute '__class__'", edit("mlp", put(FWD, PAYLOADS[5]))),
@@ -472,16 +477,16 @@ CORPUS = [
          edit("my_linear", lambda d: d["parameters"]["weight"].update(inits="rand"))),
     Case("unknown_key_statement", "E201", MLP, "forward.body[0]", "unknown key 'retrun' (did you mean 'return'?); allowed: return",
          edit("mlp", lambda d: d["forward"]["body"][0].update(retrun="X"))),
-    Case("unknown_key_repeat", "E201", "specs/vgg_block.json", "layers.net.layers[0]", "unknown key 'fro' (did you mean 'for'?)",
-         edit("vgg_block", lambda d: d["layers"]["net"]["layers"][0].update(fro="j"))),
+    Case("unknown_key_repeat", "E201", "specs/vgg_block.json", "sequential[0]", "unknown key 'fro' (did you mean 'for'?)",
+         edit("vgg_block", lambda d: d["sequential"][0].update(fro="j"))),
     Case("unknown_key_nested_child", "E201", "specs/nest_mlp.json", "layers.net.layers[0]", "unknown key 'arg' (did you mean 'args'?)",
          edit("nest_mlp", lambda d: d["layers"]["net"]["layers"][0].update(arg={}))),
     Case("missing_forward", "E202", MLP, "", "'forward' is a required property", edit("mlp", delete(["forward"]))),
     Case("missing_layer_type", "E202", MLP, "layers.hidden", "'type' is a required property", edit("mlp", delete(["layers", "hidden", "type"]))),
     Case("missing_tensor_init", "E202", "specs/my_linear.json", "parameters.weight", "'init' is a required property",
          edit("my_linear", delete(["parameters", "weight", "init"]))),
-    Case("missing_repeat_in", "E202", "specs/vgg_block.json", "layers.net.layers[0]", "'in' is a required property",
-         edit("vgg_block", delete(["layers", "net", "layers", 0, "in"]))),
+    Case("missing_repeat_in", "E202", "specs/vgg_block.json", "sequential[0]", "'in' is a required property",
+         edit("vgg_block", delete(["sequential", 0, "in"]))),
     Case("wrong_type_doc", "E203", MLP, "doc", "5 is not of type 'string'", edit("mlp", put(["doc"], 5))),
     Case("wrong_type_layers", "E203", MLP, "layers", "[] is not of type 'object'", edit("mlp", put(["layers"], []))),
     Case("wrong_type_inputs", "E203", MLP, "forward.inputs", "'X' is not of type 'array'", edit("mlp", put(["forward", "inputs"], "X"))),
@@ -498,8 +503,78 @@ CORPUS = [
          edit("nest_mlp", lambda d: d["layers"]["net"]["layers"][1].update({"if": "True"}))),
     Case("augmented_two_targets", "E315", "specs/residual.json", "forward.body[3].op", "+= takes one target",
          edit("residual", put(["forward", "body", 3, "assign"], ["Y", "X"]))),
-    Case("loop_over_tensor", "E316", "specs/my_sequential.json", "forward.body[0].in", "a for loop runs over",
-         edit("my_sequential", put(["forward", "body", 0, "in"], "X"))),
+    Case("loop_over_expression", "E316", "specs/my_sequential.json", "forward.body[0].in", "a for loop runs over",
+         edit("my_sequential", put(["forward", "body", 0, "in"], "X.shape"))),
+    Case("loop_over_tuple_name", "E316", FIXED, "forward.body[4]", "runs over a tensor or a list, found (2, 20)",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "n", "value": "X.shape"}), insert_statement(4, {"for": "d", "in": "n", "body": []}))),
+    # Loops over a tensor's first dimension: one symbolic pass must decide every later one.
+    Case("loop_changes_shape", "E410", FIXED, "forward.body[3]", "changes X from a tensor of shape (2, 20) to a tensor of shape (2, 40)",
+         edit("fixed_hidden_mlp", insert_statement(3, {"for": "row", "in": "X", "body": [{"assign": "X", "value": "torch.cat((X, X), dim=1)"}]}))),
+    Case("loop_return_inside", "E410", FIXED, "forward.body[3]", "a return inside a loop",
+         edit("fixed_hidden_mlp", insert_statement(3, {"for": "row", "in": "X", "body": [{"return": "row"}]}))),
+    Case("loop_over_ragged_list", "E410", FIXED, "forward.body[4]", "its items have different shapes",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "parts", "value": "[X, self.rand_weight]"}),
+              insert_statement(4, {"for": "part", "in": "parts", "body": []}))),
+    Case("loop_over_0d", "E401", FIXED, "forward.body[4]", "it is a 0-d tensor",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "total", "value": "X.sum()"}), insert_statement(4, {"for": "t", "in": "total", "body": []}))),
+    # Builder functions (kind "builder") against function specs and blocks.
+    Case("builder_with_forward", "E318", "specs/vgg_block.json", "forward", "a builder has no forward",
+         edit("vgg_block", lambda d: d.update(forward={"inputs": ["X"], "body": [{"return": "X"}]}))),
+    Case("builder_without_sequential", "E202", "specs/vgg_block.json", "", "'sequential' is a required property",
+         edit("vgg_block", delete(["sequential"]))),
+    Case("block_with_sequential", "E318", MLP, "sequential", "only a builder",
+         edit("mlp", lambda d: d.update(sequential=[{"type": "ReLU"}]))),
+    Case("builder_called_as_function", "E320", MLP, "functions[0]", "vgg_block is a builder, not a function forward can call",
+         edit("mlp", lambda d: d.update(functions=["vgg_block"]))),
+    Case("builder_class_name", "E204", "specs/vgg_block.json", "name", "is not a valid name",
+         edit("vgg_block", put(["name"], "VggBlock")), frozenset({"E320"})),
+    Case("builder_unknown_arg", "E321", "specs/vgg11.json", "sequential[0].args.num_conv", "vgg_block has no argument 'num_conv' (did you mean 'num_convs'?)",
+         edit("vgg11", rename(["sequential", 0, "args"], "num_convs", "num_conv"))),
+    Case("builder_layer_payload", "E204", "specs/vgg11.json", "sequential[0].type", "is not a valid name",
+         edit("vgg11", put(["sequential", 0, "type"], "vgg_block(1, 1, 64); import os"))),
+    # Pair inputs (an LSTM's state) and recurrent blocks.
+    Case("pair_input_given_one_shape", "E405", "specs/lstm_scratch.json", "examples[1].inputs.H_C", "takes a pair of shapes",
+         edit("lstm_scratch", put(["examples", 1, "inputs", "H_C"], [2, 32]))),
+    Case("tensor_input_given_a_pair", "E405", "specs/gru_scratch.json", "examples[1].inputs.H", "takes one shape",
+         edit("gru_scratch", put(["examples", 1, "inputs", "H"], [[2, 32], [2, 32]]))),
+    Case("pair_input_type_payload", "E205", "specs/lstm_scratch.json", "forward.inputs[1].type", "is not one of",
+         edit("lstm_scratch", put(["forward", "inputs", 1, "type"], "tuple[torch.Tensor, os.system]")), frozenset({"E200"})),
+    Case("pair_state_wrong_shape", "E410", "specs/lstm_scratch.json", "forward.body[2]", "changes H from a tensor of shape (2, 32) to a tensor of shape (2, 2, 32)",
+         edit("lstm_scratch", put(["examples", 1, "inputs", "H_C"], [[2, 32], [2, 1, 32]]))),
+    Case("one_hot_of_floats", "E401", "specs/rnn_lm_scratch.json", "forward.body[0]", "expected an integer (long) tensor",
+         edit("rnn_lm_scratch", put(["examples", 0, "inputs", "X"], [2, 10]))),
+    Case("one_hot_without_classes", "E322", "specs/rnn_lm_scratch.json", "forward.body[0]", "needs argument 'num_classes'",
+         edit("rnn_lm_scratch", put(["forward", "body", 0, "value"], "F.one_hot(X.t()).float()"))),
+    Case("grad_mode_with_argument", "E302", "specs/batch_norm.json", "forward.body[0].if", "torch.is_grad_enabled() takes no arguments",
+         edit("batch_norm", put(["forward", "body", 0, "if"], "not torch.is_grad_enabled(X)"))),
+    Case("rand_with_string_device", "E302", FIXED, "forward.body[3].value", "literal 'cuda' is not allowed here",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "noise", "value": "torch.rand(X.shape, device='cuda')"}))),
+    # Lists built in forward.
+    Case("append_to_tensor", "E401", FIXED, "forward.body[3]", "X.append() needs a list built with X = []",
+         edit("fixed_hidden_mlp", insert_statement(3, {"append": "X", "value": "X"}))),
+    Case("append_unknown_list", "E303", FIXED, "forward.body[3].append", "unknown list 'outs'",
+         edit("fixed_hidden_mlp", insert_statement(3, {"append": "outs", "value": "X"}))),
+    Case("append_non_tensor", "E401", FIXED, "forward.body[4]", "only tensors may be appended",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "outs", "value": "[]"}), insert_statement(4, {"append": "outs", "value": "X.shape"}))),
+    Case("append_payload", "E204", FIXED, "forward.body[3].append", "is not a valid name",
+         edit("fixed_hidden_mlp", insert_statement(3, {"append": "outs.x; import os", "value": "X"})), frozenset({"E200"})),
+    Case("list_of_numbers", "E401", FIXED, "forward.body[3]", "a list in forward holds tensors only",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "outs", "value": "[1, 2]"}))),
+    # Assignment to self in forward: only a declared buffer, whole, with its shape.
+    Case("forward_assigns_layer", "E411", FIXED, "forward.body[3].assign", "self.linear is not one",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "self.linear", "value": "X"}))),
+    Case("forward_assigns_dunder", "E411", FIXED, "forward.body[3].assign", "self.__class__ is not one",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "self.__class__", "value": "X"}))),
+    Case("forward_assigns_buffer_attribute", "E204", FIXED, "forward.body[3].assign", "is not a valid name",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "self.rand_weight.data", "value": "X"})), frozenset({"E200"})),
+    Case("forward_buffer_new_shape", "E401", FIXED, "forward.body[3]", "self.rand_weight is a buffer of shape (20, 20)",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "self.rand_weight", "value": "X"}))),
+    Case("forward_buffer_augmented", "E411", FIXED, "forward.body[3].op", "with '=', not +=",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "self.rand_weight", "op": "+=", "value": "1"}))),
+    Case("forward_buffer_unpacked_into_layer", "E411", FIXED, "forward.body[3].assign", "self.linear is not one",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": ["self.rand_weight", "self.linear"], "value": "(X, X)"}))),
+    Case("forward_assigns_training", "E411", FIXED, "forward.body[3].assign", "is not one",
+         edit("fixed_hidden_mlp", insert_statement(3, {"assign": "self.training", "value": "X"}))),
     Case("repeat_over_int", "E317", MLP, "layers.extra.layers[0].in", "a repeat runs over range(...) or a tuple, found 3",
          edit("mlp", lambda d: d["layers"].update(extra={"type": "Sequential", "layers": [{"for": "i", "in": "3", "layers": [{"type": "ReLU"}]}]}))),
     Case("unknown_kwarg", "E321", MLP, "layers.hidden.args.out_feature", "nn.Linear has no argument 'out_feature' (did you mean 'out_features'?)",
@@ -600,12 +675,6 @@ CORPUS = [
          edit("transpose_qkv", lambda d: d.update(constructor=[{"assign": "k", "value": "num_heads * 2"}]))),
     Case("constructor_too_long", "E200", "specs/my_linear.json", "constructor", "is too long",
          edit("my_linear", lambda d: d.update(constructor=[{"assign": "k", "value": "units * 2"}] * 17))),
-    Case("repeat_prefix_payload", "E204", "specs/vgg_block.json", "layers.net.layers[0].prefix", "is not a valid name",
-         edit("vgg_block", lambda d: d["layers"]["net"]["layers"][0].update(prefix="b'); import os; ('"))),
-    Case("repeat_prefix_two_layers", "E314", "specs/vgg_block.json", "layers.net.layers", "must be the only item",
-         edit("vgg_block", lambda d: d["layers"]["net"]["layers"][0].update(prefix="block"))),
-    Case("repeat_prefix_keyword", "E310", "specs/vgg_block.json", "layers.net.layers[0].prefix", "child name prefix 'class' is a Python keyword",
-         edit("vgg_block", lambda d: d["layers"]["net"].update(layers=[dict(d["layers"]["net"]["layers"][0], prefix="class")]))),
     # -- initialisation, whole-shape expressions, integer inputs (issue 11) ----------------------------
     Case("init_unknown_form", "E340", MYL, "parameters.weight.init", "unknown init 'orthogonal'", edit("my_linear", put(W_INIT, "orthogonal"))),
     Case("init_argument_import", "E304", MYL, "parameters.weight.init", "call of '__import__' is not allowed",
@@ -698,6 +767,14 @@ CORPUS = [
     Case("embedding_ids_too_high", "E401", MLP, "layers.hidden", "expected indices below num_embeddings=20, found values up to 20",
          edit("mlp", put(["layers", "hidden"], {"type": "Embedding", "args": {"num_embeddings": 20, "embedding_dim": 256}}),
               put(["example", "inputs", "X"], {"shape": [2, 20], "dtype": "long", "high": 21}))),
+    Case("repeat_prefix_payload", "E204", "specs/dense_block.json", "layers.net.layers[0].prefix", "is not a valid name",
+         edit("dense_block", lambda d: d["layers"]["net"]["layers"][0].update(prefix="b'); import os; ('"))),
+    Case("repeat_prefix_two_layers", "E314", "specs/dense_block.json", "layers.net.layers", "must be the only item",
+         edit("dense_block", lambda d: d["layers"]["net"]["layers"][0].update(prefix="block"), lambda d: d["layers"]["net"]["layers"].append({"type": "ReLU"}))),
+    Case("repeat_prefix_keyword", "E310", "specs/dense_block.json", "layers.net.layers[0].prefix", "child name prefix 'class' is a Python keyword",
+         edit("dense_block", lambda d: d["layers"]["net"].update(layers=[dict(d["layers"]["net"]["layers"][0], prefix="class")]))),
+    Case("builder_repeat_prefix", "E314", "specs/vgg_block.json", "sequential[0].prefix", "a builder's children are named 0, 1, ...",
+         edit("vgg_block", lambda d: d.update(sequential=[dict(d["sequential"][0], prefix="block", layers=[{"type": "ReLU"}])]))),
     # -- file names --------------------------------------------------------------------------------------
     Case("file_name_dash", "E332", "specs/Bad-Name.json", "", "file name 'Bad-Name.json' must be <module_name>.json",
          raw("Bad-Name.json", lambda d: d.replace(b'"MLP"', b'"BadName"'))),
@@ -1013,11 +1090,11 @@ def test_single_spec_file_finds_the_specs_it_uses(baseline, tmp_path):
 
 def test_error_in_used_block_is_reported_once_against_its_own_file(baseline, tmp_path):
     work = make_work(baseline, tmp_path)
-    edit("vgg_block", put(["layers", "net", "layers", 0, "in"], "range(10**100)"))(work)
+    edit("vgg_block", put(["sequential", 0, "in"], "range(10**100)"))(work)
     result = cli(work)
     assert result.returncode == 2
     lines = error_lines(result.stderr)
-    assert [(l["file"], l["path"], l["code"]) for l in lines] == [("specs/vgg_block.json", "layers.net.layers[0].in", "E324")]
+    assert [(l["file"], l["path"], l["code"]) for l in lines] == [("specs/vgg_block.json", "sequential[0].in", "E324")]
 
 
 def test_folder_named_like_a_spec_is_a_clear_error(baseline, tmp_path):

@@ -1,0 +1,219 @@
+"""Issue 11's recurrent and training-mode blocks against the book's code.
+
+Each generated block is built beside its reference (tests/reference/d2l_recurrent.py,
+d2l_builders.py); the reference's state_dict is loaded into the generated block
+(the keys must be equal), then outputs, parameter gradients and input gradients
+must be equal with atol=0. TorchScript: each block the book's own code would let
+torch.jit.script compile is scripted and run here; the tests say which.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from .conftest import import_generated
+from .reference import d2l_recurrent as rnn_book
+
+
+def generated(stem: str, name: str) -> Any:
+    return getattr(import_generated(stem), name)
+
+
+def leaves(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    return [t for v in value for t in leaves(v)]
+
+
+def assert_same_run(ref: nn.Module, gen: nn.Module, ref_inputs: list[Any], gen_inputs: list[Any]) -> None:
+    """Same outputs (structure and values), same parameter and input gradients, atol=0."""
+    assert list(gen.state_dict()) == list(ref.state_dict())
+    gen.load_state_dict(ref.state_dict())
+    ref_out, gen_out = ref(*ref_inputs), gen(*gen_inputs)
+    ref_leaves, gen_leaves = leaves(ref_out), leaves(gen_out)
+    assert len(gen_leaves) == len(ref_leaves)
+    for g, r in zip(gen_leaves, ref_leaves):
+        torch.testing.assert_close(g, r, rtol=0, atol=0)
+    weights = torch.randn(sum(t.numel() for t in ref_leaves))
+    sum((t.flatten() * w).sum() for t, w in zip(ref_leaves, weights.split([t.numel() for t in ref_leaves]))).backward()
+    sum((t.flatten() * w).sum() for t, w in zip(gen_leaves, weights.split([t.numel() for t in gen_leaves]))).backward()
+    for (name, r), g in zip(ref.named_parameters(), gen.parameters()):
+        torch.testing.assert_close(g.grad, r.grad, rtol=0, atol=0, msg=name)
+    for r, g in zip(leaves([x for x in ref_inputs if x is not None]), leaves([x for x in gen_inputs if x is not None])):
+        if r.requires_grad:
+            torch.testing.assert_close(g.grad, r.grad, rtol=0, atol=0)
+
+
+def grad_inputs(*tensors: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    return [t.clone().requires_grad_(True) for t in tensors], [t.clone().requires_grad_(True) for t in tensors]
+
+
+# ---------------------------------------------------------------------------- RNNScratch
+
+
+def test_rnn_scratch_equals_the_book_without_state():
+    torch.manual_seed(0)
+    ref, gen = rnn_book.RNNScratch(16, 32), generated("rnn_scratch", "RNNScratch")(16, 32)
+    (X,), (Y,) = grad_inputs(torch.randn(7, 2, 16))
+    assert_same_run(ref, gen, [X], [Y])
+    outputs, state = gen(Y)
+    assert isinstance(outputs, list) and len(outputs) == 7 and state.shape == (2, 32)
+
+
+def test_rnn_scratch_equals_the_book_with_state():
+    """The book unpacks its state from a 1-tuple (state, = state); ours takes the tensor."""
+    torch.manual_seed(0)
+    ref, gen = rnn_book.RNNScratch(16, 32), generated("rnn_scratch", "RNNScratch")(16, 32)
+    (X, H), (Y, G) = grad_inputs(torch.randn(5, 3, 16), torch.randn(3, 32))
+    ref_out = ref(X, (H,))
+    gen.load_state_dict(ref.state_dict())
+    gen_out = gen(Y, G)
+    for g, r in zip(leaves(gen_out), leaves(ref_out)):
+        torch.testing.assert_close(g, r, rtol=0, atol=0)
+    sum(t.sum() for t in leaves(ref_out)).backward()
+    sum(t.sum() for t in leaves(gen_out)).backward()
+    torch.testing.assert_close(G.grad, H.grad, rtol=0, atol=0)
+    torch.testing.assert_close(Y.grad, X.grad, rtol=0, atol=0)
+
+
+def test_rnn_scratch_scripts():
+    """The book's RNNScratch scripts too once its 1-tuple unpacking is gone; the loop over a tensor and the list are TorchScript."""
+    torch.manual_seed(0)
+    gen = generated("rnn_scratch", "RNNScratch")(16, 32)
+    scripted = torch.jit.script(gen)
+    X = torch.randn(4, 2, 16)
+    for s, g in zip(leaves(scripted(X)), leaves(gen(X))):
+        torch.testing.assert_close(s, g, rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------- LSTMScratch, GRUScratch
+
+
+@pytest.mark.parametrize("stem, name", [("lstm_scratch", "LSTMScratch"), ("gru_scratch", "GRUScratch")])
+def test_gated_scratch_equals_the_book_without_state(stem, name):
+    torch.manual_seed(0)
+    ref, gen = getattr(rnn_book, name)(28, 32), generated(stem, name)(28, 32)
+    (X,), (Y,) = grad_inputs(torch.randn(6, 2, 28))
+    assert_same_run(ref, gen, [X], [Y])
+
+
+def test_lstm_scratch_equals_the_book_with_state():
+    torch.manual_seed(0)
+    ref, gen = rnn_book.LSTMScratch(28, 32), generated("lstm_scratch", "LSTMScratch")(28, 32)
+    (X, H, C), (Y, G, D) = grad_inputs(torch.randn(4, 3, 28), torch.randn(3, 32), torch.randn(3, 32))
+    assert_same_run(ref, gen, [X, (H, C)], [Y, (G, D)])
+    outputs, (H_out, C_out) = gen(Y, (G, D))
+    assert len(outputs) == 4 and H_out.shape == C_out.shape == (3, 32)
+
+
+def test_gru_scratch_equals_the_book_with_state():
+    torch.manual_seed(0)
+    ref, gen = rnn_book.GRUScratch(28, 32), generated("gru_scratch", "GRUScratch")(28, 32)
+    (X, H), (Y, G) = grad_inputs(torch.randn(4, 3, 28), torch.randn(3, 32))
+    assert_same_run(ref, gen, [X, H], [Y, G])
+
+
+@pytest.mark.parametrize("stem, name", [("lstm_scratch", "LSTMScratch"), ("gru_scratch", "GRUScratch")])
+def test_gated_scratch_scripts(stem, name):
+    """The book's LSTMScratch and GRUScratch would script too (their lambdas run in __init__ only)."""
+    torch.manual_seed(0)
+    gen = generated(stem, name)(28, 32)
+    scripted = torch.jit.script(gen)
+    X = torch.randn(3, 2, 28)
+    for s, g in zip(leaves(scripted(X)), leaves(gen(X))):
+        torch.testing.assert_close(s, g, rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------- RNNLMScratch
+
+
+def test_rnn_lm_scratch_equals_the_book():
+    """One-hot token ids through the RNN and the output layer; the book's RNNLMScratch takes the RNN built outside."""
+    torch.manual_seed(0)
+    ref = rnn_book.RNNLMScratch(rnn_book.RNNScratch(16, 32), 16)
+    gen = generated("rnn_lm_scratch", "RNNLMScratch")(16, 32)
+    X = torch.randint(0, 16, (2, 9))
+    assert_same_run(ref, gen, [X], [X])
+    assert gen(X).shape == (2, 9, 16)
+
+
+def test_rnn_lm_scratch_scripts():
+    torch.manual_seed(0)
+    gen = generated("rnn_lm_scratch", "RNNLMScratch")(16, 32)
+    X = torch.randint(0, 16, (2, 5))
+    torch.testing.assert_close(torch.jit.script(gen)(X), gen(X), rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------- concise RNN, RNNLM
+
+
+def test_concise_rnn_equals_the_book():
+    torch.manual_seed(0)
+    ref, gen = rnn_book.RNN(28, 32), generated("concise_rnn", "ConciseRNN")(28, 32)
+    (X, H), (Y, G) = grad_inputs(torch.randn(6, 2, 28), torch.randn(1, 2, 32))
+    assert_same_run(ref, gen, [X], [Y])
+    ref.zero_grad(), gen.zero_grad()
+    assert_same_run(ref, gen, [X, H], [Y, G])
+
+
+def test_rnn_lm_equals_the_book():
+    """The book's RNNLM: its LazyLinear is materialised by one forward on each side before the weights are copied."""
+    torch.manual_seed(0)
+    ref = rnn_book.RNNLM(rnn_book.RNN(28, 32), vocab_size=28)
+    gen = generated("rnn_lm", "RNNLM")(28, 32)
+    X = torch.randint(0, 28, (2, 7))
+    with torch.no_grad():
+        ref(X), gen(X)
+    assert_same_run(ref, gen, [X], [X])
+    assert gen(X).shape == (2, 7, 28)
+
+
+@pytest.mark.parametrize("stem, name, args, inputs", [
+    ("concise_rnn", "ConciseRNN", (28, 32), lambda: [torch.randn(4, 2, 28)]),
+    ("rnn_lm", "RNNLM", (28, 32), lambda: [torch.randint(0, 28, (2, 4))]),
+])
+def test_concise_scripts(stem, name, args, inputs):
+    torch.manual_seed(0)
+    gen = generated(stem, name)(*args)
+    values = inputs()
+    with torch.no_grad():
+        expected = gen(*values)
+    for s, g in zip(leaves(torch.jit.script(gen)(*values)), leaves(expected)):
+        torch.testing.assert_close(s, g, rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------- sequence to sequence
+
+
+def test_multi_gru_equals_the_books_gru():
+    torch.manual_seed(0)
+    ref, gen = rnn_book.GRU(8, 16, 2), generated("multi_gru", "MultiGRU")(8, 16, 2)
+    (X, H), (Y, G) = grad_inputs(torch.randn(9, 4, 8), torch.randn(2, 4, 16))
+    assert_same_run(ref, gen, [X, H], [Y, G])
+
+
+def test_seq2seq_encoder_equals_the_book():
+    """The book feeds float token ids and casts them; the generated block takes long (or float) ids."""
+    torch.manual_seed(0)
+    ref, gen = rnn_book.Seq2SeqEncoder(10, 8, 16, 2), generated("seq2seq_encoder", "Seq2SeqEncoder")(10, 8, 16, 2)
+    X = torch.randint(0, 10, (4, 9))
+    assert_same_run(ref.eval(), gen.eval(), [X.float()], [X])
+    outputs, state = gen(X.float())
+    assert outputs.shape == (9, 4, 16) and state.shape == (2, 4, 16)
+
+
+@pytest.mark.parametrize("stem, name, args, inputs", [
+    ("multi_gru", "MultiGRU", (8, 16, 2), lambda: [torch.randn(3, 2, 8)]),
+    ("seq2seq_encoder", "Seq2SeqEncoder", (10, 8, 16, 2), lambda: [torch.randint(0, 10, (2, 5))]),
+])
+def test_seq2seq_scripts(stem, name, args, inputs):
+    """The book's encoder would not script (forward takes *args); ours does."""
+    torch.manual_seed(0)
+    gen = generated(stem, name)(*args).eval()
+    values = inputs()
+    for s, g in zip(leaves(torch.jit.script(gen)(*values)), leaves(gen(*values))):
+        torch.testing.assert_close(s, g, rtol=0, atol=0)
