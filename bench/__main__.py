@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -40,7 +41,7 @@ from . import BenchError, Row, log, paired
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
-HEADER_LINES = 3  # codegen.output.HEADER_LINES (not imported: the bench reads the snapshot's files)
+HEADER = r"\A(#[^\n]*\n)+"  # codegen's header: the leading comment lines (the bench reads the snapshot's files)
 HEAVY = ("black", "jinja2", "torch", "jsonschema")
 
 # The floors. Each runs in a fresh interpreter, as codegen does, and pays
@@ -48,12 +49,12 @@ HEAVY = ("black", "jinja2", "torch", "jsonschema")
 # and jinja2, read the final outputs and black.format_str each of them with
 # codegen's Mode (pickled from codegen.render.black_mode()).
 _FLOOR_READ = """
-import pickle, sys
+import pickle, re, sys
 from pathlib import Path
 import black, jinja2
 mode = pickle.loads(Path(sys.argv[2]).read_bytes())
-bodies = [p.read_text(encoding="utf-8").split("\\n", %d)[%d] for p in sorted(Path(sys.argv[1]).glob("*.py"))]
-""" % (HEADER_LINES, HEADER_LINES)
+bodies = [re.sub(%r, "", p.read_text(encoding="utf-8")) for p in sorted(Path(sys.argv[1]).glob("*.py"))]
+""" % HEADER
 
 FLOOR_SEQUENTIAL = _FLOOR_READ + """
 for body in bodies:
@@ -327,7 +328,7 @@ def row_scale(ws: Workspace, n: int, big_rounds: int, rounds: int, quick: bool) 
     synth.write(small, ws.path("small", "specs"))
     # This first cold run also warms the caches for the codegen side (hence no warm-up round below).
     run(ws.codegen("scale/specs", "out/scale-floor-input"), ws.root, f"{n + PAGE} generated, 0 unchanged")
-    lines = sum(p.read_text().count("\n") - HEADER_LINES for p in ws.path("out/scale-floor-input").glob("*.py")) / n
+    lines = sum(re.sub(HEADER, "", p.read_text()).count("\n") for p in ws.path("out/scale-floor-input").glob("*.py")) / n
 
     log(f"3a. cold run of {n} synthetic specs against the process-pool floor, {big_rounds} rounds")
     rss: dict[str, list[int]] = {"codegen": [], "floor": [], "small": []}

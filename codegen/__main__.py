@@ -1,7 +1,10 @@
-"""``python -m codegen specs/``: JSON block specs -> formatted nn.Module files.
+"""``python -m codegen specs/`` (or ``codegen``): JSON block specs -> formatted nn.Module files.
 
-Exit status: 0 success, 1 drift under --check, 2 a bad spec or bad usage,
-3 an internal error (a bug in codegen: please report it).
+With no spec folder, the ``[tool.codegen]`` table of the nearest pyproject.toml
+names it (see config.py); ``codegen init`` starts a repository (see init.py).
+
+Exit status: 0 success, 1 drift under --check or --diff, 2 a bad spec or bad
+usage, 3 an internal error (a bug in codegen: please report it).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import argparse
 import os
 import sys
 
-from . import generate
+from . import __version__, config, generate, init
 from .errors import ErrorList, SpecError
 
 DRIFT = {
@@ -27,27 +30,53 @@ DRIFT = {
 def parser() -> argparse.ArgumentParser:
     # A fixed help width: the default asks the terminal its size (importing shutil) on every run.
     p = argparse.ArgumentParser(
-        prog="python -m codegen",
-        description="Generate standalone PyTorch nn.Module files from JSON block specs.",
+        prog="codegen",
+        description="Generate standalone PyTorch nn.Module files from JSON block specs. "
+        "`codegen init` starts a repository: a spec folder, its schema and a [tool.codegen] table.",
         formatter_class=lambda prog: argparse.HelpFormatter(prog, width=88),
     )
-    p.add_argument("specs", help="a folder of <stem>.json specs, or one spec file")
-    p.add_argument("-o", "--output", default="generated", help="output folder (default: generated/)")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--check", action="store_true", help="write nothing; list missing, stale and extra files; exit 1 on drift")
-    mode.add_argument("--diff", action="store_true", help="write nothing; print unified diffs of what would change")
+    p.add_argument("specs", nargs="?", help="a folder of <stem>.json specs, or one spec file (default: [tool.codegen] specs)")
+    p.add_argument("-o", "--output", help="output folder (default: [tool.codegen] output, else generated/)")
+    p.add_argument("--check", action="store_true", help="write nothing; list missing, stale and extra files; exit 1 on drift")
+    p.add_argument("--diff", action="store_true", help="write nothing; print unified diffs of what would change; exit 1 on drift")
     p.add_argument("--force", action="store_true", help="overwrite files that were edited by hand")
-    p.add_argument("--prune", action="store_true", help="delete generated files whose spec is gone")
+    p.add_argument("--prune", action="store_true", help="delete generated files of this spec folder whose spec is gone")
     p.add_argument("--no-cache", action="store_true", help="read every spec and output; neither use nor update the stat cache")
-    p.add_argument("-j", "--jobs", type=int, default=None, help="formatting processes (default: one per core)")
+    p.add_argument("-j", "--jobs", type=positive, default=None, help="worker processes, at least 1 (default: one per core)")
+    p.add_argument("--version", action="version", version=f"codegen {__version__}")
     return p
 
 
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is fewer than 1")
+    return value
+
+
+def shown(path: str) -> str:
+    """A path from the configuration, relative to the working directory when it lies inside it."""
+    return config.relative(path, os.getcwd()) if os.path.isabs(path) else path
+
+
 def run(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["init"]:  # a spec folder named "init" is still reachable as ./init
+        return init.main(argv[1:])
+    cli = parser()
+    args = cli.parse_args(argv)
+    settings = config.find()
+    if args.specs is None and settings is None:
+        cli.error("no spec folder given, and no [tool.codegen] table in a pyproject.toml here or above")
+    specs = args.specs if args.specs is not None else shown(settings.specs)
+    out = args.output if args.output is not None else shown(settings.output) if settings else config.DEFAULT_OUTPUT
+    jobs = args.jobs if args.jobs is not None else settings.jobs if settings else None
     writing = not (args.check or args.diff)
-    with generate.Workers(args.jobs) as workers:
-        p = generate.plan(args.specs, args.output, use_cache=not args.no_cache, workers=workers, lock=writing)
+    with generate.Workers(jobs) as workers:
+        p = generate.plan(specs, out, use_cache=not args.no_cache, workers=workers, lock=writing, settings=settings)
         todo = [r.stem for r in p.results.values() if r.status not in ("unchanged", "extra", "extra-foreign")]
         failed = True
         pruning = args.prune and any(r.status == "extra" for r in p.results.values())
@@ -62,11 +91,17 @@ def run(argv: list[str] | None = None) -> int:
                     if result.status == "stale" and result.new == result.old:
                         result.status = "unchanged"
             workers.close()
+            schema = init.schema_copy_state(p.spec_dir)  # the spec folder's copy of the JSON Schema, if any
             if not writing:
-                status = report(p, diff=args.diff)
+                status = report(p, diff=args.diff, summary=args.check or not args.diff)
+                if schema is not None:
+                    print(f"STALE (codegen's schema changed; a plain run refreshes it): {schema[0]}")
                 p.cache.save(forget_unseen=p.complete)
-                return status
+                return max(status, 1 if schema else 0)
             written, unchanged, pruned = generate.write(p, args.force, args.prune)
+            if schema is not None:
+                init.write_atomically(schema[0], init.schema_bytes())
+                say(f"refreshed {schema[0]}")
             failed = False
         except BaseException:
             try:
@@ -103,7 +138,7 @@ def say(text: str) -> None:
         raise OSError(exc.errno, f"cannot write: {exc.strerror}", "<stdout>") from None
 
 
-def report(p: generate.Plan, diff: bool) -> int:
+def report(p: generate.Plan, diff: bool, summary: bool = True) -> int:
     drift = 0
     for result in p.results.values():
         if result.status == "unchanged":
@@ -125,9 +160,9 @@ def report(p: generate.Plan, diff: bool) -> int:
         say(f"INTERRUPTED WRITE: {p.out_dir} (a run was killed while writing; the next run finishes it)")
     for name in p.leftovers:
         say(f"LEFT OVER: {generate.output.join(p.out_dir, name)} (staged by a killed run; the next run removes it)")
-    if not diff:
+    if summary:
         say(f"{drift} out of date, {len(p.results) - drift + p.interrupted} up to date")
-    return 1 if drift and not diff else 0
+    return 1 if drift else 0
 
 
 class Terminated(KeyboardInterrupt):

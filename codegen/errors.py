@@ -55,10 +55,37 @@ class ErrorList(Exception):
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """The known name ``name`` is most plausibly a typo of, as a hint ("" if none is).
+
+    Only candidates in the same namespace (``torch.``, ``F.``) are compared, on the part after
+    it, so that ``torch.add`` is not taken for ``torch.cat``. A short name is a typo of one
+    at one edit (``c3`` -> ``c1``); a longer one needs difflib's ratio of 0.75, so that ``max``
+    is not taken for ``softmax``.
+    """
     import difflib
 
-    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    prefix, _, tail = name.rpartition(".")
+    tails = {}
+    for candidate in known:
+        head, _, rest = candidate.rpartition(".")
+        if head == prefix:
+            tails[rest] = candidate
+    if len(tail) <= 3:
+        close = [t for t in sorted(tails) if _one_edit(tail, t)]
+    else:
+        close = difflib.get_close_matches(tail, sorted(tails), n=1, cutoff=0.75)
+    return f" (did you mean {tails[close[0]]!r}?)" if close else ""
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """One letter replaced, added, removed, or two neighbours swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
 def json_path(parts: Iterable[object]) -> str:

@@ -67,6 +67,9 @@ MATH_FUNCTIONS = {"sqrt": (1, 1), "log": (1, 2), "exp": (1, 1), "ceil": (1, 1), 
 MATH_CONSTANTS = {"pi": math.pi, "e": math.e}
 TORCH_NAMES = frozenset({"float32", "long", "bool"})  # dtypes forward may name: torch.long
 MAX_INT = 2**31
+# Functions and methods the catalogue leaves to an operator: what to write instead.
+OPERATORS = {"add": "a + b", "sub": "a - b", "subtract": "a - b", "mul": "a * b", "multiply": "a * b",
+             "div": "a / b", "divide": "a / b", "matmul": "a @ b", "pow": "a ** b", "neg": "-a"}
 MAX_DEPTH = 50  # syntax tree levels of one expression; the specs use at most 7
 
 _BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.MatMult)
@@ -187,7 +190,11 @@ class _Checker(ast.NodeVisitor):
         if node.id not in self.scope.names and node.id not in self.scope.classes:
             from .errors import did_you_mean
 
-            self.fail("E303", f"unknown name {node.id!r}" + did_you_mean(node.id, self.scope.names))
+            hint = did_you_mean(node.id, self.scope.names)
+            if not hint and self.scope.context == "init" and node.id.isalpha() and node.id.islower():
+                # "padding": "same" reads as the name same: a string needs its own quotes.
+                hint = f" (a string needs quotes inside the JSON string: \"'{node.id}'\")"
+            self.fail("E303", f"unknown name {node.id!r}" + hint)
 
     def visit_Tuple(self, node: ast.Tuple) -> None:
         for elt in node.elts:
@@ -332,12 +339,18 @@ class _Checker(ast.NodeVisitor):
                 if qualname not in self.scope.functions:
                     from .errors import did_you_mean
 
-                    self.fail("E304", f"unknown function {qualname}" + did_you_mean(qualname, self.scope.functions))
+                    hint = did_you_mean(qualname, self.scope.functions)
+                    if func.attr in OPERATORS and not hint:
+                        hint = f" (write the operator: {OPERATORS[func.attr]})"
+                    self.fail("E304", f"unknown function {qualname}" + hint)
                 return
             if func.attr.startswith("_") or func.attr not in self.scope.methods:
                 from .errors import did_you_mean
 
-                self.fail("E304", f"unknown tensor method .{func.attr}()" + did_you_mean(func.attr, self.scope.methods))
+                hint = did_you_mean(func.attr, self.scope.methods)
+                if func.attr in OPERATORS and not hint:
+                    hint = f" (write the operator: {OPERATORS[func.attr]})"
+                self.fail("E304", f"unknown tensor method .{func.attr}()" + hint)
             self.visit(owner)
             return
         if isinstance(func, ast.Name):

@@ -116,8 +116,20 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
     for helper in helpers:  # private, never a dunder: a helper cannot override what nn.Module or Python calls
         if not helper.startswith("_") or helper.startswith("__"):
             fail(f"helper method {helper} in {cls.name}")
-    if len(others) != 1 or not (isinstance(others[0], ast.Expr) and isinstance(others[0].value, ast.Constant)):
+    if not others or not (isinstance(others[0], ast.Expr) and isinstance(others[0].value, ast.Constant)):
         fail(f"class {cls.name} has statements besides its docstring and methods")
+    # Besides, only bare attribute annotations for type checkers: each buffer's, and the
+    # variadic children's; never a value.
+    allowed = {(t.name, "torch.Tensor") for t in block.buffers}
+    if block.variadic is not None:
+        allowed.add(("_modules", "dict[str, nn.Module]"))
+    for node in others[1:]:
+        if not (
+            isinstance(node, ast.AnnAssign) and node.value is None and isinstance(node.target, ast.Name)
+            and (node.target.id, ast.unparse(node.annotation)) in allowed
+        ):
+            fail(f"class {cls.name} has statements besides its docstring, its attribute types and methods")
+        allowed.discard((node.target.id, ast.unparse(node.annotation)))  # each once
     members = {t.name for t in block.parameters} | set(block.layers) | set(block.kept) | {d.name for d in block.derived if d.kept}
     buffers = {t.name for t in block.buffers}
     assigned: set[str] = set()

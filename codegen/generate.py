@@ -12,7 +12,7 @@ import gc
 import os
 import stat
 
-from . import cache, journal, output, overview
+from . import cache, config, journal, output, overview
 from .cache import StatCache
 from .errors import ErrorList, SpecError
 
@@ -91,9 +91,10 @@ class Result:
 
 
 class Plan:
-    def __init__(self, spec_dir: str, out_dir: str, sources: dict, results: dict, cache: "StatCache", complete: bool) -> None:
+    def __init__(self, spec_dir: str, out_dir: str, sources: dict, results: dict, cache: "StatCache", complete: bool,
+                 origin: "tuple[str, str]") -> None:
         self.spec_dir = spec_dir
-        self.spec_dir_name = output.folder_name(spec_dir)  # in headers and fingerprints
+        self.origin = origin  # (spec folder, command) as written from the repository root: in headers and fingerprints
         self.out_dir = out_dir
         self.sources: dict[str, Source] = sources
         self.results: dict[str, Result] = results
@@ -129,7 +130,14 @@ def discover(target: str) -> "tuple[str, list[os.DirEntry]]":
     folder = (os.path.dirname(target) or ".") if os.path.isfile(target) else target
     if not os.path.isdir(folder) or (target.endswith(".json") and not os.path.exists(target)):
         raise SpecError("E100", "no such spec file or folder", file=target)
-    found = [entry for _, entry in sorted(output.listing(folder, ".json").items())]
+    if os.path.isfile(target) and not target.endswith(".json"):
+        raise SpecError("E100", "not a spec: give a folder of <stem>.json specs or one .json file", file=target)
+    # A *.schema.json is not a spec: `codegen init` keeps the JSON Schema's copy beside the specs.
+    found = [entry for name, entry in sorted(output.listing(folder, ".json").items()) if not name.endswith(".schema.json")]
+    if not found:
+        odd = sorted(name for name in output.listing(folder, "") if name.lower().endswith(".json"))
+        hint = f" ({odd[0]}: spec file names end in lower-case .json)" if odd else ""
+        raise SpecError("E100", f"no <stem>.json specs in this folder{hint}", file=target)
     for entry in found:
         if entry.is_symlink():
             raise SpecError("E501", "spec files may not be symlinks", file=output.join(folder, entry.name))
@@ -138,7 +146,8 @@ def discover(target: str) -> "tuple[str, list[os.DirEntry]]":
     return folder, found
 
 
-def plan(target: str, out_dir: str, use_cache: bool = True, workers: "Workers | None" = None, lock: bool = False) -> Plan:
+def plan(target: str, out_dir: str, use_cache: bool = True, workers: "Workers | None" = None, lock: bool = False,
+         settings: "config.Config | None" = None) -> Plan:
     """What is up to date, from bytes and headers alone (no JSON parsing, no heavy imports).
 
     With the stat cache, files unchanged since an earlier run are not even read.
@@ -146,24 +155,25 @@ def plan(target: str, out_dir: str, use_cache: bool = True, workers: "Workers | 
     With ``lock`` (a run that writes), the output folder is created if missing and locked
     first (journal.Lock), and what killed runs left there is finished or undone; the caller
     then owns the lock, released by ``Plan.release``.
+    ``settings`` (the repository's [tool.codegen]) decides the root that headers name paths from.
     """
     # Planning allocates thousands of small acyclic records: the cycle collector would only slow it down.
     gc.disable()
     try:
-        p = _plan(target, out_dir, use_cache, workers, lock)
+        p = _plan(target, out_dir, use_cache, workers, lock, settings)
         overview.plan(p)  # generated/README.md, with a whole folder
         return p
     finally:
         gc.enable()
 
 
-def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None", lock: bool) -> Plan:
+def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None", lock: bool, settings: "config.Config | None") -> Plan:
     target, out_dir = output.clean(os.fspath(target)), output.clean(os.fspath(out_dir))
     spec_dir, found = discover(target)
     output.check_output_dir(out_dir, spec_dir)
     held = journal.Lock(out_dir) if lock else None
     try:
-        p = _plan_locked(target, out_dir, use_cache, workers, spec_dir, found, held is not None)
+        p = _plan_locked(target, out_dir, use_cache, workers, spec_dir, found, held is not None, settings)
     except BaseException:
         if held is not None:
             held.release(remove_created=True)
@@ -173,7 +183,7 @@ def _plan(target: str, out_dir: str, use_cache: bool, workers: "Workers | None",
 
 
 def _plan_locked(target: str, out_dir: str, use_cache: bool, workers: "Workers | None", spec_dir: str, found: list,
-                 locked: bool) -> Plan:
+                 locked: bool, settings: "config.Config | None") -> Plan:
     outputs, staged, has_journal = journal.scan(out_dir)  # the one listing of the output folder
     notes, interrupted, leftovers = [], False, []
     if locked and (has_journal or staged):
@@ -188,7 +198,7 @@ def _plan_locked(target: str, out_dir: str, use_cache: bool, workers: "Workers |
     stat_cache = StatCache(cache.location(spec_dir, out_dir) if use_cache else None)
     # One file: generate only it.
     selected = {os.path.splitext(os.path.basename(target))[0]} if os.path.isfile(target) else None
-    spec_dir_name = output.folder_name(spec_dir)
+    origin = config.origin(spec_dir, out_dir, settings)
     early = (
         workers is not None and selected is None and len(found) >= EARLY_START and workers.wanted(len(found)) >= 2
     )
@@ -233,12 +243,12 @@ def _plan_locked(target: str, out_dir: str, use_cache: bool, workers: "Workers |
             results[stem] = Result(stem, out_dir, "stale")  # load() reports the bad name
             continue
         existing = output.inspect_target(out_dir, stem, outputs.get(stem + ".py"), stat_cache)
-        status = _status(stem, existing, sources, spec_dir_name)
+        status = _status(stem, existing, sources, origin)
         if status != "unchanged" and existing.data is None:
             # The cache vouched for a file that is to be replaced: look at the file itself, so that
             # the cache can only ever spare a read, never let a hand edit be overwritten.
             existing = output.inspect_file(output.join(out_dir, stem + ".py"))
-            status = _status(stem, existing, sources, spec_dir_name)
+            status = _status(stem, existing, sources, origin)
         results[stem] = Result(stem, out_dir, status, old=existing.data, uses=existing.uses)
         if early and status != "unchanged":
             # As many as the changed specs suggest; build() adds more if the work proves larger.
@@ -246,27 +256,29 @@ def _plan_locked(target: str, out_dir: str, use_cache: bool, workers: "Workers |
             early = False
     if reordered:
         results = {stem: results[stem] for stem in sources}  # reported in name order
-    # Files we generated earlier whose spec is gone.
+    # Files we generated earlier from this spec folder whose spec is gone (those of another folder
+    # sharing the output folder are not ours to report or prune).
     if selected is None:
         for name in sorted(outputs):
             if name[:-3] not in sources:
                 existing = output.inspect_file(outputs[name].path)
-                if existing.state in ("generated", "edited"):
+                source = output.header_source(existing.data) if existing.data else None
+                if existing.state in ("generated", "edited") and source == output.spec_path_text(origin, name[:-3]):
                     status = "extra" if existing.state == "generated" else "extra-foreign"
                     results[name[:-3]] = Result(name[:-3], out_dir, status, old=existing.data)
-    p = Plan(spec_dir, out_dir, sources, results, stat_cache, complete=selected is None)
+    p = Plan(spec_dir, out_dir, sources, results, stat_cache, complete=selected is None, origin=origin)
     p.notes, p.interrupted, p.leftovers = notes, interrupted, leftovers
     return p
 
 
-def _status(stem: str, existing: output.Existing, sources: dict[str, Source], spec_dir_name: str) -> str:
+def _status(stem: str, existing: output.Existing, sources: dict[str, Source], origin: "tuple[str, str]") -> str:
     """"unchanged" or "stale" for an intact generated file, else what is there ("missing", "edited", ...)."""
     if existing.state != "generated":
         return existing.state
     # The header names the specs the file was built from; their bytes decide.
     chain = sorted({stem, *existing.uses}) if existing.uses else [stem]
     current = all(s in sources for s in chain) and existing.fingerprint == output.inputs_fingerprint(
-        [sources[s].digest for s in chain], spec_dir_name
+        [sources[s].digest for s in chain], origin
     )
     return "unchanged" if current else "stale"
 
@@ -297,7 +309,7 @@ def resolve_references(p: Plan) -> None:
     for stem, result in p.results.items():
         if stem in p.sources and result.status != "unchanged":  # the others are not rebuilt
             chain = output.closure(stem, uses)
-            p.fingerprints[stem] = output.inputs_fingerprint([p.sources[s].digest for s in chain], p.spec_dir_name)
+            p.fingerprints[stem] = output.inputs_fingerprint([p.sources[s].digest for s in chain], p.origin)
 
 
 class Workers:
@@ -383,13 +395,13 @@ class Target:
 class Job:
     """One chunk of specs to build, with all a worker needs to know of the plan."""
 
-    __slots__ = ("specs", "targets", "names", "spec_dir_name", "token")
+    __slots__ = ("specs", "targets", "names", "origin", "token")
 
-    def __init__(self, specs: "list[tuple[str, bytes]]", targets: "list[Target]", names: "set[str]", spec_dir_name: str, token: "str | None") -> None:
+    def __init__(self, specs: "list[tuple[str, bytes]]", targets: "list[Target]", names: "set[str]", origin: "tuple[str, str]", token: "str | None") -> None:
         self.specs = specs  # the spec files to load, with their bytes as planning hashed them: the targets' and those they use
         self.targets = targets
         self.names = names  # every class name of the folder
-        self.spec_dir_name = spec_dir_name
+        self.origin = origin
         self.token = token  # stage changed files with this token; None: only return the bytes
 
 
@@ -435,7 +447,7 @@ def build(p: Plan, stems: list[str], workers: "Workers | None" = None, stage: bo
             for stem in chunk
         ]
         specs = [(p.sources[s].path, p.sources[s].read()) for s in needed]  # the bytes planning hashed
-        jobs.append(Job(specs, targets, names, p.spec_dir_name, p.token if stage else None))
+        jobs.append(Job(specs, targets, names, p.origin, p.token if stage else None))
     outcomes = workers.map(jobs)
     seen = set()
     sections = {}
@@ -547,7 +559,7 @@ def _build_chunk(job: Job) -> "tuple[list[tuple[str, bytes, str | None, str]], l
             except SpecError as exc:  # a generator defect: reported with the others, nothing written
                 errors.append(exc)
                 continue
-            header = output.header(job.spec_dir_name, target.stem, target.fingerprint, body, target.uses)
+            header = output.header(job.origin, target.stem, target.fingerprint, body, target.uses)
             section = overview.section(by_stem[target.stem], blocks, target.fingerprint)  # for README.md
             files.append((target, (header + body).encode("utf-8"), section))
     if errors:

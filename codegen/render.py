@@ -18,9 +18,10 @@ from typing import Any
 
 from . import catalogue, expressions, initialisers
 from .model import Append, Assign, Block, For, If, LayerDef, RepeatDef, Return, Statement, While
+from .output import TEMPLATES as TEMPLATE_DIR
 from .values import REQUIRED, Tensor
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(TEMPLATE_DIR)  # beside the package in a checkout, inside it in a wheel
 
 
 @lru_cache(maxsize=1)
@@ -97,13 +98,56 @@ def comment(text: str) -> str:
 # ------------------------------------------------------------------ docstring
 
 
+# A class docstring's lines start 4 columns in; its first line also after the opening quotes.
+DOC_WIDTH = 88 - 4
+_NO_BREAK = "\xa0"  # stands for a space that wrapping must keep (inside a shape, in a table)
+
+
+def wrap_prose(text: str, width: int = DOC_WIDTH, first: int = 3, indent: str = "") -> str:
+    """``text`` with each line longer than ``width`` broken at spaces, as a person would.
+
+    The author's own line breaks, indentation and characters are kept (only a space where a
+    line breaks becomes the break); a continuation line takes its line's indentation plus
+    ``indent``. ``first``: columns the first line loses to the opening quotes. A word longer
+    than a line is never broken.
+    """
+    out = []
+    for number, line in enumerate(text.split("\n")):
+        room = width - (first if number == 0 else 0)
+        if len(line) <= room:
+            out.append(line)
+            continue
+        margin = line[: len(line) - len(line.lstrip(" "))]
+        words = line[len(margin) :].split(" ")
+        current = margin + words[0]
+        for word in words[1:]:
+            if len(current) + 1 + len(word) <= room or not current.strip():
+                current += " " + word
+            else:
+                out.append(current)
+                current, room = margin + indent + word, width
+        out.append(current)
+    return "\n".join(out)
+
+
+def _unbroken_groups(text: str) -> str:
+    """The spaces inside brackets made unbreakable: a shape ``(1, 3, 12, 12)`` stays on one line."""
+    depth, out = 0, []
+    for c in text:
+        depth += c in "([{"
+        depth -= c in ")]}"
+        out.append(_NO_BREAK if c == " " and depth > 0 else c)
+    return "".join(out)
+
+
 def class_docstring(block: Block) -> str:
-    parts = [block.doc.strip()]
+    parts = [wrap_prose(block.doc.strip())]
     documented = [a for a in block.args if a.doc]
     if documented:
         lines = ["Args:"]
         for arg in documented:
-            lines.append(f"    {arg.name}: {' '.join(arg.doc.split())}")
+            entry = wrap_prose(f"{arg.name}: {' '.join(arg.doc.split())}", DOC_WIDTH - 4, 0, "    ")
+            lines += ["    " + line for line in entry.split("\n")]
         parts.append("\n".join(lines))
     parts.append(shape_table(block))
     return docstring_literal("\n\n".join(p for p in parts if p))
@@ -133,7 +177,8 @@ def shape_table(block: Block) -> str:
     rows.append(("total", block.output_text, f"{block.total_parameters:,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(2)]
     count_width = max(len(r[2]) for r in rows)
-    lines = [f"Shapes for input {inputs}{config}:", ""]
+    heading = wrap_prose(_unbroken_groups(f"Shapes for input {inputs}{config}:"), first=0, indent="    ")
+    lines = [heading.replace(_NO_BREAK, " "), ""]
     for name, output, count in rows:
         lines.append(f"    {name.ljust(widths[0])}  {output.ljust(widths[1])}  {count.rjust(count_width)}".rstrip())
     return "\n".join(lines)
@@ -466,7 +511,7 @@ def _init_rules(block: Block) -> list[dict[str, Any]]:
     rules = []
     for rule in block.init_rules:
         types = [f"nn.{t}" for t in rule.types]
-        test = f"type(module) == {types[0]}" if len(types) == 1 else f"type(module) in ({', '.join(types)})"
+        test = f"type(module) is {types[0]}" if len(types) == 1 else f"type(module) in ({', '.join(types)})"
         lines = []
         for tensor in ("weight", "bias"):
             if tensor in rule.tensors:
@@ -624,6 +669,11 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
         return function_context(block)
     if block.kind == "builder":
         return builder_context(block, blocks)
+    # Attribute types for type checkers, as torch's own modules declare them: a buffer is a Tensor
+    # (nn.Module.__getattr__ says Tensor | Module), and the variadic children are never None.
+    annotations = [f"{t.name}: torch.Tensor" for t in block.buffers]
+    if block.variadic:
+        annotations += ["# Only __init__ adds children, and never None.", "_modules: dict[str, nn.Module]  # type: ignore[assignment]"]
     return {
         "kind": "block",
         "constructor": [fit(f"{expressions.unparse(s.target)} = {expressions.unparse(s.value)}", 8) for s in block.constructor],
@@ -641,6 +691,7 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
         ],
         "forward_signature": forward_signature(block),
         "docstring": class_docstring(block),
+        "annotations": annotations,
         "signature": signature_text(signature),
         "shape": shape_line,
         "tensors": tensors,

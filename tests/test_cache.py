@@ -13,7 +13,7 @@ import pytest
 
 from codegen import cache, output
 
-from .conftest import GENERATED, ROOT, SPECS
+from .conftest import GENERATED, ROOT, SPECS, STEMS
 
 
 def run(work: Path, cache_dir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -71,6 +71,7 @@ def aged(tmp_path_factory) -> tuple[Path, Path]:
     cache_dir = work / "cache"
     shutil.copytree(SPECS, work / "specs")
     shutil.copytree(GENERATED, work / "out")
+    assert run(work, cache_dir).returncode == 0  # the headers now name "-o out/"
     time.sleep(cache.RACY_SECONDS + 0.2)
     result = run(work, cache_dir, "--check")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -82,7 +83,7 @@ def test_cache_vouches_for_every_file_it_read(aged):
     lines = cache_lines(cache_dir)
     assert lines[0] == cache.FORMAT
     names = {line.split("\t")[0] for line in lines[1:]}
-    assert names == {f"spec/{p.name}" for p in SPECS.glob("*.json")} | {f"out/{p.name}" for p in GENERATED.glob("*.py")} | {"out/README.md"}
+    assert names == {f"spec/{stem}.json" for stem in STEMS} | {f"out/{p.name}" for p in GENERATED.glob("*.py")} | {"out/README.md"}
 
 
 def test_cache_is_consulted(aged, tmp_path):

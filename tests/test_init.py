@@ -352,7 +352,7 @@ TAMPERED = [
     ("my_init_mlp", "module.weight.data *= ", "module.weight.data //= ", "augmented assignment"),
     ("my_init_mlp", "module.weight.data *= ", "X.data *= ", "augmented assignment"),
     ("my_init_mlp", "for module in self.modules():", "for m in self.modules():", "loop over self.modules()"),
-    ("my_init_mlp", "if type(module) == nn.Linear:", "if type(module, 1) == nn.Linear:", "call of type"),
+    ("my_init_mlp", "if type(module) is nn.Linear:", "if type(module, 1) is nn.Linear:", "call of type"),
     ("my_init_mlp", "return self.net(X)", "return self.net(X) if type(X) else X", "call of type"),
     ("my_init_mlp", "return self.net(X)", "nn.init.zeros_(X)\n        return self.net(X)", "nn.init.zeros_ in MyInitMLP.forward"),
     ("my_init_mlp", "return self.net(X)", "for module in self.modules():\n            X = X\n        return self.net(X)", "in MyInitMLP.forward"),
@@ -378,6 +378,7 @@ def test_gate_refuses_tampered_init_code(stem, old, new, message):
     assert caught.value.code == "E900"
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # used on purpose
 @pytest.mark.parametrize("stem", sorted(BOOK) + ["init_forms"])
 def test_init_blocks_script_with_torchscript(stem):
     """Initialisation runs in __init__ only; every forward here is one the book's code would script too."""

@@ -24,8 +24,11 @@ def test_compiled_validator_is_in_step_with_the_schema():
 def test_every_spec_names_the_schema_and_passes_both_validators():
     validator = jsonschema.Draft202012Validator(json.loads(load.SCHEMA_PATH.read_text()))
     for path in sorted(SPECS.glob("*.json")):
+        if path.name == "spec.schema.json":  # the schema's copy, which the specs name (see codegen/init.py)
+            assert path.read_bytes() == load.SCHEMA_PATH.read_bytes()
+            continue
         doc = json.loads(path.read_text())
-        assert doc["$schema"] == "../codegen/spec.schema.json"
+        assert doc["$schema"] == "spec.schema.json"
         assert not list(validator.iter_errors(doc)), path
         assert load.validate(doc, str(path)) == []
 
