@@ -246,7 +246,7 @@ def build(block, index: int, blocks: dict, output: Path):
         return functools.partial(getattr(module, block.name), **args), inputs
     by_name = {b.name: b for b in blocks.values()}
     source = render.example_constructor(block, by_name, index)
-    namespace = {"nn": nn, "torch": torch, **vars(module)}
+    namespace = {"nn": nn, "torch": torch, "partial": functools.partial, **vars(module)}  # layer-class arguments
     net = eval(source, namespace)  # source built by the generator from the checked spec
     return net, inputs
 

@@ -16,7 +16,15 @@ import pytest
 from codegen import output, render
 from codegen.pytest_plugin import make_input, shape_text  # noqa: F401  (used by test_init.py and test_hostile.py)
 
-from .conftest import STEMS, analysed
+from .conftest import GENERATED, STEMS, analysed
+
+
+def build(stem: str, index: int = 0):
+    """The block (or the function, its arguments bound) of example ``index`` of a spec here, and its inputs."""
+    from codegen.pytest_plugin import build as build_example
+
+    blocks = analysed()
+    return build_example(blocks[stem], index, blocks, GENERATED)
 
 
 @pytest.mark.parametrize("stem", STEMS)

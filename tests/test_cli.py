@@ -79,7 +79,7 @@ def test_diff_prints_and_writes_nothing(tmp_path):
         assert result.returncode == 1, flags  # drift, as under --check
         assert "-        self.hidden = nn.Linear(20, 256)" in result.stdout
         assert "+        self.hidden = nn.Linear(20, 128)" in result.stdout
-        assert ("1 out of date" in result.stdout) == ("--check" in flags)
+        assert ("2 out of date" in result.stdout) == ("--check" in flags)  # mlp.py and README.md
         assert (tmp_path / "generated" / "mlp.py").read_bytes() == before
     spec.write_text(spec.read_text().replace("128", "256"))
     result = codegen("specs/", "--check", "--diff", cwd=tmp_path)

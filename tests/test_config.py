@@ -30,7 +30,7 @@ def test_bare_command_uses_the_table_from_any_subfolder(repo):
     (repo / "src").mkdir()
     result = codegen(cwd=repo / "src")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"{len(STEMS)} generated, 0 unchanged"
+    assert result.stdout.strip() == f"{len(STEMS) + 1} generated, 0 unchanged"
     text = header_text(repo / "src" / "nets" / "mlp.py")
     assert "from models/specs/mlp.json." in text
     assert "`python -m codegen models/specs/ -o src/nets/` from the repository root" in text
@@ -48,7 +48,7 @@ def test_dot_spec_folder_names_the_folder_from_the_root(tmp_path):
     shutil.copytree(GENERATED, tmp_path / "generated")
     result = codegen(".", "-o", "../generated", "--check", cwd=tmp_path / "specs")
     assert result.returncode == 0, result.stdout
-    assert result.stdout.strip().endswith(f"0 out of date, {len(STEMS)} up to date")
+    assert result.stdout.strip().endswith(f"0 out of date, {len(STEMS) + 1} up to date")
 
 
 def test_header_names_the_output_folder_when_not_the_default(tmp_path):
@@ -59,7 +59,7 @@ def test_header_names_the_output_folder_when_not_the_default(tmp_path):
     # The same files under another folder name name the wrong command: stale.
     shutil.copytree(tmp_path / "models", tmp_path / "generated")
     result = codegen("specs/", "--check", cwd=tmp_path)
-    assert result.returncode == 1 and f"{len(STEMS)} out of date" in result.stdout
+    assert result.returncode == 1 and f"{len(STEMS) + 1} out of date" in result.stdout
 
 
 def test_headers_and_their_lines_fit_88_columns():
@@ -128,7 +128,7 @@ def test_prune_deletes_only_this_folders_orphans(tmp_path):
     assert "alexnet" not in result.stdout  # b's file is not a's drift
     result = codegen("a", "-o", "out", "--prune", cwd=tmp_path)
     assert result.returncode == 0 and "1 pruned" in result.stdout
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["alexnet.py", "mlp.py"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["README.md", "alexnet.py", "mlp.py"]
     assert codegen("b", "-o", "out", "--check", cwd=tmp_path).returncode == 0
 
 
