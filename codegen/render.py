@@ -392,32 +392,18 @@ class _ForwardRenderer:
     def nested(self, body: list[Statement]) -> list[dict[str, Any]]:
         return self.statements(body, nested=True)
 
-    def value(self, tree: ast.expr, head: str, tail: str = "") -> str:
-        """An expression after ``head`` on its line, split as black splits a call that is too long."""
-        flat = expressions.unparse(tree)
-        if self.indent + len(head) + len(flat) + len(tail) <= LINE or not isinstance(tree, ast.Call):
-            return flat
-        args = [expressions.unparse(a) for a in tree.args]
-        args += [f"{k.arg}={expressions.unparse(k.value)}" for k in tree.keywords]
-        text = Call(expressions.unparse(tree.func), list(args)).layout(self.indent, head=len(head), tail=len(tail))
-        # The template indents every line by the statement's depth: continuation lines are relative to it.
-        return "\n".join(line[self.indent:] if i else line for i, line in enumerate(text.split("\n")))
-
-    def nested(self, body: list[Statement]) -> list[dict[str, Any]]:
-        self.indent += 4
-        try:
-            return self.statements(body)
-        finally:
-            self.indent -= 4
-
     def statement(self, stmt: Statement) -> dict[str, Any]:
+        # Simple statements are laid out by black's own rules (fit), so black finds them in its layout.
         if isinstance(stmt, Assign):
             target = expressions.unparse(stmt.item) if stmt.item is not None else ", ".join(stmt.targets)
-            return {"kind": "assign", "target": target, "op": stmt.op, "value": self.value(stmt.value, f"{target} {stmt.op} ")}
+            value = expressions.unparse(stmt.value)
+            return {"kind": "assign", "target": target, "op": stmt.op, "value": value, "line": fit(f"{target} {stmt.op} {value}", self.indent)}
         if isinstance(stmt, Append):
-            return {"kind": "append", "target": stmt.target, "value": self.value(stmt.value, f"{stmt.target}.append(", ")")}
+            value = expressions.unparse(stmt.value)
+            return {"kind": "append", "target": stmt.target, "value": value, "line": fit(f"{stmt.target}.append({value})", self.indent)}
         if isinstance(stmt, Return):
-            return {"kind": "return", "value": self.value(stmt.value, "return ")}
+            value = expressions.unparse(stmt.value)
+            return {"kind": "return", "value": value, "line": fit(f"return {value}", self.indent)}
         if isinstance(stmt, If):
             return {"kind": "if", "test": expressions.unparse(stmt.test), "then": self.nested(stmt.then), "orelse": self.nested(stmt.orelse)}
         if isinstance(stmt, While):
