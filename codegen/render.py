@@ -169,7 +169,9 @@ def shape_table(block: Block) -> str:
     if args and block.variadic is None:
         config = " with " + ", ".join(f"{k}={_literal(v)}" for k, v in args.items())
     if block.kind == "function":
-        return f"Shapes for input {inputs}{config}: output {block.output_text}"
+        # Broken at spaces like a block's heading, so the docstring fits in 88 columns.
+        line = wrap_prose(_unbroken_groups(f"Shapes for input {inputs}{config}: output {block.output_text}"), first=0, indent="    ")
+        return line.replace(_NO_BREAK, " ")
     rows = [("layer", "output", "parameters")]
     # A builder's layers are the Sequential it returns: 0, 1, ... (its state_dict keys), not net.0.
     strip = len("net.") if block.kind == "builder" else 0
