@@ -117,7 +117,9 @@ def _torch_layer(name: str, kwargs: dict, inputs: tuple, call: dict) -> tuple[An
 def _our_layer(name: str, kwargs: dict, inputs: tuple, call: dict) -> tuple[Any, ShapeError | None, int | None]:
     layer = LAYERS[name]
     ctor = _full(layer.params, kwargs)
-    tensors = dict(zip((p.name for p in layer.call), (Tensor(s) for s in inputs)))
+    # Embedding's input holds indices: torch gets a long tensor (_torch_value), so the rule does too.
+    dtype = "long" if name == "Embedding" else "float"
+    tensors = dict(zip((p.name for p in layer.call), (Tensor(s, dtype) for s in inputs)))
     bound = _full(layer.call, {**tensors, **call})
     try:
         value = layer.shape(ctor, bound)
