@@ -423,7 +423,8 @@ CORPUS = [
          edit("mlp", put(BODY, item_body("X[0]\nimport os")))),
     Case("item_target_import", "E302", MLP, "forward.body[0].assign", "literal 'os' is not allowed here",
          edit("mlp", put(BODY, item_body("X[__import__('os')]")))),
-    Case("item_target_triple_quotes", "E302", MLP, "forward.body[0].assign", "literal '\\nimport os\\n' is not allowed here",
+    # A string subscript in forward is read as a ModuleDict key (merged construct): checked as an identifier first.
+    Case("item_target_triple_quotes", "E310", MLP, "forward.body[0].assign", "'\\nimport os\\n' is not an ASCII Python identifier",
          edit("mlp", put(BODY, item_body('X["""\nimport os\n"""]')))),
     Case("item_target_dunder", "E302", MLP, "forward.body[0].assign", "private attribute '__class__' is not allowed",
          edit("mlp", put(BODY, item_body("X[0].__class__")))),
