@@ -33,26 +33,28 @@ STATIC_CALLS = frozenset({"is_grad_enabled", "dim", "size"})
 UNKNOWN = "unknown"
 
 
-def _reads_tensor_values(test: ast.AST, tensors: set[str]) -> bool:
+def _reads_tensor_values(test: ast.AST, tensors: set[str], settings: frozenset[str] = frozenset()) -> bool:
     """Does deciding ``test`` need a tensor's values (not only its shape, or the configuration)?"""
     if isinstance(test, ast.Attribute):
         if test.attr == "shape":
             return False  # shapes are static under export and compile as traced here
         if isinstance(test.value, ast.Name) and test.value.id == "self":
             return test.attr in tensors  # a parameter or buffer; a layer is only tested against None
-        return _reads_tensor_values(test.value, tensors)
+        return _reads_tensor_values(test.value, tensors, settings)
     if isinstance(test, ast.Compare) and all(isinstance(op, (ast.Is, ast.IsNot)) for op in test.ops):
         return False  # "mask is not None": whether an optional input or layer is there, fixed when tracing
     if isinstance(test, ast.Name):
-        return True  # forward's variables and inputs are tensors (or modules, which are never tested)
+        # A function's argument (dropout_layer's ``dropout == 1``) is configuration, fixed while tracing;
+        # forward's variables and inputs are tensors (or modules, which are never tested).
+        return test.id not in settings
     if isinstance(test, ast.Call):
         func = test.func
         if isinstance(func, ast.Attribute) and func.attr in STATIC_CALLS:
             return False  # torch.is_grad_enabled(), X.dim(), X.size(0): fixed while tracing, like a shape
         return True  # a tensor function or method: its result is a tensor
     if isinstance(test, ast.Subscript) and isinstance(test.value, ast.Attribute) and test.value.attr == "shape":
-        return _reads_tensor_values(test.slice, tensors)
-    return any(_reads_tensor_values(child, tensors) for child in ast.iter_child_nodes(test))
+        return _reads_tensor_values(test.slice, tensors, settings)
+    return any(_reads_tensor_values(child, tensors, settings) for child in ast.iter_child_nodes(test))
 
 
 def _if_expressions(tree: ast.AST) -> list[ast.IfExp]:
@@ -62,10 +64,14 @@ def _if_expressions(tree: ast.AST) -> list[ast.IfExp]:
 def _problems(block: Block) -> dict[str, str]:
     """Tool -> why it cannot take ``block``'s own forward (first reason found); UNKNOWN for a kind without a rule."""
     tensors = {t.name for t in block.parameters} | {t.name for t in block.buffers}
+    # A function's non-tensor arguments are plain Python values (a block reads its own as self.<name>).
+    settings = frozenset(
+        a.name for a in block.args if block.kind == "function" and "Tensor" not in a.annotation and a.name not in block.inputs
+    )
     found: dict[str, str] = {}
 
     def data_dependent(kind: str, test: ast.AST) -> None:
-        if _reads_tensor_values(test, tensors):
+        if _reads_tensor_values(test, tensors, settings):
             why = f"`{block.name}` branches on tensor values (`{kind} {_code(test)}`): data-dependent control flow"
             found.setdefault("torch.export", why)
             found.setdefault("torch.compile(fullgraph=True)", why + ", so the graph breaks")

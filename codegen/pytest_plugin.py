@@ -311,6 +311,15 @@ def train(net, example: dict) -> None:
         net.train(example.get("training", True))
 
 
+def copies(value):
+    """A tensor needing gradients as a fresh non-leaf copy (so a block may write into it), nested values alike."""
+    if value is None or not hasattr(value, "requires_grad") and not isinstance(value, (tuple, list)):
+        return value
+    if isinstance(value, (tuple, list)):
+        return type(value)(copies(v) for v in value)
+    return value * 1 if value.requires_grad else value
+
+
 def check_gradients(net, inputs, example: dict) -> None:
     import torch
     from torch import nn
@@ -321,7 +330,12 @@ def check_gradients(net, inputs, example: dict) -> None:
     train(net, example)
     if isinstance(net, nn.Module):
         net.zero_grad(set_to_none=True)
-    output = net(*inputs)
+    # Not the leaves themselves: a block may write into its input, as the book's masked_softmax does.
+    output = net(*[copies(X) for X in inputs])
+    if not any(t.requires_grad for t in leaves(output)):
+        # A constant result (dropout_layer with dropout 1 returns zeros): only a function may give one.
+        assert not isinstance(net, nn.Module), "a block's output does not depend on its parameters or inputs"
+        return
     sum(t.sum() for t in leaves(output)).backward()
     if isinstance(net, nn.Module):
         for name, param in net.named_parameters():

@@ -22,7 +22,7 @@ def test_init_starts_a_repository_that_generates(tmp_path):
     table = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["codegen"]
     assert table == {"specs": "specs", "output": "generated"}
     result = codegen(cwd=tmp_path)
-    assert result.returncode == 0 and result.stdout.strip() == "1 generated, 0 unchanged", result.stderr
+    assert result.returncode == 0 and result.stdout.strip() == "2 generated, 0 unchanged", result.stderr  # mlp.py and the overview page, README.md
     # The example is the README's, whose output the README shows.
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert json.loads(readme.split("```json\n", 1)[1].split("```", 1)[0]) == json.loads((tmp_path / "specs" / "mlp.json").read_text())

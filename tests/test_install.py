@@ -58,9 +58,10 @@ def installed(tmp_path_factory) -> Path:
 def test_installed_tool_generates_the_committed_bytes_from_an_empty_folder(installed, tmp_path):
     shutil.copytree(SPECS, tmp_path / "specs")
     result = run([str(installed / "codegen"), "specs/"], cwd=tmp_path)
-    assert result.stdout.strip() == f"{len(STEMS)} generated, 0 unchanged"
+    # Every module and the overview page, generated/README.md.
+    assert result.stdout.strip() == f"{len(STEMS) + 1} generated, 0 unchanged"
     produced = sorted(p.name for p in (tmp_path / "generated").iterdir())
-    assert produced == sorted(p.name for p in GENERATED.glob("*.py"))
+    assert produced == sorted([p.name for p in GENERATED.glob("*.py")] + ["README.md"])
     for name in produced:
         assert (tmp_path / "generated" / name).read_bytes() == (GENERATED / name).read_bytes(), name
     # The installed package, not this source tree.
@@ -77,7 +78,7 @@ def test_done_when_init_generate_and_pytest_in_an_empty_git_repository(installed
     run(["git", "init", "-q"], cwd=repo)
     run([str(installed / "codegen"), "init"], cwd=repo)
     result = run([str(installed / "codegen")], cwd=repo)
-    assert result.stdout.strip() == "1 generated, 0 unchanged"
+    assert result.stdout.strip() == "2 generated, 0 unchanged"  # mlp.py and the overview, README.md
     result = run([str(installed / "python"), "-m", "pytest", "--codegen", "-v", "-p", "no:cacheprovider"], cwd=repo)
     for check in ("shape", "gradients", "docstring", "up_to_date"):
         assert f"specs/mlp.json::{check} PASSED" in result.stdout, result.stdout

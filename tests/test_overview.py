@@ -271,57 +271,58 @@ def run(*argv: str) -> tuple[int, str, str]:
 @pytest.fixture
 def work(tmp_path, monkeypatch) -> Path:
     shutil.copytree(SPECS, tmp_path / "specs")
-    shutil.copytree(GENERATED, tmp_path / "out")
+    # Into generated/ itself: a header names the command that wrote it, so a copy under out/ would be stale.
+    shutil.copytree(GENERATED, tmp_path / "generated")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
 def test_missing_stale_edited_foreign_pruned_and_unchanged(work):
-    page = work / "out" / "README.md"
+    page = work / "generated" / "README.md"
     committed = README.read_bytes()
     page.unlink()
-    assert run("specs", "-o", "out", "--check")[:2] == (1, f"MISSING: out/README.md\n1 out of date, {len(STEMS)} up to date\n")
-    assert run("specs", "-o", "out", "-j", "1")[:2] == (0, f"1 generated, {len(STEMS)} unchanged\n")
+    assert run("specs", "-o", "generated", "--check")[:2] == (1, f"MISSING: generated/README.md\n1 out of date, {len(STEMS)} up to date\n")
+    assert run("specs", "-o", "generated", "-j", "1")[:2] == (0, f"1 generated, {len(STEMS)} unchanged\n")
     assert page.read_bytes() == committed  # rendered here from the specs alone, as the workers render it
     before = page.stat()
-    assert run("specs", "-o", "out")[:2] == (0, f"0 generated, {len(STEMS) + 1} unchanged\n")
+    assert run("specs", "-o", "generated")[:2] == (0, f"0 generated, {len(STEMS) + 1} unchanged\n")
     assert (page.stat().st_mtime_ns, page.stat().st_ino) == (before.st_mtime_ns, before.st_ino)  # not rewritten
 
     page.write_bytes(committed.replace(b"AlexNet for", b"AlexNet, for"))
-    assert "EDITED (changed by hand): out/README.md" in run("specs", "-o", "out", "--check")[1]
-    code, _, err = run("specs", "-o", "out")
+    assert "EDITED (changed by hand): generated/README.md" in run("specs", "-o", "generated", "--check")[1]
+    code, _, err = run("specs", "-o", "generated")
     assert code == 2 and "E503" in err and "README.md" in err
     assert page.read_bytes() != committed  # refused: left as it was
-    assert run("specs", "-o", "out", "--force")[0] == 0 and page.read_bytes() == committed
+    assert run("specs", "-o", "generated", "--force")[0] == 0 and page.read_bytes() == committed
 
     page.write_text("# Our own notes\n")
-    assert "NOT GENERATED (a file codegen did not write): out/README.md" in run("specs", "-o", "out", "--check")[1]
+    assert "NOT GENERATED (a file codegen did not write): generated/README.md" in run("specs", "-o", "generated", "--check")[1]
 
     page.write_bytes(committed)
     (work / "specs" / "mlp.json").unlink()
-    assert run("specs", "-o", "out", "--prune")[0] == 0
-    assert not (work / "out" / "mlp.py").exists() and page.exists()
+    assert run("specs", "-o", "generated", "--prune")[0] == 0
+    assert not (work / "generated" / "mlp.py").exists() and page.exists()
     assert "codegen-block: mlp " not in page.read_text() and "codegen-block: lenet " in page.read_text()
-    assert run("specs", "-o", "out", "--check")[0] == 0
+    assert run("specs", "-o", "generated", "--check")[0] == 0
 
 
 def test_a_failing_spec_leaves_the_page_as_it_was(work):
-    page = work / "out" / "README.md"
+    page = work / "generated" / "README.md"
     (work / "specs" / "lenet.json").write_text(
         (work / "specs" / "lenet.json").read_text().replace('"out_features": 84', '"out_features": 86')
     )
     (work / "specs" / "mlp.json").write_text("{")
     before = page.read_bytes()
-    assert run("specs", "-o", "out")[0] == 2
+    assert run("specs", "-o", "generated")[0] == 2
     assert page.read_bytes() == before
-    assert not [p for p in (work / "out").iterdir() if p.name.startswith(".")]  # nothing staged is left
+    assert not [p for p in (work / "generated").iterdir() if p.name.startswith(".")]  # nothing staged is left
 
 
 def test_one_file_run_leaves_the_page_alone(work):
     """Generating one spec of a folder knows nothing of the others' sections: the page is not touched."""
-    page = work / "out" / "README.md"
+    page = work / "generated" / "README.md"
     page.unlink()
-    assert run("specs/mlp.json", "-o", "out")[0] == 0
+    assert run("specs/mlp.json", "-o", "generated")[0] == 0
     assert not page.exists()
 
 
