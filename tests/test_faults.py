@@ -481,7 +481,7 @@ def test_a_failure_after_the_journal_is_rolled_forward(work, monkeypatch):
     monkeypatch.undo()
     assert (work / "generated" / ".codegen-journal").exists()
     code, out, err = run(str(work / "specs"), "-o", str(work / "generated"))
-    assert code == 0 and "rolled forward" in out and "1 more file(s) put in place" in out, out + err
+    assert code == 0 and "rolled forward" in out and "2 more file(s) put in place" in out, out + err  # mlp.py and the README.md page after it
     assert "nn.Linear(20, 128)" in (work / "generated" / "mlp.py").read_text()
     assert staged_files(work / "generated") == [] and not (work / "generated" / ".codegen-journal").exists()
 
