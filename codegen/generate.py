@@ -616,9 +616,9 @@ def _publish(p: Plan, changes: "list[Result]", deletes: "list[Result]", seen: di
     journal.publish(
         p.out_dir,
         p.token,
-        [(f"{r.stem}.py", os.path.basename(r.staged), "-" if r.status == "missing" else output.short_digest(r.old), output.short_digest(r.new))
+        [(os.path.basename(r.path), os.path.basename(r.staged), "-" if r.status == "missing" else output.short_digest(r.old), output.short_digest(r.new))
          for r in changes],
-        [(f"{r.stem}.py", output.short_digest(r.old)) for r in deletes],
+        [(os.path.basename(r.path), output.short_digest(r.old)) for r in deletes],
     )
     p.committed = True
     written = pruned = 0

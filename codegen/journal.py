@@ -28,7 +28,7 @@ from __future__ import annotations
 import errno
 import os
 
-from . import output
+from . import output, overview
 
 JOURNAL = ".codegen-journal"
 FORMAT = "codegen-journal 1"
@@ -199,7 +199,8 @@ def _parse(data: bytes) -> "tuple[str, list[tuple[str, str, str, str]], list[tup
     replaces, deletes = [], []
 
     def target_ok(name: str) -> bool:
-        return name.endswith(".py") and output.stem_problem(name[:-3]) is None
+        # a module, or the README.md page (its file is no stem's: the name is not built from the page's key)
+        return name == overview.FILE or (name.endswith(".py") and output.stem_problem(name[:-3]) is None)
 
     def digest_ok(value: str, missing_ok: bool = False) -> bool:
         return (missing_ok and value == "-") or (len(value) == 32 and all(c in "0123456789abcdef" for c in value))

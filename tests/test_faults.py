@@ -28,6 +28,9 @@ from codegen.__main__ import main
 
 from .conftest import GENERATED, ROOT, SPECS
 
+MODULES = len(list(GENERATED.glob("*.py")))  # one per spec
+OUTPUTS = MODULES + 1  # and the README.md page that lists them
+
 
 def codegen(*args: str, cwd: Path, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
     full = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
@@ -48,9 +51,9 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def work(tmp_path) -> Path:
-    """specs/ and its committed outputs in a temporary folder (cwd-relative runs use specs/ and out/)."""
+    """specs/ and its committed outputs in a temporary folder (cwd-relative runs use specs/ and generated/, so headers name the default command)."""
     shutil.copytree(SPECS, tmp_path / "specs")
-    shutil.copytree(GENERATED, tmp_path / "out")
+    shutil.copytree(GENERATED, tmp_path / "generated")
     return tmp_path
 
 
@@ -73,11 +76,11 @@ def test_bad_stems_are_refused_and_nothing_is_written(work, name, says):
     spec = json.loads((work / "specs" / "mlp.json").read_text())
     spec["name"] = "Renamed"
     (work / "specs" / name).write_text(json.dumps(spec))
-    before = snapshot(work / "out")
-    code, _, err = run(str(work / "specs"), "-o", str(work / "out"))
+    before = snapshot(work / "generated")
+    code, _, err = run(str(work / "specs"), "-o", str(work / "generated"))
     assert code == 2 and "E332" in err and all(part in err for part in says.split("|")), err
-    assert snapshot(work / "out") == before
-    assert not any("\n" in p.name for p in (work / "out").iterdir())
+    assert snapshot(work / "generated") == before
+    assert not any("\n" in p.name for p in (work / "generated").iterdir())
 
 
 def test_a_long_stem_within_the_cap_is_generated(work):
@@ -86,26 +89,26 @@ def test_a_long_stem_within_the_cap_is_generated(work):
     spec = json.loads((work / "specs" / "mlp.json").read_text())
     spec["name"] = "Long"
     (work / "specs" / f"{stem}.json").write_text(json.dumps(spec))
-    code, out, err = run(str(work / "specs"), "-o", str(work / "out"))
+    code, out, err = run(str(work / "specs"), "-o", str(work / "generated"))
     assert code == 0, err
-    assert (work / "out" / f"{stem}.py").exists()
+    assert (work / "generated" / f"{stem}.py").exists()
 
 
 # ------------------------------------------------------------------ reading
 
 
 def test_a_fifo_in_the_output_folder_does_not_hang(work):
-    os.mkfifo(work / "out" / "stray.py")
+    os.mkfifo(work / "generated" / "stray.py")
     for args in ([], ["--check"], ["--prune"]):
-        result = codegen("specs/", "-o", "out", *args, cwd=work)  # the timeout fails the test if it hangs
+        result = codegen("specs/", "-o", "generated", *args, cwd=work)  # the timeout fails the test if it hangs
         assert result.returncode == 0, result.stderr
-    assert stat.S_ISFIFO((work / "out" / "stray.py").lstat().st_mode)  # left alone: not ours
+    assert stat.S_ISFIFO((work / "generated" / "stray.py").lstat().st_mode)  # left alone: not ours
 
 
 def test_a_fifo_where_an_output_goes_is_refused(work):
-    (work / "out" / "mlp.py").unlink()
-    os.mkfifo(work / "out" / "mlp.py")
-    result = codegen("specs/", "-o", "out", cwd=work)
+    (work / "generated" / "mlp.py").unlink()
+    os.mkfifo(work / "generated" / "mlp.py")
+    result = codegen("specs/", "-o", "generated", cwd=work)
     assert result.returncode == 2 and "E504" in result.stderr
 
 
@@ -128,7 +131,7 @@ def test_an_oversized_spec_is_refused_before_it_is_read(work, monkeypatch):
         return real(fd, n)
 
     monkeypatch.setattr(os, "read", counting_read)
-    code, _, err = run(str(work / "specs"), "-o", str(work / "out"), "-j", "1", "--no-cache")
+    code, _, err = run(str(work / "specs"), "-o", str(work / "generated"), "-j", "1", "--no-cache")
     assert code == 2 and "specs/huge.json" in err and "E100" in err and "larger than 1000000 bytes" in err, err
     assert max(reads) <= output.MAX_SPEC_BYTES + 1
 
@@ -137,19 +140,19 @@ def test_a_lone_surrogate_is_refused_at_load(work):
     spec = (work / "specs" / "mlp.json").read_text()
     doc = json.loads(spec)
     (work / "specs" / "mlp.json").write_text(spec.replace(json.dumps(doc["doc"]), '"half a pair: \\ud800"'))
-    before = snapshot(work / "out")
-    code, _, err = run(str(work / "specs"), "-o", str(work / "out"))
+    before = snapshot(work / "generated")
+    code, _, err = run(str(work / "specs"), "-o", str(work / "generated"))
     assert code == 2 and "specs/mlp.json: doc: E101" in err and "lone surrogate" in err, err
-    assert snapshot(work / "out") == before
+    assert snapshot(work / "generated") == before
 
 
 def test_a_surrogate_pair_is_a_character_and_accepted(work):
     path = work / "specs" / "mlp.json"
     doc = json.loads(path.read_text())
     path.write_text(path.read_text().replace(json.dumps(doc["doc"]), '"a snake: \\ud83d\\udc0d"'))
-    code, _, err = run(str(work / "specs"), "-o", str(work / "out"))
+    code, _, err = run(str(work / "specs"), "-o", str(work / "generated"))
     assert code == 0, err
-    assert "a snake: \U0001f40d" in (work / "out" / "mlp.py").read_text(encoding="utf-8")
+    assert "a snake: \U0001f40d" in (work / "generated" / "mlp.py").read_text(encoding="utf-8")
 
 
 # ------------------------------------------------------------------ the stat cache
@@ -173,7 +176,7 @@ def test_a_truncated_cache_is_empty_at_every_length(aged_cache, tmp_path):
     work, file = aged_cache
     whole = file.read_bytes()
     full = cache._read(str(file))
-    assert len(full) == 40
+    assert len(full) == MODULES + OUTPUTS  # each spec and each output
     damaged = tmp_path / "c.txt"
     for length in range(len(whole)):
         damaged.write_bytes(whole[:length])
@@ -201,7 +204,7 @@ def test_a_damaged_cache_never_decides_an_outcome(tmp_path, damage):
     shutil.copytree(SPECS, tmp_path / "specs")
     env = {"CODEGEN_CACHE_DIR": str(tmp_path / "cache")}
     time.sleep(cache.RACY_SECONDS + 0.2)
-    assert codegen("specs/", "-o", "out", cwd=tmp_path, env=env).returncode == 0  # records the specs and their class names
+    assert codegen("specs/", "-o", "generated", cwd=tmp_path, env=env).returncode == 0  # records the specs and their class names
     [file] = (tmp_path / "cache").glob("*.txt")
     lines = file.read_text().splitlines()
     for i, line in enumerate(lines):
@@ -217,12 +220,12 @@ def test_a_damaged_cache_never_decides_an_outcome(tmp_path, damage):
     # vgg11 changes and uses vgg_block, which does not: its class name and digest would come from the cache.
     path = tmp_path / "specs" / "vgg11.json"
     path.write_text(path.read_text().replace('"doc": "', '"doc": "Changed. ', 1))
-    result = codegen("specs/", "-o", "out", cwd=tmp_path, env=env)
+    result = codegen("specs/", "-o", "generated", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     shutil.copytree(tmp_path / "specs", tmp_path / "clean" / "specs")
-    assert codegen("specs/", "-o", "out", "--no-cache", cwd=tmp_path / "clean").returncode == 0
+    assert codegen("specs/", "-o", "generated", "--no-cache", cwd=tmp_path / "clean").returncode == 0
     assert snapshot(tmp_path / "out") == snapshot(tmp_path / "clean" / "out")
-    assert codegen("specs/", "-o", "out", "--check", "--no-cache", cwd=tmp_path).returncode == 0
+    assert codegen("specs/", "-o", "generated", "--check", "--no-cache", cwd=tmp_path).returncode == 0
 
 
 # ------------------------------------------------------------------ runs paused at an exact point (CODEGEN_TEST_PAUSE)
@@ -276,8 +279,8 @@ def staged_files(folder: Path) -> list[str]:
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "SIGTERM to the group"])
 def test_killing_the_parent_leaves_no_process(work, how):
     """Workers busy with a job when the main process is killed: gone within 2 s; SIGTERM also removes what was staged."""
-    shutil.rmtree(work / "out")
-    run_ = Paused(work, "worker", "specs/", "-o", "out", "-j", "2", "--no-cache", hooks=work / "hooks")
+    shutil.rmtree(work / "generated")
+    run_ = Paused(work, "worker", "specs/", "-o", "generated", "-j", "2", "--no-cache", hooks=work / "hooks")
     run_.wait()
     workers = children(run_.proc.pid)
     assert len(workers) == 2 and all(alive(pid) for pid in workers)
@@ -296,22 +299,22 @@ def test_killing_the_parent_leaves_no_process(work, how):
         assert code == -signal.SIGKILL
     else:
         assert code == 143 and "Traceback" not in err, err
-        assert not (work / "out").exists()  # what it created, it removed; nothing staged is left
+        assert not (work / "generated").exists()  # what it created, it removed; nothing staged is left
     # Whatever was left, the next run ends as a clean run does.
-    assert codegen("specs/", "-o", "out", cwd=work).returncode == 0
-    assert snapshot(work / "out") == snapshot(GENERATED)
+    assert codegen("specs/", "-o", "generated", cwd=work).returncode == 0
+    assert snapshot(work / "generated") == snapshot(GENERATED)
 
 
 def test_a_hand_edit_made_while_the_run_builds_is_never_overwritten(work):
     spec = work / "specs" / "mlp.json"
     spec.write_text(spec.read_text().replace("256", "128"))
-    run_ = Paused(work, "built", "specs/", "-o", "out", hooks=work / "hooks")
+    run_ = Paused(work, "built", "specs/", "-o", "generated", hooks=work / "hooks")
     run_.wait()
-    (work / "out" / "mlp.py").write_text("# my own now\n")
-    before = snapshot(work / "out")
+    (work / "generated" / "mlp.py").write_text("# my own now\n")
+    before = snapshot(work / "generated")
     code, out, err = run_.go()
-    assert code == 2 and "out/mlp.py: E505" in err, err
-    assert snapshot(work / "out") == before and staged_files(work / "out") == []
+    assert code == 2 and "generated/mlp.py: E505" in err, err
+    assert snapshot(work / "generated") == before and staged_files(work / "generated") == []
 
 
 def test_a_spec_edited_while_the_run_builds_never_mixes_versions(work):
@@ -319,26 +322,26 @@ def test_a_spec_edited_while_the_run_builds_never_mixes_versions(work):
     spec = work / "specs" / "mlp.json"
     original = spec.read_bytes()
     spec.write_bytes(original.replace(b"256", b"128"))
-    run_ = Paused(work, "planned", "specs/", "-o", "out", "--no-cache", hooks=work / "hooks")
+    run_ = Paused(work, "planned", "specs/", "-o", "generated", "--no-cache", hooks=work / "hooks")
     run_.wait()
     spec.write_bytes(original.replace(b"256", b"64"))
     code, out, err = run_.go()
     assert code == 0, err
-    assert "nn.Linear(20, 128)" in (work / "out" / "mlp.py").read_text()
-    result = codegen("specs/", "-o", "out", "--check", cwd=work)
-    assert result.returncode == 1 and "STALE: out/mlp.py" in result.stdout
+    assert "nn.Linear(20, 128)" in (work / "generated" / "mlp.py").read_text()
+    result = codegen("specs/", "-o", "generated", "--check", cwd=work)
+    assert result.returncode == 1 and "STALE: generated/mlp.py" in result.stdout
     spec.write_bytes(original.replace(b"256", b"128"))  # back to what the run built: up to date, and truly so
-    assert codegen("specs/", "-o", "out", "--check", cwd=work).returncode == 0
+    assert codegen("specs/", "-o", "generated", "--check", cwd=work).returncode == 0
     shutil.copytree(work / "specs", work / "clean" / "specs")
-    assert codegen("specs/", "-o", "out", "--no-cache", cwd=work / "clean").returncode == 0
-    assert snapshot(work / "out") == snapshot(work / "clean" / "out")
+    assert codegen("specs/", "-o", "generated", "--no-cache", cwd=work / "clean").returncode == 0
+    assert snapshot(work / "generated") == snapshot(work / "clean" / "generated")
 
 
 def test_a_cached_spec_edited_during_the_run_is_refused(work, monkeypatch):
     """A spec the stat cache vouched for is read only when building: its bytes must still have the digest."""
     from codegen import generate
 
-    p = generate.plan(str(work / "specs"), str(work / "out"), use_cache=False)
+    p = generate.plan(str(work / "specs"), str(work / "generated"), use_cache=False)
     source = p.sources["mlp"]
     source.data = None  # as if the cache had vouched for it
     (work / "specs" / "mlp.json").write_text((work / "specs" / "mlp.json").read_text().replace("256", "64"))
@@ -349,70 +352,70 @@ def test_a_cached_spec_edited_during_the_run_is_refused(work, monkeypatch):
 
 @pytest.mark.parametrize("when", ["before the journal", "after 3 replaces"])
 def test_a_kill_in_the_write_phase_is_recovered_by_the_next_run(work, when):
-    shutil.rmtree(work / "out")
+    shutil.rmtree(work / "generated")
     point = "built" if when == "before the journal" else "replaced-3"
-    run_ = Paused(work, point, "specs/", "-o", "out", "-j", "2", hooks=work / "hooks")
+    run_ = Paused(work, point, "specs/", "-o", "generated", "-j", "2", hooks=work / "hooks")
     run_.wait()
     os.killpg(run_.proc.pid, signal.SIGKILL)
     run_.go()
-    check = codegen("specs/", "-o", "out", "--check", cwd=work)
+    check = codegen("specs/", "-o", "generated", "--check", cwd=work)
     assert check.returncode == 1
-    assert staged_files(work / "out")
-    assert "LEFT OVER: out/." in check.stdout
+    assert staged_files(work / "generated")
+    assert "LEFT OVER: generated/." in check.stdout
     if when == "after 3 replaces":
-        assert "INTERRUPTED WRITE: out" in check.stdout
-        assert len(list((work / "out").glob("*.py"))) == 3
+        assert "INTERRUPTED WRITE: generated" in check.stdout
+        assert len(list((work / "generated").glob("*.py"))) == 3
     else:
-        assert "INTERRUPTED" not in check.stdout and list((work / "out").glob("*.py")) == []
-    result = codegen("specs/", "-o", "out", cwd=work)
+        assert "INTERRUPTED" not in check.stdout and list((work / "generated").glob("*.py")) == []
+    result = codegen("specs/", "-o", "generated", cwd=work)
     assert result.returncode == 0, result.stderr
     assert ("rolled forward" if when == "after 3 replaces" else "rolled back") in result.stdout
-    assert snapshot(work / "out") == snapshot(GENERATED)
-    assert staged_files(work / "out") == [] and not (work / "out" / ".codegen-journal").exists()
+    assert snapshot(work / "generated") == snapshot(GENERATED)
+    assert staged_files(work / "generated") == [] and not (work / "generated" / ".codegen-journal").exists()
     if when == "after 3 replaces":
-        assert "17 more file(s) put in place" in result.stdout and "0 generated, 20 unchanged" in result.stdout
+        assert f"{OUTPUTS - 3} more file(s) put in place" in result.stdout and f"0 generated, {OUTPUTS} unchanged" in result.stdout
 
 
 def test_another_live_runs_staged_files_are_untouched(work):
     spec = work / "specs" / "mlp.json"
     spec.write_text(spec.read_text().replace("256", "128"))
-    first = Paused(work, "built", "specs/", "-o", "out", "-j", "1", hooks=work / "hooks")
+    first = Paused(work, "built", "specs/", "-o", "generated", "-j", "1", hooks=work / "hooks")
     first.wait()
-    staged = staged_files(work / "out")
+    staged = staged_files(work / "generated")
     assert len(staged) == 1
-    check = codegen("specs/", "-o", "out", "--check", cwd=work)
+    check = codegen("specs/", "-o", "generated", "--check", cwd=work)
     assert check.returncode == 1 and "LEFT OVER" not in check.stdout  # a live run's, not left over
-    second = subprocess.Popen([sys.executable, "-m", "codegen", "specs/", "-o", "out"], cwd=work, text=True,
+    second = subprocess.Popen([sys.executable, "-m", "codegen", "specs/", "-o", "generated"], cwd=work, text=True,
                               env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(1.5)  # no timing is needed for what follows: this only gives a wrong second run time to do harm
     assert second.poll() is None  # waiting for the lock
-    assert staged_files(work / "out") == staged
+    assert staged_files(work / "generated") == staged
     code, out, err = first.go()
-    assert code == 0 and out == "1 generated, 19 unchanged\n", err
+    assert code == 0 and out == f"2 generated, {OUTPUTS - 2} unchanged\n", err  # mlp.py and README.md
     out2, err2 = second.communicate(timeout=60)
-    assert second.returncode == 0 and "waiting for another run writing out" in err2
-    assert out2 == "0 generated, 20 unchanged\n"
+    assert second.returncode == 0 and "waiting for another run writing generated" in err2
+    assert out2 == f"0 generated, {OUTPUTS} unchanged\n"
 
 
 @pytest.mark.parametrize("runs", [2, 4])
 @pytest.mark.parametrize("what", ["cold", "prune"])
 def test_concurrent_runs_all_succeed_and_agree(work, runs, what):
     if what == "cold":
-        shutil.rmtree(work / "out")
-        args = ["specs/", "-o", "out/nested", "-j", "1"]
+        shutil.rmtree(work / "generated")
+        args = ["specs/", "-o", "generated", "-j", "1"]
     else:
         for name in ("old_a", "old_b", "old_c"):
-            shutil.copy(GENERATED / "nin.py", work / "out" / f"{name}.py")
-        args = ["specs/", "-o", "out", "-j", "1", "--prune"]
+            shutil.copy(GENERATED / "nin.py", work / "generated" / f"{name}.py")
+        args = ["specs/", "-o", "generated", "-j", "1", "--prune"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     procs = [subprocess.Popen([sys.executable, "-m", "codegen", *args], cwd=work, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(runs)]
     results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
     assert all(code == 0 for code, _, _ in results), results
-    folder = work / "out" / "nested" if what == "cold" else work / "out"
+    folder = work / "generated"  # the default folder: headers name `python -m codegen specs/`, as the committed ones
     assert snapshot(folder) == snapshot(GENERATED)
     assert staged_files(folder) == []
-    assert sum(out.startswith("20 generated") for _, out, _ in results) == (1 if what == "cold" else 0)
+    assert sum(out.startswith(f"{OUTPUTS} generated") for _, out, _ in results) == (1 if what == "cold" else 0)
     if what == "prune":
         assert sum(", 3 pruned" in out for _, out, _ in results) == 1
 
@@ -449,22 +452,22 @@ def test_permission_denied_is_exit_2_naming_the_path(work, monkeypatch):
 
     spec = work / "specs" / "mlp.json"
     spec.write_text(spec.read_text().replace("256", "128"))
-    before = snapshot(work / "out")
+    before = snapshot(work / "generated")
 
     def refused(*args, dir=None, prefix="", suffix=""):
         raise PermissionError(errno.EACCES, "Permission denied", os.path.join(dir, prefix + "xyz" + suffix))
 
     monkeypatch.setattr(tempfile, "mkstemp", refused)
-    code, _, err = run(str(work / "specs"), "-o", str(work / "out"), "-j", "1")
-    assert code == 2 and err == f"error: {work}/out: E600 Permission denied\n", err
-    assert snapshot(work / "out") == before and staged_files(work / "out") == []
+    code, _, err = run(str(work / "specs"), "-o", str(work / "generated"), "-j", "1")
+    assert code == 2 and err == f"error: {work}/generated: E600 Permission denied\n", err
+    assert snapshot(work / "generated") == before and staged_files(work / "generated") == []
 
 
 def test_a_failure_after_the_journal_is_rolled_forward(work, monkeypatch):
     """Once the journal is published the write is committed: what failed is finished by the next run."""
     spec = work / "specs" / "mlp.json"
     spec.write_text(spec.read_text().replace("256", "128"))
-    (work / "out" / "lenet.py").unlink()
+    (work / "generated" / "lenet.py").unlink()
     real = os.replace
 
     def failing(src, dst):
@@ -473,14 +476,14 @@ def test_a_failure_after_the_journal_is_rolled_forward(work, monkeypatch):
         return real(src, dst)
 
     monkeypatch.setattr(os, "replace", failing)
-    code, _, err = run(str(work / "specs"), "-o", str(work / "out"), "-j", "1")
-    assert code == 2 and "out/mlp.py: E600 Input/output error" in err, err
+    code, _, err = run(str(work / "specs"), "-o", str(work / "generated"), "-j", "1")
+    assert code == 2 and "generated/mlp.py: E600 Input/output error" in err, err
     monkeypatch.undo()
-    assert (work / "out" / ".codegen-journal").exists()
-    code, out, err = run(str(work / "specs"), "-o", str(work / "out"))
-    assert code == 0 and "rolled forward" in out and "1 more file(s) put in place" in out, out + err
-    assert "nn.Linear(20, 128)" in (work / "out" / "mlp.py").read_text()
-    assert staged_files(work / "out") == [] and not (work / "out" / ".codegen-journal").exists()
+    assert (work / "generated" / ".codegen-journal").exists()
+    code, out, err = run(str(work / "specs"), "-o", str(work / "generated"))
+    assert code == 0 and "rolled forward" in out and "2 more file(s) put in place" in out, out + err  # mlp.py and the README.md page after it
+    assert "nn.Linear(20, 128)" in (work / "generated" / "mlp.py").read_text()
+    assert staged_files(work / "generated") == [] and not (work / "generated" / ".codegen-journal").exists()
 
 
 def test_an_unreadable_spec_and_an_unlistable_folder_are_exit_2(work, monkeypatch):
@@ -492,7 +495,7 @@ def test_an_unreadable_spec_and_an_unlistable_folder_are_exit_2(work, monkeypatc
         return real_read(path, *args)
 
     monkeypatch.setattr(output, "read_regular", unreadable)
-    code, _, err = run(str(work / "specs"), "-o", str(work / "out"), "--no-cache")
+    code, _, err = run(str(work / "specs"), "-o", str(work / "generated"), "--no-cache")
     assert code == 2 and "lenet.json: E100 cannot read: Permission denied" in err, err
     monkeypatch.undo()
 
@@ -504,13 +507,13 @@ def test_an_unreadable_spec_and_an_unlistable_folder_are_exit_2(work, monkeypatc
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", unlistable)
-    code, _, err = run(str(work / "specs"), "-o", str(work / "out"))
+    code, _, err = run(str(work / "specs"), "-o", str(work / "generated"))
     assert code == 2 and "specs: E600 Permission denied" in err, err
 
 
 def test_stdout_to_dev_full_is_exit_2(work):
     with open("/dev/full", "w") as full:
-        result = subprocess.run([sys.executable, "-m", "codegen", "specs/", "-o", "out", "--check"], cwd=work, stdout=full,
+        result = subprocess.run([sys.executable, "-m", "codegen", "specs/", "-o", "generated", "--check"], cwd=work, stdout=full,
                                 stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert result.returncode == 2 and "<stdout>: E600 cannot write: No space left on device" in result.stderr, result.stderr
     assert "Exception ignored" not in result.stderr
@@ -518,8 +521,8 @@ def test_stdout_to_dev_full_is_exit_2(work):
 
 def test_a_closed_stdout_keeps_the_exit_status(work):
     """``--check | head -1`` in CI with pipefail: drift stays 1, and nothing is printed about the pipe."""
-    (work / "out" / "mlp.py").unlink()
-    proc = subprocess.Popen([sys.executable, "-m", "codegen", "specs/", "-o", "out", "--check"], cwd=work,
+    (work / "generated" / "mlp.py").unlink()
+    proc = subprocess.Popen([sys.executable, "-m", "codegen", "specs/", "-o", "generated", "--check"], cwd=work,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     proc.stdout.close()  # the reader is gone before the first line
     err = proc.stderr.read().decode()
@@ -539,43 +542,43 @@ def test_a_planted_or_damaged_journal_touches_nothing(work):
 
     victim = work / "victim.py"
     victim.write_text("precious\n")
-    staged = work / "out" / ".mlp.1-abcd.x.codegen.tmp"
+    staged = work / "generated" / ".mlp.1-abcd.x.codegen.tmp"
     staged.write_text("evil\n")
     digest = output.short_digest(b"precious\n")
     lines = f"{journal.FORMAT}\ntoken 1-abcd\nreplace ../victim.py {staged.name} {digest} {digest}\n"
-    (work / "out" / journal.JOURNAL).write_text(lines + f"checksum {output.short_digest(lines.encode())}\n")
-    before = snapshot(work / "out")
-    code, out, err = run(str(work / "specs"), "-o", str(work / "out"))
+    (work / "generated" / journal.JOURNAL).write_text(lines + f"checksum {output.short_digest(lines.encode())}\n")
+    before = snapshot(work / "generated")
+    code, out, err = run(str(work / "specs"), "-o", str(work / "generated"))
     assert code == 0 and "removed a damaged write journal" in out, out + err
-    assert victim.read_text() == "precious\n" and snapshot(work / "out") == before
-    assert staged_files(work / "out") == [] and not (work / "out" / journal.JOURNAL).exists()
+    assert victim.read_text() == "precious\n" and snapshot(work / "generated") == before
+    assert staged_files(work / "generated") == [] and not (work / "generated" / journal.JOURNAL).exists()
 
 
 def test_recovery_never_overwrites_a_file_changed_since_the_kill(work):
     """The killed run's journal says mlp.py goes from old to new bytes; it was edited by hand since: rolled back."""
     from codegen import journal
 
-    target = work / "out" / "mlp.py"
+    target = work / "generated" / "mlp.py"
     old = target.read_bytes()
-    staged = work / "out" / ".mlp.1-abcd.x.codegen.tmp"
+    staged = work / "generated" / ".mlp.1-abcd.x.codegen.tmp"
     staged.write_bytes(old.replace(b"256", b"128"))
-    journal.publish(str(work / "out"), "1-abcd", [("mlp.py", staged.name, output.short_digest(old), output.short_digest(staged.read_bytes()))], [])
+    journal.publish(str(work / "generated"), "1-abcd", [("mlp.py", staged.name, output.short_digest(old), output.short_digest(staged.read_bytes()))], [])
     target.write_bytes(old + b"# mine\n")
-    check = codegen("specs/", "-o", "out", "--check", cwd=work)
-    assert check.returncode == 1 and "INTERRUPTED WRITE: out" in check.stdout and "EDITED" in check.stdout
-    code, out, err = run(str(work / "specs"), "-o", str(work / "out"))
+    check = codegen("specs/", "-o", "generated", "--check", cwd=work)
+    assert check.returncode == 1 and "INTERRUPTED WRITE: generated" in check.stdout and "EDITED" in check.stdout
+    code, out, err = run(str(work / "specs"), "-o", str(work / "generated"))
     assert code == 2 and "rolled back" in out and "E503" in err, out + err
     assert target.read_bytes() == old + b"# mine\n"
-    assert staged_files(work / "out") == [] and not (work / "out" / journal.JOURNAL).exists()
+    assert staged_files(work / "generated") == [] and not (work / "generated" / journal.JOURNAL).exists()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_during_the_replaces_takes_effect_once_the_folder_is_whole(work, sig):
-    shutil.rmtree(work / "out")
-    run_ = Paused(work, "replaced-1", "specs/", "-o", "out", "-j", "1", hooks=work / "hooks")
+    shutil.rmtree(work / "generated")
+    run_ = Paused(work, "replaced-1", "specs/", "-o", "generated", "-j", "1", hooks=work / "hooks")
     run_.wait()
     os.kill(run_.proc.pid, sig)
     code, out, err = run_.go()
     assert code == (143 if sig == signal.SIGTERM else 130), err
-    assert snapshot(work / "out") == snapshot(GENERATED)
-    assert staged_files(work / "out") == [] and not (work / "out" / ".codegen-journal").exists()
+    assert snapshot(work / "generated") == snapshot(GENERATED)
+    assert staged_files(work / "generated") == [] and not (work / "generated" / ".codegen-journal").exists()
