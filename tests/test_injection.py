@@ -15,8 +15,17 @@ specs it uses, with their up-to-date outputs) must end in either
   not there before; and where the field is prose (a doc), the docstring or
   comment holds the injected text verbatim: it was carried as data.
 
-The sweeps (about 3,400 runs) are computed per spec in two worker
-processes; the tests then judge each (spec, payload, mode) from the results.
+What CI sweeps: every *kind* of string field (its JSON path with list
+indices and the spec's own names, such as layer or parameter names, taken
+out: ``layers.*.args.padding``, ``forward.body[].value``), each at its two
+instances in the smallest specs, and the probe specs whole: about 2,700 runs.
+``test_every_kind_of_field_is_swept`` holds CI to that. The full sweep, every
+string of every spec (about 15,000 runs, 10 minutes on two cores), is a
+stress run for hand and release: ``CODEGEN_FULL_SWEEP=1 python -m pytest
+tests/test_injection.py`` (docs/benchmarks.md records the last one).
+
+The sweeps are computed per spec in worker processes; the tests then judge
+each (spec, payload, mode) from the results.
 """
 
 from __future__ import annotations
@@ -70,11 +79,13 @@ PROBES = {
         "example": {"args": {"num_hiddens": 4}, "inputs": {"queries": [2, 3, 5], "keys": [2, 6, 4]}},
     },
 }
-STEMS = sorted([p.stem for p in SPECS.glob("*.json") if not p.name.endswith(".schema.json")] + list(PROBES))  # not the schema's copy
+ALL_STEMS = sorted([p.stem for p in SPECS.glob("*.json") if not p.name.endswith(".schema.json")] + list(PROBES))  # not the schema's copy
 
 
 def spec_doc(stem: str) -> Any:
     return PROBES[stem] if stem in PROBES else json.loads((SPECS / f"{stem}.json").read_text(encoding="utf-8"))
+
+
 PAYLOADS = {
     "triple_quotes": '"""\nimport os\n"""',
     "carriage_return": "\rimport os",
@@ -101,12 +112,55 @@ def string_fields(doc: Any, path: tuple = ()) -> list[tuple]:
     return [path] if isinstance(doc, str) else []
 
 
+# Mappings whose keys the spec's author chooses (layer, parameter, argument names): one kind of field.
+NAMED = {"layers", "parameters", "buffers", "constants", "derived", "methods"}
+FULL_SWEEP = os.environ.get("CODEGEN_FULL_SWEEP") == "1"
+INSTANCES_PER_KIND = 2
+
+
+def field_kind(path: tuple) -> tuple:
+    """``path`` with list indices and author-chosen names replaced: the generator treats all alike."""
+    kind: list = []
+    for i, key in enumerate(path):
+        parent = path[i - 1] if i else None
+        author_named = parent in NAMED or (
+            parent in ("args", "inputs")
+            and (i == 1 or path[i - 2] == "example" or (i >= 3 and path[i - 3] == "examples"))
+        )  # the block's own arguments and an example's inputs; a layer's args keep torch's names
+        kind.append("[]" if isinstance(key, int) else "*" if author_named else key)
+    return tuple(kind)
+
+
+def swept_fields() -> dict[str, list[tuple]]:
+    """stem -> the string fields swept: all of them with FULL_SWEEP, else each kind's first instances.
+
+    Instances come from the smallest specs first (cheapest to rebuild), in name order; the
+    probe specs, written for the sweep, are swept whole.
+    """
+    every = {stem: string_fields(spec_doc(stem)) for stem in ALL_STEMS}
+    if FULL_SWEEP:
+        return every
+    chosen: dict[str, list[tuple]] = {stem: list(every[stem]) if stem in PROBES else [] for stem in ALL_STEMS}
+    taken: dict[tuple, int] = {}
+    for stem in sorted(ALL_STEMS, key=lambda s: (len(json.dumps(spec_doc(s))), s)):
+        for path in every[stem]:
+            kind = field_kind(path)
+            if taken.get(kind, 0) < INSTANCES_PER_KIND and stem not in PROBES:
+                taken[kind] = taken.get(kind, 0) + 1
+                chosen[stem].append(path)
+    return {stem: paths for stem, paths in chosen.items() if paths}
+
+
+SWEPT = swept_fields()
+STEMS = sorted(SWEPT)
+
+
 def tree_state(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def sweep(stem: str, base: str) -> list[dict]:
-    """Inject every payload into every string field of specs/<stem>.json, one generator run each."""
+def sweep(stem: str, base: str, fields: list[tuple]) -> list[dict]:
+    """Inject every payload into each of ``fields`` of specs/<stem>.json, one generator run each."""
     from codegen import analyse, generate
     from codegen.__main__ import main
 
@@ -124,7 +178,7 @@ def sweep(stem: str, base: str) -> list[dict]:
         spec = work / "specs" / f"{stem}.json"
         original = json.loads(spec.read_text(encoding="utf-8"))
         records = []
-        for path in string_fields(original):
+        for path in fields:
             for payload_id, payload in PAYLOADS.items():
                 for mode in MODES:
                     doc = copy.deepcopy(original)
@@ -179,15 +233,15 @@ def sweeps(request, injection_baseline) -> dict[str, list[dict]]:
     wanted = {
         item.callspec.params["stem"]
         for item in request.session.items
-        if getattr(item, "originalname", "") in ("test_injection", "test_sweep_covers_every_string_field")
+        if getattr(item, "originalname", "") in ("test_injection", "test_sweep_covers_its_fields")
     }
-    order = sorted(wanted, key=lambda s: -len(json.dumps(spec_doc(s))))
+    order = sorted(wanted, key=lambda s: -len(SWEPT[s]))
     if not order:
         return {}
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing of pytest's or torch's state
     workers = max(1, min(len(order), os.cpu_count() or 1))
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return dict(zip(order, pool.map(sweep, order, [str(injection_baseline)] * len(order))))
+        return dict(zip(order, pool.map(sweep, order, [str(injection_baseline)] * len(order), [SWEPT[s] for s in order])))
 
 
 # ---------------------------------------------------------------------------- judging
@@ -274,12 +328,26 @@ def problems_of(record: dict, stem: str, reference: str) -> list[str]:
 # ---------------------------------------------------------------------------- tests
 
 
+def test_every_kind_of_field_is_swept():
+    every = {field_kind(path) for stem in ALL_STEMS for path in string_fields(spec_doc(stem))}
+    swept = {field_kind(path) for paths in SWEPT.values() for path in paths}
+    assert swept == every
+    assert all(set(SWEPT[stem]) == set(string_fields(PROBES[stem])) for stem in PROBES)
+
+
+def test_field_kinds_keep_what_the_generator_tells_apart():
+    assert field_kind(("layers", "net", "layers", 2, "args", "padding")) == ("layers", "*", "layers", "[]", "args", "padding")
+    assert field_kind(("args", "num_hiddens", "doc")) == ("args", "*", "doc")
+    assert field_kind(("examples", 1, "inputs", "X", "dtype")) == ("examples", "[]", "inputs", "*", "dtype")
+    assert field_kind(("forward", "inputs", 0, "name")) == ("forward", "inputs", "[]", "name")
+    assert field_kind(("name",)) != field_kind(("doc",))
+
+
 @pytest.mark.parametrize("stem", STEMS)
-def test_sweep_covers_every_string_field(stem, sweeps):
-    fields = string_fields(spec_doc(stem))
+def test_sweep_covers_its_fields(stem, sweeps):
     records = sweeps[stem]
-    assert len(records) == len(fields) * len(PAYLOADS) * len(MODES)
-    assert {r["path"] for r in records} == set(fields)
+    assert len(records) == len(SWEPT[stem]) * len(PAYLOADS) * len(MODES)
+    assert {r["path"] for r in records} == set(SWEPT[stem])
 
 
 @pytest.mark.parametrize("mode", MODES)
