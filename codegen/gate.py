@@ -14,8 +14,7 @@ from .initialisers import FORMS
 from .model import Block
 
 ALLOWED_IMPORTS = {
-    ("from", "typing", "Optional"),  # Optional[torch.Tensor] inputs, Optional[int] arguments
-    ("from", "typing", "Callable"),  # Callable[..., nn.Module]: layer-class arguments
+    ("from", "collections.abc", "Callable"),  # Callable[..., nn.Module]: layer-class arguments
     ("from", "functools", "partial"),  # partial(nn.LayerNorm, eps=1e-06)
     ("import", "math", None),
     ("import", "torch", None),

@@ -1000,7 +1000,7 @@ def assert_no_injected_code(source: str, reference: str) -> None:
     imports = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
     assert set(imports) <= {
         "import torch", "from torch import nn", "from torch.nn import functional as F",
-        "from typing import Optional", "from typing import Callable, Optional", "from functools import partial",
+        "from collections.abc import Callable", "from functools import partial",
     }, imports
     assert not [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == "os"]
     assert calls(tree) <= calls(ast.parse(reference)), calls(tree) - calls(ast.parse(reference))
