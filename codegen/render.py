@@ -527,31 +527,45 @@ def _init_rules(block: Block) -> list[dict[str, Any]]:
     """The block's rules, as the tests of one ``for module in self.modules()`` loop."""
     rules = []
     for rule in block.init_rules:
-        types = [f"nn.{t}" for t in rule.types]
-        test = f"type(module) is {types[0]}" if len(types) == 1 else f"type(module) in ({', '.join(types)})"
+        # One test per type, as the book's init_cnn writes it (with ==): a type checker narrows
+        # `module` by `type(module) is nn.Linear or ...`, not by `type(module) in (...)`.
+        test = " or ".join(f"type(module) is nn.{t}" for t in rule.types)
         lines = []
         for tensor in ("weight", "bias"):
             if tensor in rule.tensors:
-                lines += initialisers.statements(rule.tensors[tensor], f"module.{tensor}")[1]
+                optional = any((t, tensor) in initialisers.OPTIONAL_TYPED for t in rule.types)
+                target = f"module.get_parameter({string_literal(tensor)})" if optional else f"module.{tensor}"
+                lines += initialisers.statements(rule.tensors[tensor], target)[1]
         rules.append({"test": test, "lines": [_init_line(line, 16) for line in lines]})
     return rules
 
 
 def _layer_inits(block: Block) -> list[str]:
-    """Each layer's own init, in registration order, once every layer is built (as the book's net[0].apply(...))."""
+    """Each layer's own init, in registration order, once every layer is built (as the book's net[0].apply(...)).
+
+    ``self.fc.weight`` where a type checker knows the tensor; otherwise the block's attribute names
+    it by its state_dict name, ``self.net.get_parameter("0.weight")``: indexing a container gives
+    a plain ``nn.Module`` (whose ``.weight`` is ``Tensor | Module``, and ``[0][1]`` is an error), and
+    a convolution's bias is typed ``Tensor | None``. The same Parameter either way: the random
+    draws and their order are the book's.
+    """
     lines: list[str] = []
 
-    def visit(layer: LayerDef, target: str) -> None:
+    def visit(layer: LayerDef, attribute: str, names: list[str]) -> None:
         for tensor in ("weight", "bias"):
             if tensor in layer.init:
-                lines.extend(initialisers.statements(layer.init[tensor], f"{target}.{tensor}")[1])
+                if names or (layer.type, tensor) in initialisers.OPTIONAL_TYPED:
+                    target = f"{attribute}.get_parameter({string_literal('.'.join([*names, tensor]))})"
+                else:
+                    target = f"{attribute}.{tensor}"
+                lines.extend(initialisers.statements(layer.init[tensor], target)[1])
         if layer.kind == "container" and not any(isinstance(c, RepeatDef) for c in layer.children):
             for index, child in enumerate(layer.children):
                 assert isinstance(child, LayerDef)
-                visit(child, f"{target}[{index}]")
+                visit(child, attribute, [*names, child.key if layer.type == "ModuleDict" else str(index)])
 
     for name, layer in block.layers.items():
-        visit(layer, f"self.{name}")
+        visit(layer, f"self.{name}", [])
     return lines
 
 
