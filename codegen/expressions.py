@@ -79,6 +79,14 @@ _CMPOPS = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNo
 _INIT_CMPOPS = _CMPOPS + (ast.In, ast.NotIn)  # `stride not in (1, 2)`: constructor checks
 
 
+# Names that read like 1 and 0: pycodestyle (ruff's E741, E742, E743) flags them as a variable,
+# argument, class or function, and generated code is promised lint-clean.
+AMBIGUOUS = frozenset({"l", "O", "I"})
+# What a spec may name so all the same: these become attributes (self.l), dictionary keys or
+# parts of a child's name, which no linter reads as a variable.
+NOT_VARIABLES = frozenset({"member", "ModuleDict key", "child name prefix"})
+
+
 def check_identifier(name: str, what: str, path: str) -> None:
     """Reject (never rename) names that are keywords or shadow what generated code uses."""
     if not name.isidentifier() or not name.isascii():
@@ -87,6 +95,13 @@ def check_identifier(name: str, what: str, path: str) -> None:
         raise SpecError("E310", f"{what} {name!r} is a Python keyword", path=path)
     if name in RESERVED or name.startswith("__"):
         raise SpecError("E310", f"{what} {name!r} is reserved: it would shadow a name generated code uses", path=path)
+    if name in AMBIGUOUS and what not in NOT_VARIABLES:
+        raise SpecError(
+            "E319",
+            f"{what} {name!r} is ambiguous: l, O and I read like 1 and 0, and linters flag them "
+            "(pycodestyle E741); give it a longer name, as specs/lstm_scratch.json names its gates I_gate and O_gate",
+            path=path,
+        )
 
 
 def parse(text: str, path: str) -> ast.expr:

@@ -14,8 +14,7 @@ from .initialisers import FORMS
 from .model import Block
 
 ALLOWED_IMPORTS = {
-    ("from", "typing", "Optional"),  # Optional[torch.Tensor] inputs, Optional[int] arguments
-    ("from", "typing", "Callable"),  # Callable[..., nn.Module]: layer-class arguments
+    ("from", "collections.abc", "Callable"),  # Callable[..., nn.Module]: layer-class arguments
     ("from", "functools", "partial"),  # partial(nn.LayerNorm, eps=1e-06)
     ("import", "math", None),
     ("import", "torch", None),
@@ -281,9 +280,18 @@ def _is_nn_init(node: ast.expr) -> bool:
 
 
 def _root(node: ast.expr) -> str | None:
-    while type(node) in (ast.Attribute, ast.Subscript):
-        node = node.value  # type: ignore[attr-defined]
+    """The name a tensor is reached from: ``self`` for ``self.net.get_parameter("0.weight").data``."""
+    while type(node) in (ast.Attribute, ast.Subscript) or _is_get_parameter(node):
+        node = node.func.value if type(node) is ast.Call else node.value  # type: ignore[attr-defined]
     return node.id if type(node) is ast.Name else None
+
+
+def _is_get_parameter(node: ast.expr) -> bool:
+    """``<...>.get_parameter("<literal>")``: how layer inits name a tensor a type checker cannot type."""
+    return (
+        type(node) is ast.Call and type(node.func) is ast.Attribute and node.func.attr == "get_parameter"
+        and len(node.args) == 1 and not node.keywords and type(node.args[0]) is ast.Constant and type(node.args[0].value) is str
+    )
 
 
 def _is_self_modules(node: ast.expr) -> bool:

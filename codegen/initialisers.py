@@ -15,7 +15,7 @@ An ``init`` is one string, or a list of steps whose first is a form:
 
 Each step is parsed and checked against these allowlists; the emitted code
 is re-built from the checked trees. Nothing here imports torch;
-``tests/test_initialisers.py`` checks the signatures and the weight and bias
+``tests/test_init.py`` checks the signatures and the weight and bias
 shapes below against torch.
 """
 
@@ -103,6 +103,15 @@ LAYER_TENSORS: dict[str, Callable[[Mapping[str, Any]], dict[str, tuple[int, ...]
     "GroupNorm": _norm("num_channels", "affine"),
     "Embedding": lambda a: {"weight": (a["num_embeddings"], a["embedding_dim"]), "bias": None},
 }
+
+
+# The layers' tensors that torch annotates ``Tensor | None`` (``_ConvNd.bias``): generated code
+# names them with ``get_parameter("bias")``, which a type checker reads as a Parameter (and which
+# raises if the tensor is missing; E342 has made sure it is not). tests/test_init.py checks
+# this list against torch's annotations.
+OPTIONAL_TYPED = frozenset(
+    {(f"Conv{n}d", "bias") for n in (1, 2, 3)} | {(f"ConvTranspose{n}d", "bias") for n in (1, 2)}
+)
 
 
 def layer_tensors(type_name: str, args: Mapping[str, Any]) -> dict[str, tuple[int, ...] | None] | None:
@@ -264,7 +273,7 @@ def _check_form(step: InitStep, shape: tuple[int, ...], env: dict[str, Any], fil
 
 
 def statements(init: Init, target: str, shape_text: str | None = None) -> tuple[str | None, list[str]]:
-    """Python source for ``init`` applied to ``target`` (``self.weight``, ``module.bias``, ``self.net[0].weight``).
+    """Python source for ``init`` applied to ``target`` (``self.weight``, ``module.bias``, ``self.net.get_parameter("0.weight")``).
 
     Returns (the value that creates the tensor, or None for a layer's;
     the statements that follow its creation).

@@ -305,7 +305,7 @@ def _loops(layer: LayerDef, blocks: dict[str, Block], indent: int) -> list[dict[
     for child in layer.children:
         if isinstance(child, RepeatDef):
             loops.append({
-                "var": child.var,
+                "var": _loop_var(child.var, _layer_trees(child.layers)),
                 "iterable": expressions.unparse(child.iterable),
                 "appends": [Call("layers.append", [layer_source(l, blocks)]).layout(indent + 4) for l in child.layers],
             })
@@ -427,9 +427,13 @@ class _ForwardRenderer:
             iterable = "self._modules.values()"
         else:
             iterable = expressions.unparse(stmt.iterable)
+        # Whether a loop variable is read: anywhere in the block, not only the body (a name read after
+        # the loop keeps its name).
+        trees = _trees(self.block)
+        var = _loop_var(stmt.var, trees)
         if stmt.index is not None:
-            return {"kind": "for", "var": f"{stmt.index}, {stmt.var}", "iterable": f"enumerate({iterable})", "body": self.nested(stmt.body)}
-        return {"kind": "for", "var": stmt.var, "iterable": iterable, "body": self.nested(stmt.body)}
+            return {"kind": "for", "var": f"{_loop_var(stmt.index, trees)}, {var}", "iterable": f"enumerate({iterable})", "body": self.nested(stmt.body)}
+        return {"kind": "for", "var": var, "iterable": iterable, "body": self.nested(stmt.body)}
 
 
 def _uses_functional(block: Block) -> bool:
@@ -458,17 +462,42 @@ def _trees(block: Block) -> list[ast.expr]:
                 trees.append(layer.condition)
             layers(layer.children)
 
-    def statements(body: list[Statement]) -> None:
-        for stmt in body:
-            trees.extend(getattr(stmt, attr) for attr in ("value", "test", "iterable", "item") if getattr(stmt, attr, None) is not None)
-            for attr in ("then", "orelse", "body"):
-                statements(getattr(stmt, attr, []))
-
     layers(list(block.layers.values()))
-    statements(block.body)
+    trees.extend(_statement_trees(block.body))
     for method in block.methods:  # helper methods (issue 14)
-        statements(method.body)
+        trees.extend(_statement_trees(method.body))
     return trees
+
+
+def _statement_trees(body: list[Statement]) -> list[ast.expr]:
+    """Every expression tree of forward-style statements, nested ones included."""
+    trees: list[ast.expr] = []
+    for stmt in body:
+        trees.extend(getattr(stmt, attr) for attr in ("value", "test", "iterable", "item") if getattr(stmt, attr, None) is not None)
+        for attr in ("then", "orelse", "body"):
+            trees.extend(_statement_trees(getattr(stmt, attr, [])))
+    return trees
+
+
+def _layer_trees(items: list[LayerDef] | list[LayerDef | RepeatDef]) -> list[ast.expr]:
+    """Every expression tree that builds ``items`` (arguments, conditions, nested children)."""
+    trees: list[ast.expr] = []
+    for item in items:
+        if isinstance(item, RepeatDef):
+            trees.append(item.iterable)
+            trees.extend(_layer_trees(item.layers))
+            continue
+        trees.extend([*item.args.values(), *item.positional])
+        if item.condition is not None:
+            trees.append(item.condition)
+        trees.extend(_layer_trees([item.orelse] if item.orelse is not None else []))
+        trees.extend(_layer_trees(item.children))
+    return trees
+
+
+def _loop_var(name: str, trees: list[ast.expr]) -> str:
+    """``name``, or ``_`` when the loop never reads it: a person writes ``for _ in range(n)`` (ruff's B007)."""
+    return name if any(isinstance(n, ast.Name) and n.id == name for tree in trees for n in ast.walk(tree)) else "_"
 
 
 def _uses_name(block: Block, name: str) -> bool:
@@ -498,31 +527,45 @@ def _init_rules(block: Block) -> list[dict[str, Any]]:
     """The block's rules, as the tests of one ``for module in self.modules()`` loop."""
     rules = []
     for rule in block.init_rules:
-        types = [f"nn.{t}" for t in rule.types]
-        test = f"type(module) is {types[0]}" if len(types) == 1 else f"type(module) in ({', '.join(types)})"
+        # One test per type, as the book's init_cnn writes it (with ==): a type checker narrows
+        # `module` by `type(module) is nn.Linear or ...`, not by `type(module) in (...)`.
+        test = " or ".join(f"type(module) is nn.{t}" for t in rule.types)
         lines = []
         for tensor in ("weight", "bias"):
             if tensor in rule.tensors:
-                lines += initialisers.statements(rule.tensors[tensor], f"module.{tensor}")[1]
+                optional = any((t, tensor) in initialisers.OPTIONAL_TYPED for t in rule.types)
+                target = f"module.get_parameter({string_literal(tensor)})" if optional else f"module.{tensor}"
+                lines += initialisers.statements(rule.tensors[tensor], target)[1]
         rules.append({"test": test, "lines": [_init_line(line, 16) for line in lines]})
     return rules
 
 
 def _layer_inits(block: Block) -> list[str]:
-    """Each layer's own init, in registration order, once every layer is built (as the book's net[0].apply(...))."""
+    """Each layer's own init, in registration order, once every layer is built (as the book's net[0].apply(...)).
+
+    ``self.fc.weight`` where a type checker knows the tensor; otherwise the block's attribute names
+    it by its state_dict name, ``self.net.get_parameter("0.weight")``: indexing a container gives
+    a plain ``nn.Module`` (whose ``.weight`` is ``Tensor | Module``, and ``[0][1]`` is an error), and
+    a convolution's bias is typed ``Tensor | None``. The same Parameter either way: the random
+    draws and their order are the book's.
+    """
     lines: list[str] = []
 
-    def visit(layer: LayerDef, target: str) -> None:
+    def visit(layer: LayerDef, attribute: str, names: list[str]) -> None:
         for tensor in ("weight", "bias"):
             if tensor in layer.init:
-                lines.extend(initialisers.statements(layer.init[tensor], f"{target}.{tensor}")[1])
+                if names or (layer.type, tensor) in initialisers.OPTIONAL_TYPED:
+                    target = f"{attribute}.get_parameter({string_literal('.'.join([*names, tensor]))})"
+                else:
+                    target = f"{attribute}.{tensor}"
+                lines.extend(initialisers.statements(layer.init[tensor], target)[1])
         if layer.kind == "container" and not any(isinstance(c, RepeatDef) for c in layer.children):
             for index, child in enumerate(layer.children):
                 assert isinstance(child, LayerDef)
-                visit(child, f"{target}[{index}]")
+                visit(child, attribute, [*names, child.key if layer.type == "ModuleDict" else str(index)])
 
     for name, layer in block.layers.items():
-        visit(layer, f"self.{name}")
+        visit(layer, f"self.{name}", [])
     return lines
 
 
@@ -531,11 +574,11 @@ def signature_text(params: list[str]) -> str:
 
 
 def forward_signature(block: Block) -> str:
-    """``self, X: torch.Tensor, valid_lens: Optional[torch.Tensor] = None``; a function's arguments follow its inputs."""
+    """``self, X: torch.Tensor, valid_lens: torch.Tensor | None = None``; a function's arguments follow its inputs."""
     params = [] if block.kind == "function" else ["self"]
     for name in block.inputs:
         kind = "tuple[torch.Tensor, torch.Tensor]" if name in block.pairs else "torch.Tensor"
-        params.append(f"{name}: Optional[{kind}] = None" if name in block.optional else f"{name}: {kind}")
+        params.append(f"{name}: {kind} | None = None" if name in block.optional else f"{name}: {kind}")
     if block.kind == "function":
         for arg in block.args:
             params.append(f"{arg.name}: {arg.annotation}" + ("" if arg.default is REQUIRED else f" = {_literal(arg.default)}"))
@@ -577,13 +620,6 @@ def builder_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
     return context
 
 
-def annotation_text(annotation: str) -> str:
-    """``int | None`` is written ``Optional[int]``, as the libraries (and TorchScript) write it."""
-    if annotation.endswith(" | None"):
-        return f"Optional[{annotation[: -len(' | None')]}]"
-    return annotation
-
-
 def default_text(arg: Any) -> str:
     if arg.source is not None:  # a layer class: nn.GELU, partial(nn.LayerNorm, eps=1e-06)
         return arg.source
@@ -621,9 +657,9 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
         if arg.variadic:
             signature.append(f"*{arg.name}: nn.Module")
         elif arg.default is REQUIRED:
-            signature.append(f"{arg.name}: {annotation_text(arg.annotation)}")
+            signature.append(f"{arg.name}: {arg.annotation}")
         else:
-            signature.append(f"{arg.name}: {annotation_text(arg.annotation)} = {default_text(arg)}")
+            signature.append(f"{arg.name}: {arg.annotation} = {default_text(arg)}")
     tensors = []
     shape_line = _shared_shape(block)
     for buffer, defs in ((False, block.parameters), (True, block.buffers)):
@@ -697,19 +733,23 @@ def render(chain: list[Block], blocks: dict[str, Block]) -> str:
     """The unformatted source of one file: ``chain`` is the block and what it uses."""
     template = environment().get_template("module.py.jinja")
     annotations = {a.annotation for b in chain for a in b.args}
-    typing_names = []
-    if any("Callable" in a for a in annotations):
-        typing_names.append("Callable")
-    if any(b.optional for b in chain) or any(a.endswith("| None") for a in annotations):
-        typing_names.append("Optional")
     return template.render(
         blocks=[block_context(b, blocks) for b in chain],
         uses_functional=any(_uses_functional(b) for b in chain),
-        typing_names=", ".join(typing_names),
+        uses_callable=any("Callable" in a for a in annotations),  # from collections.abc, as ruff's UP035 asks
         uses_partial=any(_uses_partial(b) for b in chain),
         uses_nn=any(b.kind != "function" for b in chain) or any("nn." in a for a in annotations),  # blocks and builders
+        # Blocks and functions type their tensors; a builder (nn.Sequential of layers) may name no torch.
+        uses_torch=any(b.kind != "builder" or _uses_torch(b) for b in chain) or any("torch." in a for a in annotations),
         uses_math=any(_uses_name(b, "math") for b in chain),
     )
+
+
+def _uses_torch(block: Block) -> bool:
+    from .analyse import _init_trees
+
+    trees = [*_trees(block), *_init_trees(block)]
+    return any(isinstance(n, ast.Name) and n.id == "torch" for tree in trees for n in ast.walk(tree))
 
 
 def _uses_partial(block: Block) -> bool:

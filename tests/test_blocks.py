@@ -40,7 +40,7 @@ def test_generated_file_is_standalone(stem):
             imported |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom):
             imported.add((node.module or "").split(".")[0])
-    assert imported <= {"torch", "typing", "functools", "math"}, imported  # the standard library and torch only
+    assert imported <= {"torch", "collections", "functools", "math"}, imported  # the standard library and torch only
     assert b"codegen" not in output.split_header(source.encode())[3]
     block = analysed()[stem]
     if block.kind == "function":
@@ -49,7 +49,7 @@ def test_generated_file_is_standalone(stem):
         assert re.search(rf"^def {block.name}\([^)]*\) -> nn.Sequential:", source, re.MULTILINE)
     else:
         kind = r"(torch\.Tensor|tuple\[torch\.Tensor, torch\.Tensor\])"
-        assert re.search(rf"def forward\(\s*self(,\s*\w+: ({kind}|Optional\[{kind}\] = None))+,?\s*\) -> ", source)
+        assert re.search(rf"def forward\(\s*self(,\s*\w+: {kind}( \| None = None)?)+,?\s*\) -> ", source)
 
 
 @pytest.mark.parametrize("stem", STEMS)

@@ -363,6 +363,17 @@ CORPUS = [
          edit("vgg_block", put(["sequential", 0, "for"], "i; import os"))),
     Case("forward_loop_variable_match", "E310", "specs/my_sequential.json", "forward.body[0].for", "loop variable 'match' is a Python keyword",
          edit("my_sequential", put(["forward", "body", 0, "for"], "match"))),
+    # -- names that read like 1 and 0 (l, O, I): ruff's E741 would flag the generated code --
+    Case("assign_target_ambiguous_l", "E319", "specs/my_linear.json", "forward.body[0].assign", "variable 'l' is ambiguous",
+         edit("my_linear", put(["forward", "body", 0, "assign"], "l")), frozenset({"E303"})),
+    Case("input_name_ambiguous_I", "E319", MLP, "forward.inputs[0]", "input 'I' is ambiguous",
+         edit("mlp", put(["forward", "inputs"], ["I"])), frozenset({"E303", "E405"})),
+    Case("arg_name_ambiguous_O", "E319", "specs/my_linear.json", "args.O", "argument 'O' is ambiguous",
+         edit("my_linear", rename(["args"], "units", "O")), frozenset({"E303", "E405"})),
+    Case("repeat_variable_ambiguous_I", "E319", "specs/vgg_block.json", "sequential[0].for", "loop variable 'I' is ambiguous",
+         edit("vgg_block", put(["sequential", 0, "for"], "I")), frozenset({"E303"})),
+    Case("forward_loop_variable_ambiguous_l", "E319", "specs/my_sequential.json", "forward.body[0].for", "loop variable 'l' is ambiguous",
+         edit("my_sequential", put(["forward", "body", 0, "for"], "l")), frozenset({"E303"})),
     Case("layer_type_dotted", "E204", MLP, "layers.hidden.type", "'nn.Module' is not a valid name",
          edit("mlp", put(["layers", "hidden", "type"], "nn.Module"))),
     Case("layer_type_module", "E320", MLP, "layers.hidden.type", "unknown layer type 'Module' (did you mean 'ModuleList'?)",
@@ -1040,7 +1051,7 @@ def assert_no_injected_code(source: str, reference: str) -> None:
     imports = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
     assert set(imports) <= {
         "import torch", "from torch import nn", "from torch.nn import functional as F",
-        "from typing import Optional", "from typing import Callable, Optional", "from functools import partial",
+        "from collections.abc import Callable", "from functools import partial",
     }, imports
     assert not [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == "os"]
     assert calls(tree) <= calls(ast.parse(reference)), calls(tree) - calls(ast.parse(reference))

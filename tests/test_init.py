@@ -189,8 +189,8 @@ def test_forms_are_emitted_as_a_person_writes_them(forms_module):
     assert "self.w_rand_scaled = nn.Parameter(torch.rand(256, 512) * (sigma + 1))" in source
     assert "self.w_zeros = nn.Parameter(torch.zeros(256, 512))" in source
     code = ast.unparse(ast.parse(source))  # black splits this call over lines
-    assert "nn.init.kaiming_uniform_(self.net[7].weight, a=0, mode='fan_out', nonlinearity='relu')" in code
-    assert "nn.init.zeros_(self.net[8].bias)" in code
+    assert "nn.init.kaiming_uniform_(self.net.get_parameter('7.weight'), a=0, mode='fan_out', nonlinearity='relu')" in code
+    assert "nn.init.zeros_(self.net.get_parameter('8.bias'))" in code
 
 
 # ---------------------------------------------------------------------------- shapes from arguments
@@ -332,6 +332,24 @@ def test_every_layer_with_tensors_is_covered():
     assert {name for name, _ in LAYER_CONFIGS} == set(initialisers.LAYER_TENSORS)
 
 
+def test_optional_typed_tensors_match_torchs_annotations():
+    """The tensors generated code names through get_parameter for type checkers are those torch
+    annotates ``Tensor | None`` (a convolution's bias); the others are plain attributes to mypy."""
+    import types
+    import typing
+
+    from codegen import initialisers
+
+    optional = set()
+    for name in initialisers.LAYER_TENSORS:
+        hints = typing.get_type_hints(getattr(nn, name))
+        for tensor in ("weight", "bias"):
+            hint = hints.get(tensor)
+            if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint):
+                optional.add((name, tensor))
+    assert optional == initialisers.OPTIONAL_TYPED
+
+
 # ---------------------------------------------------------------------------- the AST gate
 
 
@@ -356,9 +374,12 @@ TAMPERED = [
     ("my_init_mlp", "return self.net(X)", "return self.net(X) if type(X) else X", "call of type"),
     ("my_init_mlp", "return self.net(X)", "nn.init.zeros_(X)\n        return self.net(X)", "nn.init.zeros_ in MyInitMLP.forward"),
     ("my_init_mlp", "return self.net(X)", "for module in self.modules():\n            X = X\n        return self.net(X)", "in MyInitMLP.forward"),
-    ("xavier_42_mlp", "nn.init.constant_(self.net[2].weight, 42)", "init = nn.init\n        init.constant_(self.net[2].weight, 42)", "assignment to init"),
-    ("xavier_42_mlp", "nn.init.constant_(self.net[2].weight, 42)", "nn.init.__dict__", "dunder attribute"),
-    ("xavier_42_mlp", "nn.init.constant_(self.net[2].weight, 42)", "print(nn.init)", "nn.init other than nn.init.<form>_"),
+    ("my_init_mlp", "module.weight.data *= ", "module.get_parameter(name).data *= ", "augmented assignment"),
+    ("my_init_mlp", "module.weight.data *= ", "module.get_parameter(\"weight\", 1).data *= ", "augmented assignment"),
+    ("my_init_mlp", "module.weight.data *= ", "X.get_parameter(\"weight\").data *= ", "augmented assignment"),
+    ("xavier_42_mlp", 'nn.init.constant_(self.net.get_parameter("2.weight"), 42)', 'init = nn.init\n        init.constant_(self.net.get_parameter("2.weight"), 42)', "assignment to init"),
+    ("xavier_42_mlp", 'nn.init.constant_(self.net.get_parameter("2.weight"), 42)', "nn.init.__dict__", "dunder attribute"),
+    ("xavier_42_mlp", 'nn.init.constant_(self.net.get_parameter("2.weight"), 42)', "print(nn.init)", "nn.init other than nn.init.<form>_"),
 ]
 
 

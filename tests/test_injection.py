@@ -95,7 +95,7 @@ PAYLOADS = {
 MODES = ("replace", "append")
 ALLOWED_IMPORTS = {
     "import math", "import torch", "from torch import nn", "from torch.nn import functional as F",
-    "from typing import Optional", "from typing import Callable", "from typing import Callable, Optional",
+    "from collections.abc import Callable",
     "from functools import partial",
 }
 

@@ -68,6 +68,8 @@ def test_installed_tool_generates_the_committed_bytes_from_an_empty_folder(insta
     where = run([str(installed / "python"), "-c", "import codegen, sys; print(codegen.__file__)"], cwd=tmp_path).stdout
     assert str(ROOT) not in where and "site-packages" in where
     assert run([str(installed / "codegen"), "--version"], cwd=tmp_path).stdout.strip() == f"codegen {__version__}"
+    urls = run([str(installed / "python"), "-c", "import importlib.metadata as m; print(*m.metadata('codegen').get_all('Project-URL'), sep='\\n')"], cwd=tmp_path).stdout
+    assert [line.split(",")[0] for line in urls.splitlines()] == ["Homepage", "Repository", "Issues", "Documentation"], urls
     assert run([str(installed / "python"), "-m", "codegen", "specs/", "--check"], cwd=tmp_path).returncode == 0
 
 

@@ -96,3 +96,22 @@ def test_readme_layout_names_every_module_and_folder():
     for folder in ("codegen/", "templates/", "specs/", "generated/", "tests/", "bench/"):
         assert f"`{folder}` —" in layout, folder
     assert "`codegen/` — the generator" in layout and "render.py` + `templates/`" not in layout
+
+
+def test_ambiguous_variable_name_is_refused_with_a_hint(tmp_path):
+    """l, O and I read like 1 and 0: generated code is promised lint-clean (ruff's E741), so a spec
+    must name a local or an argument otherwise; the message says how."""
+    body = [{"assign": "l", "value": "self.hidden(X)"}, {"return": "self.out(F.relu(l))"}]
+    lines = spec_error(tmp_path, lambda d: d["forward"].__setitem__("body", body))
+    assert lines == [
+        "error: specs/mlp.json: forward.body[0].assign: E319 variable 'l' is ambiguous: l, O and I read like"
+        " 1 and 0, and linters flag them (pycodestyle E741); give it a longer name, as specs/lstm_scratch.json"
+        " names its gates I_gate and O_gate"
+    ]
+
+
+def test_ambiguous_names_are_fine_where_no_linter_reads_a_variable():
+    from codegen.expressions import check_identifier
+
+    for what in ("member", "ModuleDict key", "child name prefix"):  # self.l, {"l": ...}, "l" + str(i)
+        check_identifier("l", what, "layers.l")
