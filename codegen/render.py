@@ -437,8 +437,8 @@ def _uses_functional(block: Block) -> bool:
 
 
 def method_signature(method: Any) -> str:
-    """``self, input: torch.Tensor`` of a helper method."""
-    return signature(["self"] + [f"{i}: torch.Tensor" for i in method.inputs], 4, f"def {method.name}(", f") -> {method.returns}:")
+    """``self, input: torch.Tensor`` of a method (a pair or a list where the spec says so)."""
+    return signature(["self"] + [f"{i}: {method.types.get(i, 'torch.Tensor')}" for i in method.inputs], 4, f"def {method.name}(", f") -> {method.returns}:")
 
 
 def _trees(block: Block) -> list[ast.expr]:
@@ -534,7 +534,7 @@ def forward_signature(block: Block) -> str:
     """``self, X: torch.Tensor, valid_lens: Optional[torch.Tensor] = None``; a function's arguments follow its inputs."""
     params = [] if block.kind == "function" else ["self"]
     for name in block.inputs:
-        kind = "tuple[torch.Tensor, torch.Tensor]" if name in block.pairs else "torch.Tensor"
+        kind = "tuple[torch.Tensor, torch.Tensor]" if name in block.pairs else "list[torch.Tensor]" if name in block.lists else "torch.Tensor"
         params.append(f"{name}: Optional[{kind}] = None" if name in block.optional else f"{name}: {kind}")
     if block.kind == "function":
         for arg in block.args:

@@ -36,6 +36,7 @@ BOOK = {
     "nin_block": [d2l.nin_block],
     "rnn_scratch": [d2l_recurrent.RNNScratch],
     "bi_rnn_scratch": [d2l_recurrent.RNNScratch, d2l_recurrent.BiRNNScratch],
+    "stacked_rnn_scratch": [d2l_recurrent.RNNScratch, d2l_recurrent.StackedRNNScratch],
     "multi_gru": [d2l_recurrent.RNN, d2l_recurrent.GRU],
     "seq2seq_encoder": [d2l_recurrent.RNN, d2l_recurrent.GRU, d2l_recurrent.Seq2SeqEncoder],
     "batch_norm": [d2l_builders.batch_norm],
