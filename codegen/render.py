@@ -156,6 +156,10 @@ def class_docstring(block: Block) -> str:
 def _input_text(name: str, value: Any) -> str:
     if value is None:
         return f"{name} None"
+    if isinstance(value, list) and value and isinstance(value[0], list):  # a pair: "state ((9, 4, 16), (2, 4, 16))"
+        return f"{name} ({', '.join(str(Tensor(tuple(v))) for v in value)})"
+    if isinstance(value, dict) and "list" in value:  # a list: "Hs [(2, 32), (2, 32)]"
+        return f"{name} [{', '.join(str(Tensor(tuple(v))) for v in value['list'])}]"
     if isinstance(value, dict):
         bound = f" < {value['high']}" if "high" in value else ""  # token ids: "X (2, 5) long < 28"
         return f"{name} {Tensor(tuple(value['shape']))} {value['dtype']}{bound}"

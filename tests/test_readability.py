@@ -39,6 +39,7 @@ BOOK = {
     "stacked_rnn_scratch": [d2l_recurrent.RNNScratch, d2l_recurrent.StackedRNNScratch],
     "multi_gru": [d2l_recurrent.RNN, d2l_recurrent.GRU],
     "seq2seq_encoder": [d2l_recurrent.RNN, d2l_recurrent.GRU, d2l_recurrent.Seq2SeqEncoder],
+    "seq2seq_decoder": [d2l_recurrent.RNN, d2l_recurrent.GRU, d2l_recurrent.Seq2SeqDecoder],
     "batch_norm": [d2l_builders.batch_norm],
     "batch_norm_scratch": [d2l_builders.batch_norm, d2l_builders.BatchNorm],
     "bn_lenet_scratch": [d2l_builders.batch_norm, d2l_builders.BatchNorm, d2l_builders.BNLeNetScratch],

@@ -309,3 +309,65 @@ def test_stacked_rnn_scratch_scripts():
     for args in ([X], [X, Hs]):
         for s, g in zip(leaves(scripted(*args)), leaves(gen(*args))):
             torch.testing.assert_close(s, g, rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------- Seq2SeqDecoder
+
+
+def _decoders(vocab_size: int = 10, embed_size: int = 8, num_hiddens: int = 16, num_layers: int = 2) -> tuple[nn.Module, nn.Module]:
+    """The book's decoder and ours, each LazyLinear materialised by one forward before weights are compared or copied."""
+    torch.manual_seed(0)
+    ref = rnn_book.Seq2SeqDecoder(vocab_size, embed_size, num_hiddens, num_layers)
+    gen = generated("seq2seq_decoder", "Seq2SeqDecoder")(vocab_size, embed_size, num_hiddens, num_layers)
+    X = torch.zeros(2, 3, dtype=torch.long)
+    state = (torch.zeros(3, 2, num_hiddens), torch.zeros(num_layers, 2, num_hiddens))
+    with torch.no_grad():
+        ref(X.float(), list(state)), gen(X, state)
+    return ref, gen
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_seq2seq_decoder_equals_the_book(num_layers):
+    """State from init_state of the encoder's output, then forward: outputs, the new state, gradients
+    (parameters, the encoder's outputs and state) and state_dict keys equal the book's, atol=0. The book
+    passes float token ids and a list state; ours long ids and a typed tuple."""
+    ref, gen = _decoders(num_layers=num_layers)
+    assert list(gen.state_dict()) == list(ref.state_dict())
+    assert list(gen.state_dict())[-2:] == ["dense.weight", "dense.bias"]
+    X = torch.randint(0, 10, (4, 9))
+    (enc_out, enc_state), (gen_enc_out, gen_enc_state) = grad_inputs(torch.randn(7, 4, 16), torch.randn(num_layers, 4, 16))
+    ref_state = ref.init_state((enc_out, enc_state))
+    gen_state = gen.init_state((gen_enc_out, gen_enc_state))
+    assert gen_state[0] is gen_enc_out and gen_state[1] is gen_enc_state and ref_state[0] is enc_out
+    assert_same_run(ref.eval(), gen.eval(), [X.float(), list(ref_state)], [X, gen_state])
+    outputs, (enc_output, hidden_state) = gen(X, gen_state)
+    assert outputs.shape == (4, 9, 10) and enc_output is gen_enc_out and hidden_state.shape == (num_layers, 4, 16)
+
+
+def test_seq2seq_decoder_after_the_generated_encoder():
+    """The book's pipeline: decoder.init_state(encoder(X)), then decoder(X, state), with both generated blocks."""
+    torch.manual_seed(0)
+    encoder = generated("seq2seq_encoder", "Seq2SeqEncoder")(10, 8, 16, 2)
+    decoder = generated("seq2seq_decoder", "Seq2SeqDecoder")(10, 8, 16, 2)
+    X = torch.randint(0, 10, (4, 9))
+    state = decoder.init_state(encoder(X))
+    outputs, state = decoder(X, state)
+    assert outputs.shape == (4, 9, 10) and state[1].shape == (2, 4, 16)
+
+
+def test_seq2seq_decoder_scripts():
+    """The book's decoder does not script (its untyped state is taken for a tensor and cannot be unpacked);
+    ours does once its LazyLinear is materialised. init_state is not compiled (forward never calls it), as
+    torch.jit.script leaves any such method."""
+    _, gen = _decoders()
+    gen.eval()
+    scripted = torch.jit.script(gen)
+    X, state = torch.randint(0, 10, (2, 5)), (torch.randn(5, 2, 16), torch.randn(2, 2, 16))
+    for s, g in zip(leaves(scripted(X, state)), leaves(gen(X, state))):
+        torch.testing.assert_close(s, g, rtol=0, atol=0)
+
+
+def test_books_decoder_does_not_script():
+    ref, _ = _decoders()
+    with pytest.raises(RuntimeError, match="cannot be used as a tuple"):
+        torch.jit.script(ref)
