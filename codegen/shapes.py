@@ -674,7 +674,9 @@ class ShapeChecker:
             value = self.eval(node.value, env, inst, path)
             index = self.index(node, env, inst, path)
             if isinstance(value, TensorList) and isinstance(index, int) and not isinstance(index, bool):
-                value = value.items
+                if not -len(value.items) <= index < len(value.items):  # Hs[i]: one state per layer, each given
+                    raise SpecError("E401", f"index {index} is out of range for {expressions.unparse(node.value)}, a list of {len(value.items)} tensors in this example", *where)
+                return value.items[index]
             if isinstance(value, Instance) and value.kind == "container":
                 return _child(value, index, where)
             if isinstance(value, Tensor):
@@ -919,6 +921,8 @@ def _describe(value: Any) -> str:
         return "(" + ", ".join(_describe(v) for v in value) + ")"
     if isinstance(value, LayerClass):
         return f"the layer class {value}"
+    if isinstance(value, TensorList):
+        return f"a list of tensors {value}"
     return catalogue.describe_value(value)
 
 
