@@ -186,6 +186,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     forward = doc["forward"] if kind != "builder" else BUILDER_FORWARD
     inputs, optional = _inputs(forward["inputs"], errors)
     pairs = frozenset(i["name"] for i in forward["inputs"] if isinstance(i, dict) and i.get("type") == PAIR)
+    lists = frozenset(i["name"] for i in forward["inputs"] if isinstance(i, dict) and i.get("type") == LIST)
     variadic = next((a.name for a in args if a.variadic), None)
     functions = doc.get("functions", [])
     for i, used in enumerate(functions):
@@ -224,7 +225,8 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         path = f"methods.{mname}"
         if errors.run(lambda: expressions.check_identifier(mname, "method", path), default=False) is not None:
             continue
-        minputs = mdoc["inputs"]
+        minputs = [item if isinstance(item, str) else item["name"] for item in mdoc["inputs"]]
+        mtypes = {item["name"]: item["type"] for item in mdoc["inputs"] if not isinstance(item, str)}
         for i, input_name in enumerate(minputs):
             errors.run(lambda: expressions.check_identifier(input_name, "input", f"{path}.inputs[{i}]"))
         # A helper calls only the helpers declared before it: no recursion.
@@ -234,7 +236,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
             continue
         if not _returns(mbody):
             errors.errors.append(SpecError("E404", "a method must end with a return statement", errors.file, f"{path}.body"))
-        methods.append(Method(mname, list(minputs), mbody, path))
+        methods.append(Method(mname, list(minputs), mbody, path, types={n: t for n, t in mtypes.items() if t != TENSOR}))
     body = errors.run(lambda: _statements(forward["body"], "forward.body", forward_scope(local_names, helper_names), variadic), default=[])
     if body and not _returns(body):
         errors.errors.append(SpecError("E404", "forward must end with a return statement", errors.file, "forward.body"))
@@ -252,7 +254,12 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         examples = [doc["example"]] if "example" in doc else doc["examples"]
     for i, example in enumerate(examples):
         where = "example" if "example" in doc else f"examples[{i}]"
-        errors.run(lambda: _check_example(example, args, inputs, optional, where, pairs))
+        types = {**{n: PAIR for n in pairs}, **{n: LIST for n in lists}}
+        errors.run(lambda: _check_example(example, args, inputs, optional, where, types, methods))
+    for method in methods:  # a public method is shape-checked on the inputs an example gives it
+        if method.public and examples and not any(method.name in e.get("methods", {}) for e in examples):
+            where = "example" if "example" in doc else "examples"
+            errors.errors.append(SpecError("E405", f"no example gives the inputs of method {method.name!r}, so it is never shape-checked; add \"methods\": {{\"{method.name}\": {{...}}}} to an example", errors.file, where))
 
     if errors.errors:
         raise ErrorList(errors.errors)
@@ -272,6 +279,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         optional=optional,
         kept=kept,
         pairs=pairs,
+        lists=lists,
         functions=list(functions),
         examples_key="example" if "example" in doc else "examples",
         checks=checks,
@@ -291,7 +299,9 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     return block
 
 
-PAIR = "tuple[torch.Tensor, torch.Tensor]"  # a forward input's type, besides a tensor
+TENSOR = "torch.Tensor"  # a forward or method input's type (the schema's input_type) ...
+PAIR = "tuple[torch.Tensor, torch.Tensor]"  # ... a pair of tensors (an LSTM's (H, C))
+LIST = "list[torch.Tensor]"  # ... a list of tensors (one state per layer)
 BUILDER_MEMBER = "net"
 BUILDER_FORWARD = {"inputs": ["X"], "body": [{"return": "self.net(X)"}]}
 
@@ -787,7 +797,10 @@ def _item_assign(doc: dict[str, Any], path: str, scope: Scope) -> Assign:
     return Assign([target.value.id], "=", _forward_expr(doc["value"], scope, f"{path}.value"), path, item=target)
 
 
-def _check_example(example: dict[str, Any], args: list[Arg], inputs: list[str], optional: frozenset[str] = frozenset(), where: str = "example", pairs: frozenset[str] = frozenset()) -> None:
+def _check_example(
+    example: dict[str, Any], args: list[Arg], inputs: list[str], optional: frozenset[str] = frozenset(), where: str = "example",
+    types: dict[str, str] | None = None, methods: list[Method] | None = None,
+) -> None:
     given = example.get("args", {})
     by_name = {a.name: a for a in args}
     for name in given:
@@ -796,19 +809,37 @@ def _check_example(example: dict[str, Any], args: list[Arg], inputs: list[str], 
     for arg in args:
         if arg.default is REQUIRED and not arg.variadic and arg.name not in given:
             raise SpecError("E405", f"example must give required argument {arg.name!r}", path=f"{where}.args")
-    if set(example["inputs"]) != set(inputs) or list(example["inputs"]) != inputs:
-        raise SpecError("E405", f"example inputs must be exactly {inputs} in that order", path=f"{where}.inputs")
-    for name, value in example["inputs"].items():
+    _check_example_inputs(example["inputs"], inputs, optional, types or {}, f"{where}.inputs")
+    public = {m.name: m for m in methods or [] if m.public}
+    for name, values in example.get("methods", {}).items():
+        if name not in public:
+            raise SpecError("E405", f"example gives inputs of {name!r}, which is not a public method of this spec" + did_you_mean(name, public), path=f"{where}.methods.{name}")
+        method = public[name]
+        _check_example_inputs(values, method.inputs, frozenset(), method.types, f"{where}.methods.{name}")
+
+
+def _check_example_inputs(given: dict[str, Any], inputs: list[str], optional: frozenset[str], types: dict[str, str], where: str) -> None:
+    """An example's inputs for forward or a method: each named in order, each of its declared kind."""
+    if list(given) != inputs:
+        raise SpecError("E405", f"example inputs must be exactly {inputs} in that order", path=where)
+    for name, value in given.items():
         if value is None and name not in optional:
-            raise SpecError("E405", f"input {name!r} is not optional; give its shape", path=f"{where}.inputs.{name}")
-        if isinstance(value, dict) and value["dtype"] == "long" and "high" not in value:
-            raise SpecError("E405", "a long input needs 'high', the bound of its values (a vocabulary size)", path=f"{where}.inputs.{name}")
-        if isinstance(value, dict) and value["dtype"] != "long" and "high" in value:
-            raise SpecError("E405", "'high' bounds the values of a long input only", path=f"{where}.inputs.{name}.high")
-        is_pair = isinstance(value, list) and bool(value) and isinstance(value[0], list)
-        if value is not None and is_pair != (name in pairs):
-            need = "a pair of shapes, [[...], [...]]" if name in pairs else "one shape (declare \"type\": \"tuple[torch.Tensor, torch.Tensor]\" for a pair)"
-            raise SpecError("E405", f"input {name!r} takes {need}", path=f"{where}.inputs.{name}")
+            raise SpecError("E405", f"input {name!r} is not optional; give its shape", path=f"{where}.{name}")
+        if isinstance(value, dict) and "dtype" in value and value["dtype"] == "long" and "high" not in value:
+            raise SpecError("E405", "a long input needs 'high', the bound of its values (a vocabulary size)", path=f"{where}.{name}")
+        if isinstance(value, dict) and "dtype" in value and value["dtype"] != "long" and "high" in value:
+            raise SpecError("E405", "'high' bounds the values of a long input only", path=f"{where}.{name}.high")
+        if value is None:
+            continue
+        kind = PAIR if isinstance(value, list) and bool(value) and isinstance(value[0], list) else LIST if isinstance(value, dict) and "list" in value else TENSOR
+        declared = types.get(name, TENSOR)
+        if kind != declared:
+            need = {
+                PAIR: "a pair of shapes, [[...], [...]]",
+                LIST: 'a list of shapes, {"list": [[...], ...]}',
+                TENSOR: 'one shape (declare "type": "tuple[torch.Tensor, torch.Tensor]" for a pair, "list[torch.Tensor]" for a list)',
+            }[declared]
+            raise SpecError("E405", f"input {name!r} takes {need}", path=f"{where}.{name}")
 
 
 # ------------------------------------------------------------------ phase 2

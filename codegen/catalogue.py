@@ -1797,6 +1797,16 @@ def _build_functions() -> dict[str, Function]:
     ]
     return {f.name: f for f in entries}
 
+def _repeat_shape(b: Mapping[str, Any]) -> Tensor:
+    """``x.repeat(*sizes)``: x, with ones in front to len(sizes) dims, tiled sizes[i] times along dim i."""
+    x, sizes = b["self"], b["repeats"]
+    if not _is_ints(sizes) or not sizes or len(sizes) < len(x.shape):
+        _fail(f"expected at least {max(len(x.shape), 1)} repeat counts (one per dimension of {x}, new ones first), found {describe_value(sizes)}")
+    if any(size < 0 for size in sizes):
+        _fail(f"expected repeat counts of at least 0, found {describe_value(sizes)}")
+    padded = (1,) * (len(sizes) - len(x.shape)) + x.shape
+    return Tensor(tuple(size * dim for size, dim in zip(sizes, padded)), x.dtype)
+
 
 def _build_methods() -> dict[str, Function]:
     me = Param("self", "tensor")
@@ -1852,6 +1862,13 @@ def _build_methods() -> dict[str, Function]:
             "expand", (me, Param("size", "ints")), _expand_shape,
             {"self": Tensor((1, 1, 4)), "size": (2, -1, 3, 4)}, {"self": Tensor(()), "size": (2, 3)}, {"self": Tensor((3, 1), "bool"), "size": (-1, 5)},
             varargs="size",
+        ),
+        # d2l's Seq2SeqDecoder tiles the context over the time steps: context.repeat(num_steps, 1, 1).
+        _function(
+            "repeat", (me, Param("repeats", "ints")), _repeat_shape,
+            {"self": Tensor((2, 3)), "repeats": (4, 1, 1)}, {"self": Tensor((2, 3), "long"), "repeats": (2, 3)}, {"self": Tensor(()), "repeats": (3,)},
+            {"self": Tensor((1, 2), "bool"), "repeats": (0, 2)},
+            varargs="repeats",
         ),
         _function("float", (me,), _float_shape, {"self": Tensor((2,), "bool")}, {"self": Tensor((2, 3), "long")}, m, dtypes="rule"),
         # d2l's X.t().type(torch.int64) on token ids read as floats, written as .long().

@@ -47,7 +47,8 @@ RESERVED = frozenset(
         "set_extra_state", "register_forward_hook", "register_forward_pre_hook",
         "register_full_backward_hook", "register_backward_hook",
         "register_full_backward_pre_hook", "register_state_dict_pre_hook",
-        "register_load_state_dict_post_hook", "T_destination",
+        "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook",
+        "register_state_dict_post_hook", "set_submodule", "T_destination",
     }
     # builtins and modules a generated file calls
     | {"range", "len", "min", "max", "enumerate", "str", "int", "isinstance", "RuntimeError", "round", "math"}

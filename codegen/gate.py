@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 
 from .errors import SpecError
+from .expressions import RESERVED
 from .initialisers import FORMS
 from .model import Block
 
@@ -112,9 +113,10 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
     helpers = [m.name for m in block.methods]
     if methods != ["__init__", *helpers, "forward"]:
         fail(f"class {cls.name} defines {methods}")
-    for helper in helpers:  # private, never a dunder: a helper cannot override what nn.Module or Python calls
-        if not helper.startswith("_") or helper.startswith("__"):
-            fail(f"helper method {helper} in {cls.name}")
+    for helper in helpers:  # never a dunder or an nn.Module attribute: a method cannot override what torch or Python calls
+        if helper.startswith("__") or helper in RESERVED or not helper.replace("_", "").isalnum():
+            fail(f"method {helper} in {cls.name}")
+    _check_signatures(cls, block, fail)
     if not others or not (isinstance(others[0], ast.Expr) and isinstance(others[0].value, ast.Constant)):
         fail(f"class {cls.name} has statements besides its docstring and methods")
     # Besides, only bare attribute annotations for type checkers: each buffer's, and the
@@ -209,6 +211,32 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
         fail(f"{cls.name} assigns attributes {sorted(assigned)}, the spec declares {sorted(members)}")
     if registered != buffers:
         fail(f"{cls.name} registers buffers {sorted(registered)}, the spec declares {sorted(buffers)}")
+
+
+# What forward and the methods take: a tensor, a pair of tensors, a list of tensors, each maybe None.
+INPUT_TYPES = ("torch.Tensor", "tuple[torch.Tensor, torch.Tensor]", "list[torch.Tensor]")
+
+
+def _check_signatures(cls: ast.ClassDef, block: Block, fail) -> None:
+    """forward's and each method's arguments: self, then the spec's inputs, each annotated with its declared type,
+    None its only default; no *args, **kwargs or keyword-only arguments."""
+    declared = {"forward": (block.inputs, {n: "tuple[torch.Tensor, torch.Tensor]" for n in block.pairs} | {n: "list[torch.Tensor]" for n in block.lists}, block.optional)}
+    declared.update({m.name: (m.inputs, m.types, frozenset()) for m in block.methods})
+    for node in cls.body:
+        if not isinstance(node, ast.FunctionDef) or node.name not in declared:
+            continue
+        inputs, types, optional = declared[node.name]
+        args = node.args
+        if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs or [a.arg for a in args.args] != ["self", *inputs]:
+            fail(f"{cls.name}.{node.name} takes {[a.arg for a in args.args]}, the spec declares {['self', *inputs]}")
+        if any(not (type(d) is ast.Constant and d.value is None) for d in args.defaults) or len(args.defaults) != len(optional):
+            fail(f"{cls.name}.{node.name} has defaults other than None for its optional inputs")
+        for arg in args.args[1:]:
+            kind = types.get(arg.arg, "torch.Tensor")
+            text = ast.unparse(arg.annotation) if arg.annotation is not None else ""
+            allowed = {f"{kind} | None"} if arg.arg in optional else {kind}
+            if kind not in INPUT_TYPES or text not in allowed:
+                fail(f"{cls.name}.{node.name}'s {arg.arg} is annotated {text or 'nothing'}, the spec declares {kind}")
 
 
 INIT_FUNCTIONS = frozenset(f"{form}_" for form in FORMS)

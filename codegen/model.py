@@ -178,13 +178,19 @@ class Derived:
 
 @dataclass
 class Method:
-    """A private helper method forward calls: ``def _scale(self, input: torch.Tensor) -> torch.Tensor``."""
+    """A method besides forward: a private helper forward calls (``def _scale(self, input: torch.Tensor) -> torch.Tensor``),
+    or a public one callers use (d2l's ``init_state``), run on the inputs each example gives it."""
 
     name: str
     inputs: list[str]
     body: list[Statement]
     path: str
     returns: str = "torch.Tensor"
+    types: dict[str, str] = field(default_factory=dict)  # input -> its annotation: torch.Tensor, a pair, a list
+
+    @property
+    def public(self) -> bool:
+        return not self.name.startswith("_")
 
 
 @dataclass
@@ -218,6 +224,7 @@ class Block:
     kind: str = "block"  # or "function": a module-level def
     optional: frozenset[str] = frozenset()  # inputs that default to None
     pairs: frozenset[str] = frozenset()  # inputs that are a pair of tensors (an LSTM's (H, C))
+    lists: frozenset[str] = frozenset()  # inputs that are a list of tensors (one state per layer)
     kept: list[str] = field(default_factory=list)  # arguments forward reads as self.<name>
     constructor: list[ConstructorAssign] = field(default_factory=list)  # after parameters and buffers
     functions: list[str] = field(default_factory=list)  # function specs forward calls

@@ -275,9 +275,13 @@ def section(block: "Block", blocks: "dict[str, Block]", fingerprint: str) -> str
 
 
 def example_input(value: "Any") -> str:
-    """Source for an example input: a shape (float), None (an optional input left out), or {shape, dtype, high}."""
+    """Source for an example input: a shape (float), None (an optional input left out), {shape, dtype, high}, a pair or a list."""
     if value is None:
         return "None"
+    if isinstance(value, list) and value and isinstance(value[0], list):  # a pair of tensors
+        return f"({', '.join(example_input(v) for v in value)})"
+    if isinstance(value, dict) and "list" in value:  # a list of tensors
+        return f"[{', '.join(example_input(v) for v in value['list'])}]"
     if isinstance(value, dict):
         shape = tuple(value["shape"])
         if value.get("dtype") == "long":
@@ -294,6 +298,10 @@ def input_text(value: "Any") -> str:
 
     if value is None:
         return "None"
+    if isinstance(value, list) and value and isinstance(value[0], list):
+        return f"({', '.join(input_text(v) for v in value)})"
+    if isinstance(value, dict) and "list" in value:
+        return f"[{', '.join(input_text(v) for v in value['list'])}]"
     if isinstance(value, dict):
         return f"{Tensor(tuple(value['shape']))} {value.get('dtype', 'float')}"
     return str(Tensor(tuple(value)))

@@ -211,11 +211,13 @@ def import_generated(path: Path):
 
 
 def make_input(value):
-    """An example input: a shape (float32), None (an optional input left out), or {shape, dtype, high}."""
+    """An example input: a shape (float32), None (an optional input left out), {shape, dtype, high}, a pair of shapes or {"list": [...]}."""
     import torch
 
     if value is None:
         return None
+    if isinstance(value, dict) and "list" in value:  # a list input, e.g. one state per layer
+        return [make_input(v) for v in value["list"]]
     if isinstance(value, list) and value and isinstance(value[0], list):  # a pair input, e.g. an LSTM's (H, C)
         return tuple(make_input(v) for v in value)
     if isinstance(value, dict):
@@ -257,6 +259,8 @@ def fresh(value):
         return None
     if isinstance(value, tuple):
         return tuple(fresh(v) for v in value)
+    if isinstance(value, list):
+        return [fresh(v) for v in value]
     return value.detach().clone()
 
 

@@ -156,6 +156,10 @@ def class_docstring(block: Block) -> str:
 def _input_text(name: str, value: Any) -> str:
     if value is None:
         return f"{name} None"
+    if isinstance(value, list) and value and isinstance(value[0], list):  # a pair: "state ((9, 4, 16), (2, 4, 16))"
+        return f"{name} ({', '.join(str(Tensor(tuple(v))) for v in value)})"
+    if isinstance(value, dict) and "list" in value:  # a list: "Hs [(2, 32), (2, 32)]"
+        return f"{name} [{', '.join(str(Tensor(tuple(v))) for v in value['list'])}]"
     if isinstance(value, dict):
         bound = f" < {value['high']}" if "high" in value else ""  # token ids: "X (2, 5) long < 28"
         return f"{name} {Tensor(tuple(value['shape']))} {value['dtype']}{bound}"
@@ -441,8 +445,8 @@ def _uses_functional(block: Block) -> bool:
 
 
 def method_signature(method: Any) -> str:
-    """``self, input: torch.Tensor`` of a helper method."""
-    return signature(["self"] + [f"{i}: torch.Tensor" for i in method.inputs], 4, f"def {method.name}(", f") -> {method.returns}:")
+    """``self, input: torch.Tensor`` of a method (a pair or a list where the spec says so)."""
+    return signature(["self"] + [f"{i}: {method.types.get(i, 'torch.Tensor')}" for i in method.inputs], 4, f"def {method.name}(", f") -> {method.returns}:")
 
 
 def _trees(block: Block) -> list[ast.expr]:
@@ -577,7 +581,7 @@ def forward_signature(block: Block) -> str:
     """``self, X: torch.Tensor, valid_lens: torch.Tensor | None = None``; a function's arguments follow its inputs."""
     params = [] if block.kind == "function" else ["self"]
     for name in block.inputs:
-        kind = "tuple[torch.Tensor, torch.Tensor]" if name in block.pairs else "torch.Tensor"
+        kind = "tuple[torch.Tensor, torch.Tensor]" if name in block.pairs else "list[torch.Tensor]" if name in block.lists else "torch.Tensor"
         params.append(f"{name}: {kind} | None = None" if name in block.optional else f"{name}: {kind}")
     if block.kind == "function":
         for arg in block.args:

@@ -111,6 +111,7 @@ class ShapeChecker:
         # Which way each if went, per file: (file, path) -> {"then", "else"}; every arm must be taken.
         self.taken: dict[tuple[str, str], set[str]] = {}
         self.training = True  # self.training in forward: the example's "training"
+        self.method_returns: dict[str, str] = {}  # public method -> its return annotation on the first example that ran it
 
     def _tick(self, file: str, path: str) -> None:
         self.steps += 1
@@ -336,10 +337,7 @@ class ShapeChecker:
                 raise SpecError("E406", f"{inst.type} takes {count} input(s), given {len(args)}", file, path)
             args = list(args) + [None] * (len(block.inputs) - len(args))
             for name, value in zip(block.inputs, args):
-                if name in block.pairs and isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, Tensor) for v in value):
-                    continue
-                if not isinstance(value, Tensor) and not (value is None and name in block.optional):
-                    raise SpecError("E406", f"{inst.type}'s input {name} must be a tensor{' or None' if name in block.optional else ''}, found {_describe(value)}", file, path)
+                _check_input(f"{inst.type}'s input {name}", value, _input_type(block, name), name in block.optional, where)
             value = self.run(inst, args)
             inst.outputs.append(value)
             return value
@@ -418,8 +416,7 @@ class ShapeChecker:
         if kwargs or len(args) != len(method.inputs):
             raise SpecError("E406", f"self.{method.name} takes {len(method.inputs)} positional input(s)", file, path)
         for name, value in zip(method.inputs, args):
-            if not isinstance(value, Tensor):
-                raise SpecError("E406", f"self.{method.name}'s {name} must be a tensor, found {_describe(value)}", file, path)
+            _check_input(f"self.{method.name}'s {name}", value, method.types.get(name, "torch.Tensor"), False, where)
         done, value = self._statements(method.body, dict(zip(method.inputs, args)), inst)
         returns = annotation(value)
         if returns is None:
@@ -677,7 +674,9 @@ class ShapeChecker:
             value = self.eval(node.value, env, inst, path)
             index = self.index(node, env, inst, path)
             if isinstance(value, TensorList) and isinstance(index, int) and not isinstance(index, bool):
-                value = value.items
+                if not -len(value.items) <= index < len(value.items):  # Hs[i]: one state per layer, each given
+                    raise SpecError("E401", f"index {index} is out of range for {expressions.unparse(node.value)}, a list of {len(value.items)} tensors in this example", *where)
+                return value.items[index]
             if isinstance(value, Instance) and value.kind == "container":
                 return _child(value, index, where)
             if isinstance(value, Tensor):
@@ -813,6 +812,28 @@ class ShapeChecker:
         raise SpecError("E401", f"{name}() takes {'a tensor or a tuple' if name == 'len' else 'a number (a tensor element depends on the data)'}, found {_describe(value)}", *where)
 
 
+def _input_type(block: Block, name: str) -> str:
+    """The annotation of a forward input: a tensor, a pair of tensors, or a list of tensors."""
+    if name in block.pairs:
+        return "tuple[torch.Tensor, torch.Tensor]"
+    return "list[torch.Tensor]" if name in block.lists else "torch.Tensor"
+
+
+def _check_input(label: str, value: Any, kind: str, optional: bool, where: tuple[str, str]) -> None:
+    """A value passed to a block's forward or a method: of the input's declared kind (or None where optional)."""
+    if value is None and optional:
+        return
+    if kind == "tuple[torch.Tensor, torch.Tensor]":
+        ok = isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, Tensor) for v in value)
+        need = "a pair of tensors"
+    elif kind == "list[torch.Tensor]":
+        ok, need = isinstance(value, TensorList), "a list of tensors"
+    else:
+        ok, need = isinstance(value, Tensor), "a tensor"
+    if not ok:
+        raise SpecError("E406", f"{label} must be {need}{' or None' if optional else ''}, found {_describe(value)}", *where)
+
+
 class _Data:
     """A value that depends on tensor data: a condition the analyser cannot decide."""
 
@@ -900,6 +921,8 @@ def _describe(value: Any) -> str:
         return "(" + ", ".join(_describe(v) for v in value) + ")"
     if isinstance(value, LayerClass):
         return f"the layer class {value}"
+    if isinstance(value, TensorList):
+        return f"a list of tensors {value}"
     return catalogue.describe_value(value)
 
 
@@ -952,18 +975,17 @@ def example_inputs(example: dict[str, Any]) -> list[Any]:
     for value in example["inputs"].values():
         if value is None:
             inputs.append(None)
-        elif isinstance(value, dict):
-            kind = "float" if value["dtype"] == "float32" else value["dtype"]  # values.Tensor's kinds: float, long, bool
-            inputs.append(Tensor(tuple(value["shape"]), kind, value.get("high")))
         else:
-            inputs.append(_example_tensor(value))  # a shape, or a pair of shapes
+            inputs.append(_example_tensor(value))  # a shape, {shape, dtype, high}, a pair or a list of shapes
     return inputs
 
 
 def _example_tensor(value: Any) -> Any:
-    """An example input: a shape, {shape, dtype, high}, or a pair of shapes."""
+    """An example input: a shape, {shape, dtype, high}, a pair of shapes, or {"list": [shape, ...]}."""
     if isinstance(value, list) and value and isinstance(value[0], list):
         return tuple(_example_tensor(v) for v in value)
+    if isinstance(value, dict) and "list" in value:
+        return TensorList(tuple(_example_tensor(v) for v in value["list"]))
     if isinstance(value, dict):
         return Tensor(tuple(value["shape"]), {"float32": "float", "long": "long", "bool": "bool"}[value["dtype"]], value.get("high"))
     return Tensor(tuple(value))
@@ -1011,6 +1033,7 @@ def infer(block: Block, blocks: dict[str, Block]) -> None:
             block.returns = returns
         elif returns != block.returns:
             raise SpecError("E401", f"this example's forward returns {returns}, the first one's {block.returns}: one annotation must fit both", block.file, where)
+        _run_public_methods(checker, block, inst, example, where)
     assert first is not None
     _check_branches(block, checker)
     block.output_shape = first_output.shape if isinstance(first_output, Tensor) else None
@@ -1019,6 +1042,18 @@ def infer(block: Block, blocks: dict[str, Block]) -> None:
     block.total_parameters = first.parameter_count() if block.kind != "function" else 0
     if block.total_parameters > MAX_PARAMETERS:
         raise SpecError("E324", f"the example has {block.total_parameters:,} parameters (at most {MAX_PARAMETERS:,})", block.file, "example")
+
+
+def _run_public_methods(checker: ShapeChecker, block: Block, inst: Instance, example: dict[str, Any], where: str) -> None:
+    """Each public method (d2l's init_state) on the inputs this example gives it, as forward on its inputs."""
+    for method in block.methods:
+        given = example.get("methods", {}).get(method.name)
+        if not method.public or given is None:
+            continue
+        checker.call_method(inst, method, [_example_tensor(v) for v in given.values()], {}, (block.file, f"{where}.methods.{method.name}"))
+        first = checker.method_returns.setdefault(method.name, method.returns)
+        if method.returns != first:
+            raise SpecError("E401", f"method {method.name} returns {method.returns} here, {first} on another example: one annotation must fit both", block.file, f"{where}.methods.{method.name}")
 
 
 def _check_branches(block: Block, checker: ShapeChecker) -> None:

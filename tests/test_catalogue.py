@@ -701,6 +701,8 @@ FUNCTION_REJECTED = [
     ("Tensor.norm", {"self": T((2, 3, 4)), "p": "nuc"}, "2 dims"),
     ("Tensor.norm", {"self": T((2, 3, 4)), "p": "fro", "dim": (0, 1, 2)}, "2 dims"),
     ("Tensor.softmax", {"self": T((2, 3, 4)), "dim": 3}, "expected dim in [-3, 2]"),
+    ("Tensor.repeat", {"self": T((2, 3)), "repeats": (4,)}, "expected at least 2 repeat counts"),
+    ("Tensor.repeat", {"self": T((2, 3)), "repeats": (2, -1)}, "expected repeat counts of at least 0"),
 ]
 
 
@@ -747,7 +749,7 @@ def _random_call(rng: random.Random) -> tuple[str, dict[str, Any]]:
     shape = tuple(rng.randint(1, 3) for _ in range(rng.randint(0, 4)))
     some_dim = lambda: rng.randint(-len(shape) - 1, len(shape))  # noqa: E731  (sometimes out of range)
     dims = lambda: tuple(some_dim() for _ in range(rng.randint(1, 3)))  # noqa: E731
-    name = rng.choice(["sum", "mean", "norm", "squeeze", "unsqueeze", "transpose", "flatten", "softmax", "t", "permute", "reshape"])
+    name = rng.choice(["sum", "mean", "norm", "squeeze", "unsqueeze", "transpose", "flatten", "softmax", "t", "permute", "reshape", "repeat"])
     args: dict[str, Any] = {"self": T(shape)}
     if name in ("sum", "mean", "norm"):
         if rng.random() < 0.7:
@@ -767,6 +769,8 @@ def _random_call(rng: random.Random) -> tuple[str, dict[str, Any]]:
         order = list(range(len(shape)))
         rng.shuffle(order)
         args["dims"] = tuple(order) if rng.random() < 0.7 and order else dims()
+    elif name == "repeat":  # sometimes fewer counts than dims, sometimes a negative one
+        args["repeats"] = tuple(rng.randint(-1 if rng.random() < 0.1 else 0, 3) for _ in range(rng.randint(max(len(shape) - 1, 1), len(shape) + 2)))
     elif name == "reshape":
         total = math.prod(shape)
         args["shape"] = rng.choice([(total,), (-1,), (total, -1), (1, -1, 1), (2, -1), (-1, -1)])

@@ -303,6 +303,8 @@ MLP = "specs/mlp.json"
 MYL = "specs/my_linear.json"
 W_INIT = ["parameters", "weight", "init"]
 FIXED = "specs/fixed_hidden_mlp.json"  # forward: X = linear(X); X = relu(mm(X, rand_weight) + 1); X = linear(X); while; return
+STACKED = "specs/stacked_rnn_scratch.json"  # one RNNScratch per layer, a list of states Hs
+DECODER = "specs/seq2seq_decoder.json"  # init_state, a pair state, context.repeat(...)
 
 
 def insert_statement(index: int, statement: dict) -> Callable[[Any], None]:
@@ -612,6 +614,42 @@ CORPUS = [
          edit("lstm_scratch", put(["forward", "inputs", 1, "type"], "tuple[torch.Tensor, os.system]")), frozenset({"E200"})),
     Case("pair_state_wrong_shape", "E410", "specs/lstm_scratch.json", "forward.body[2]", "changes H from a tensor of shape (2, 32) to a tensor of shape (2, 2, 32)",
          edit("lstm_scratch", put(["examples", 1, "inputs", "H_C"], [[2, 32], [2, 1, 32]]))),
+    # List inputs (one state per layer, specs/stacked_rnn_scratch.json).
+    Case("list_input_given_one_shape", "E405", STACKED, "examples[1].inputs.Hs", 'takes a list of shapes, {"list": [[...], ...]}',
+         edit("stacked_rnn_scratch", put(["examples", 1, "inputs", "Hs"], [2, 32]))),
+    Case("pair_input_given_a_list", "E405", DECODER, "example.inputs.state", "takes a pair of shapes",
+         edit("seq2seq_decoder", put(["example", "inputs", "state"], {"list": [[9, 4, 16], [2, 4, 16]]}))),
+    Case("list_input_shorter_than_indexed", "E401", STACKED, "forward.body[2].body[0]", "index 2 is out of range for Hs, a list of 2 tensors",
+         edit("stacked_rnn_scratch", put(["examples", 1, "inputs", "Hs"], {"list": [[2, 32], [2, 32]]}))),
+    Case("list_input_item_wrong_shape", "E401", "specs/rnn_scratch.json", "forward.body[2].body[0]", "expected the second operand's dim -2",
+         edit("stacked_rnn_scratch", put(["examples", 1, "inputs", "Hs"], {"list": [[2, 32], [2, 31], [2, 32]]}))),
+    Case("list_input_indexed_by_tensor", "E401", STACKED, "forward.body[2].body[0]", "cannot index a list of tensors [3 x (2, 32)] by a tensor",
+         edit("stacked_rnn_scratch", put(["forward", "body", 2, "body", 0, "value"], "None if Hs is None else Hs[outputs]"))),
+    Case("list_input_example_payload", "E203", STACKED, "examples[1].inputs.Hs.list[0]", "is not of type 'array'",
+         edit("stacked_rnn_scratch", put(["examples", 1, "inputs", "Hs"], {"list": ["__import__('os')"]})), frozenset({"E200"})),
+    Case("list_input_type_payload", "E205", STACKED, "forward.inputs[1].type", "is not one of",
+         edit("stacked_rnn_scratch", put(["forward", "inputs", 1, "type"], "list[os.system]")), frozenset({"E200"})),
+    # Public methods (d2l's init_state, specs/seq2seq_decoder.json) and Tensor.repeat.
+    Case("method_named_like_module_attribute", "E310", DECODER, "methods.train", "method 'train' is reserved",
+         edit("seq2seq_decoder", lambda d: d.update(methods={"train": d["methods"]["init_state"]})), frozenset({"E405"})),
+    Case("public_method_never_run", "E405", DECODER, "example", "no example gives the inputs of method 'init_state'",
+         edit("seq2seq_decoder", delete(["example", "methods"]))),
+    Case("example_runs_unknown_method", "E405", DECODER, "example.methods.init_stat", "not a public method of this spec (did you mean 'init_state'?)",
+         edit("seq2seq_decoder", put(["example", "methods", "init_stat"], {"enc_all_outputs": [[9, 4, 16], [2, 4, 16]]}))),
+    Case("method_pair_input_given_one_shape", "E405", DECODER, "example.methods.init_state.enc_all_outputs", "takes a pair of shapes",
+         edit("seq2seq_decoder", put(["example", "methods", "init_state", "enc_all_outputs"], [9, 4, 16]))),
+    Case("method_name_payload", "E204", DECODER, "methods", "is not a valid name",
+         edit("seq2seq_decoder", lambda d: d.update(methods={"init_state(self): import os\n    def x": d["methods"]["init_state"]})), frozenset({"E200", "E405"})),
+    Case("method_input_type_payload", "E205", DECODER, "methods.init_state.inputs[0].type", "is not one of",
+         edit("seq2seq_decoder", put(["methods", "init_state", "inputs", 0, "type"], "os.system")), frozenset({"E200"})),
+    Case("public_method_returns_a_shape", "E401", DECODER, "methods.init_state", "must return a tensor or a tuple of tensors",
+         edit("seq2seq_decoder", put(["methods", "init_state", "body", 0], {"return": "enc_all_outputs[0].shape"}))),
+    Case("repeat_too_few_counts", "E401", DECODER, "forward.body[3]", "repeat: expected at least 2 repeat counts",
+         edit("seq2seq_decoder", put(["forward", "body", 3, "value"], "context.repeat(embs.shape[0])"))),
+    Case("repeat_negative_count", "E401", DECODER, "forward.body[3]", "repeat: expected repeat counts of at least 0",
+         edit("seq2seq_decoder", put(["forward", "body", 3, "value"], "context.repeat(embs.shape[0], -1, 1)"))),
+    Case("repeat_starred_payload", "E302", DECODER, "forward.body[3].value", "*args in a call is not allowed",
+         edit("seq2seq_decoder", put(["forward", "body", 3, "value"], "context.repeat(*embs.shape)"))),
     Case("one_hot_of_floats", "E401", "specs/rnn_lm_scratch.json", "forward.body[0]", "expected an integer (long) tensor",
          edit("rnn_lm_scratch", put(["examples", 0, "inputs", "X"], [2, 10]))),
     Case("one_hot_without_classes", "E322", "specs/rnn_lm_scratch.json", "forward.body[0]", "needs argument 'num_classes'",
@@ -708,8 +746,9 @@ CORPUS = [
          edit("basic_block", put(["checks", 1, "if"], "__import__('os').system('x')"))),
     Case("helper_method_dunder", "E204", "specs/squeeze_excitation.json", "methods", "'__call__' is not a valid name",
          edit("squeeze_excitation", rename(["methods"], "_scale", "__call__"))),
-    Case("helper_method_public", "E204", "specs/squeeze_excitation.json", "methods", "'scale' is not a valid name",
-         edit("squeeze_excitation", rename(["methods"], "_scale", "scale"))),
+    # A public name makes a public method: callers may use it, so an example must run it on its own inputs.
+    Case("helper_method_public", "E405", "specs/squeeze_excitation.json", "examples", "no example gives the inputs of method 'rescale'",
+         edit("squeeze_excitation", rename(["methods"], "_scale", "rescale"), put(["forward", "body", 0, "value"], "self.rescale(input)"))),
     Case("helper_method_recursion", "E302", "specs/squeeze_excitation.json", "methods._scale.body[0].value", "private attribute '_scale' is not allowed",
          edit("squeeze_excitation", put(["methods", "_scale", "body", 0, "value"], "self._scale(input)"))),
     Case("str_default_outside_choices", "E323", "specs/patch_embed.json", "args.mode.default", "default 'zz' is not a str in ['row', 'batch']",
@@ -1164,8 +1203,32 @@ def test_gate_refuses_a_dunder_or_undeclared_helper_method():
         gate.check(source.replace("def _scale(", "def _other(").replace("self._scale(", "self._other("), chain, "out/x.py")
     dunder = copy.deepcopy(chain)
     dunder[-1].methods[0].name = "__call__"  # even if the analyser let one through
-    with pytest.raises(SpecError, match="helper method __call__"):
+    with pytest.raises(SpecError, match="method __call__ in"):
         gate.check(source.replace("def _scale(", "def __call__(").replace("self._scale(", "self.__call__("), dunder, "out/x.py")
+    module_attribute = copy.deepcopy(chain)
+    module_attribute[-1].methods[0].name = "train"  # a public method may not override nn.Module's
+    with pytest.raises(SpecError, match="method train in"):
+        gate.check(source.replace("def _scale(", "def train(").replace("self._scale(", "self.train("), module_attribute, "out/x.py")
+
+
+@pytest.mark.parametrize("stem, pattern, new, message", [
+    ("seq2seq_decoder", r"enc_all_outputs: tuple\[torch.Tensor, torch.Tensor\]", "enc_all_outputs: torch.Tensor", "init_state's enc_all_outputs is annotated torch.Tensor"),
+    ("seq2seq_decoder", r"enc_all_outputs: tuple\[torch.Tensor, torch.Tensor\]", "*enc_all_outputs", "init_state takes"),
+    ("stacked_rnn_scratch", r"(Hs: [^=]+)= None", r"\1= []", "defaults other than None"),
+    ("stacked_rnn_scratch", r"Hs: [^=]+=", "Hs: 'os.system' =", "Hs is annotated 'os.system'"),
+    ("stacked_rnn_scratch", r"(Hs: [^=]+= None)", r"\1, **kw", "forward takes"),
+])
+def test_gate_checks_forward_and_method_signatures(stem, pattern, new, message):
+    """forward and every method take self and the spec's inputs, each with its declared annotation and only None as a default."""
+    from codegen import gate
+    from codegen.errors import SpecError
+
+    source, chain = _gate_input(stem)
+    gate.check(source, chain, f"out/{stem}.py")
+    tampered, count = re.subn(pattern, new, source, count=1)
+    assert count == 1
+    with pytest.raises(SpecError, match=re.escape(message)):
+        gate.check(tampered, chain, f"out/{stem}.py")
 
 
 def test_lookalike_letters_are_normalised_never_copied(baseline, tmp_path):

@@ -385,20 +385,21 @@ def test_unparse_shortcut_matches_ast_unparse():
 KEYS_SPEC = {
     "$schema": "../codegen/spec.schema.json",
     "name": "Keys",
-    "doc": "ModuleDict keys, an optional input, enumerate and a function spec, for the injection sweep.",
+    "doc": "ModuleDict keys, an optional input, enumerate, a function spec and a public method, for the injection sweep.",
     "args": {"num_heads": {"type": "int"}},
     "functions": ["transpose_qkv"],
     "layers": {
         "heads": {"type": "ModuleDict", "layers": {"q": {"type": "Linear", "args": {"in_features": 8, "out_features": 8}}}},
         "blks": {"type": "ModuleList", "layers": [{"type": "ReLU"}, {"type": "Tanh"}]},
     },
+    "methods": {"init_state": {"inputs": [{"name": "pair", "type": "tuple[torch.Tensor, torch.Tensor]"}], "body": [{"return": "pair"}]}},
     "forward": {"inputs": ["X", {"name": "mask", "default": None}], "body": [
         {"if": "mask is not None", "then": [{"assign": "X", "value": "X * mask"}]},
         {"for": ["i", "blk"], "in": "enumerate(self.blks)", "body": [{"assign": "X", "value": "blk(X)"}]},
         {"return": "transpose_qkv(self.heads['q'](X), self.num_heads)"},
     ]},
     "examples": [
-        {"args": {"num_heads": 2}, "inputs": {"X": [2, 3, 8], "mask": None}},
+        {"args": {"num_heads": 2}, "inputs": {"X": [2, 3, 8], "mask": None}, "methods": {"init_state": {"pair": [[2, 3], [2, 3]]}}},
         {"args": {"num_heads": 2}, "inputs": {"X": [2, 3, 8], "mask": [2, 3, 8]}},
     ],
 }
@@ -418,6 +419,11 @@ KEY_TARGETS = {
     "function_name_listed": lambda d, p: d.update(functions=[p]),
     "enumerate_index": lambda d, p: d["forward"]["body"][1].update({"for": [p, "blk"]}),
     "example_input_key": lambda d, p: _rename_key(d["examples"][1]["inputs"], "mask", p),
+    # A public method's name (also where the example runs it), its input's name, the example's keys for them.
+    "public_method_name": lambda d, p: (_rename_key(d["methods"], "init_state", p), _rename_key(d["examples"][0]["methods"], "init_state", p)),
+    "method_input_name": lambda d, p: d["methods"]["init_state"]["inputs"][0].update(name=p),
+    "example_method_key": lambda d, p: _rename_key(d["examples"][0]["methods"], "init_state", p),
+    "example_method_input_key": lambda d, p: _rename_key(d["examples"][0]["methods"]["init_state"], "pair", p),
 }
 
 

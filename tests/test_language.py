@@ -335,3 +335,12 @@ def test_gate_allows_math_and_local_subscript_assignment_only(tmp_path, old, new
     with pytest.raises(SpecError, match="E900") as info:
         gate.check(source.replace(old, new, 1), chain, "out/masked_softmax.py")
     assert message in str(info.value)
+
+
+def test_reserved_names_cover_every_public_nn_module_attribute():
+    """A public method (d2l's init_state) may not override nn.Module's: its name is checked against RESERVED."""
+    from torch import nn
+
+    from codegen.expressions import RESERVED
+
+    assert {n for n in dir(nn.Module) if not n.startswith("_")} <= RESERVED
