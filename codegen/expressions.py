@@ -47,7 +47,8 @@ RESERVED = frozenset(
         "set_extra_state", "register_forward_hook", "register_forward_pre_hook",
         "register_full_backward_hook", "register_backward_hook",
         "register_full_backward_pre_hook", "register_state_dict_pre_hook",
-        "register_load_state_dict_post_hook", "T_destination",
+        "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook",
+        "register_state_dict_post_hook", "set_submodule", "T_destination",
     }
     # builtins and modules a generated file calls
     | {"range", "len", "min", "max", "enumerate", "str", "int", "isinstance", "RuntimeError", "round", "math"}
@@ -56,6 +57,9 @@ RESERVED = frozenset(
     # what layer-class arguments are written with (from functools import partial; typing.Callable)
     | {"partial", "Callable", "functools"}
 )
+
+# nn.Sequential's own methods: add_module refuses a child of one of these names (they are attributes already).
+SEQUENTIAL_METHODS = frozenset({"append", "extend", "insert", "pop"})
 
 # torch.is_grad_enabled(): takes no arguments and is decided at run time, so shape
 # inference runs both arms of an if on it. (self.training is a member: see analyse.)

@@ -322,7 +322,7 @@ def _loops(layer: LayerDef, blocks: dict[str, Block], indent: int) -> list[dict[
 
 
 def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[str, Any]:
-    item: dict[str, Any] = {"name": name, "comment": comment(layer.doc), "loops": []}
+    item: dict[str, Any] = {"name": name, "comment": comment(layer.doc), "loops": [], "adds": []}
     named = layer.children[0] if layer.kind == "container" and len(layer.children) == 1 else None
     if isinstance(named, RepeatDef) and named.prefix:
         # The book's form: an empty container, then add_module(prefix + str(i), ...) per step.
@@ -339,6 +339,20 @@ def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[st
         # Built as a list, as torchvision builds a Sequential with optional parts.
         item["container"] = layer.type
         item["loops"] = _loops(layer, blocks, 8)
+        return item
+    named_at = [i for i, c in enumerate(layer.children) if isinstance(c, LayerDef) and c.name]
+    if layer.kind == "container" and named_at:
+        # The book's form (d2l's AnyNet): the leading unnamed children in nn.Sequential(...), then
+        # add_module for each child from the first named one on (an unnamed one by its position).
+        # Analysis allows names only where no child is repeated or optional.
+        children = [c for c in layer.children if isinstance(c, LayerDef)]
+        first = named_at[0]
+        lead: list[str | Call] = [layer_source(c, blocks) for c in children[:first]]
+        item["value"] = Call("nn.Sequential", lead).layout(8, head=len(f"self.{name} = "))
+        item["adds"] = [
+            Call(f"self.{name}.add_module", [string_literal(c.name or str(i)), layer_source(c, blocks)]).layout(8)
+            for i, c in enumerate(children) if i >= first
+        ]
         return item
     call = layer_source(layer, blocks)
     head = len(f"self.{name} = ")
