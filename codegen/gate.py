@@ -85,10 +85,19 @@ def _check_function(func: ast.FunctionDef, block: Block, fail) -> None:
         fail(f"function {func.name} takes {[a.arg for a in func.args.args]}, the spec declares {expected}")
     if builder and (func.returns is None or ast.unparse(func.returns) != "nn.Sequential"):
         fail(f"builder {func.name} must return nn.Sequential")
+    # A builder assigns only in its loops: the book's `in_channels = out_channels`, an argument
+    # given a name or a number for the next step (render._carried).
+    carried = {
+        id(stmt) for loop in _nodes(func) if type(loop) is ast.For for stmt in loop.body
+        if type(stmt) is ast.Assign and len(stmt.targets) == 1 and type(stmt.targets[0]) is ast.Name
+        and stmt.targets[0].id in {a.name for a in block.args} and type(stmt.value) in (ast.Name, ast.Constant)
+    }
     for node in _nodes(func):
         kind = type(node)
         if builder and kind is ast.Starred and ast.unparse(node) == "*layers":
             continue  # nn.Sequential(*layers): the list the builder's loop filled
+        if builder and kind is ast.Assign and id(node) not in carried:
+            fail(f"assignment {ast.unparse(node)[:60]!r} in builder {func.name}")
         if kind in FORBIDDEN_NODES or kind in (ast.ClassDef, ast.Starred) or (kind is ast.FunctionDef and node is not func):
             fail(f"{kind.__name__} in {func.name}")
         elif kind is ast.Call and type(node.func) is ast.Name and node.func.id in FORBIDDEN_CALLS:
