@@ -314,6 +314,8 @@ def _builder_sequential(items: list[Any], scope: Scope, block_names: set[str]) -
         path = f"sequential[{i}]"
         if "prefix" in child:
             errors.errors.append(SpecError("E314", "a builder's children are named 0, 1, ... as nn.Sequential names them; a prefix needs a block", path=f"{path}.prefix"))
+        elif "name" in child:
+            errors.errors.append(SpecError("E314", "a builder's children are named 0, 1, ... as nn.Sequential names them; a child's 'name' needs a block", path=f"{path}.name"))
         elif "for" in child:
             net.children.append(errors.run(lambda: _repeat(child, path, scope, block_names, True)))
         else:
@@ -508,12 +510,26 @@ def _init_expr(value: Any, scope: Scope, path: str) -> ast.expr:
     return tree
 
 
-def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], top: bool = False, child: bool = False, init_ok: bool = False) -> LayerDef:
+def _layer(
+    doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], top: bool = False, child: bool = False,
+    init_ok: bool = False, name_ok: bool = False,
+) -> LayerDef:
     """One layer; ``top``: a block's own, ``child``: a child of a block's own Sequential or ModuleList (both may have 'if');
-    ``init_ok``: the layer sits where generated code can name it after building (``self.net[2]``)."""
+    ``init_ok``: the layer sits where generated code can name it after building (``self.net[2]``);
+    ``name_ok``: a child of a block's own Sequential without repeats or 'if' (it may have a 'name')."""
     errors = _Collector("")
     type_name = doc["type"]
     layer = LayerDef(path=path, type=type_name, doc=doc.get("doc", ""))
+    if "name" in doc:
+        if name_ok:
+            layer.name = errors.run(lambda: _child_name(doc["name"], f"{path}.name")) or ""
+        else:
+            errors.errors.append(SpecError(
+                "E314",
+                "only a child of a block's own Sequential may have a 'name', and only where no child is "
+                "repeated or built under 'if' (every child then has a fixed place)",
+                path=f"{path}.name",
+            ))
     if "if" in doc:
         if not (top or child):
             errors.errors.append(SpecError("E314", "'if' is only allowed on a block's own layers and the children of its Sequential or ModuleList", path=f"{path}.if"))
@@ -550,12 +566,20 @@ def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], 
             errors.errors.append(SpecError("E314", "a repeat with a prefix must be the only item of its Sequential or ModuleList", path=f"{path}.layers"))
         # A child's place is known (self.net[2]) only where no repeat adds a variable number before it.
         children_ok = init_ok and not any("for" in child for child in children)
+        # Named children (the book's self.net.add_module("stage1", ...)) only where every child has a fixed place.
+        names_ok = top and type_name == "Sequential" and "if" not in doc and not any("for" in c or "if" in c for c in children)
         for i, child in enumerate(children):
             child_path = f"{path}.layers[{i}]"
             if "for" in child:
                 layer.children.append(errors.run(lambda: _repeat(child, child_path, scope, block_names, top)))
             else:
-                layer.children.append(errors.run(lambda: _layer(child, child_path, scope, block_names, child=top and type_name != "ModuleDict", init_ok=children_ok)))
+                layer.children.append(errors.run(lambda: _layer(child, child_path, scope, block_names, child=top and type_name != "ModuleDict", init_ok=children_ok, name_ok=names_ok)))
+        named: dict[str, str] = {}
+        for i, child in enumerate(layer.children):
+            if isinstance(child, LayerDef) and child.name:
+                if child.name in named:
+                    errors.errors.append(SpecError("E311", f"two children are named {child.name!r} (also at {named[child.name]})", path=f"{path}.layers[{i}].name"))
+                named.setdefault(child.name, f"{path}.layers[{i}]")
     else:
         if "layers" in doc:
             errors.errors.append(SpecError("E201", "only Sequential, ModuleList and ModuleDict take 'layers'", path=f"{path}.layers"))
@@ -586,6 +610,16 @@ def _layer(doc: dict[str, Any], path: str, scope: Scope, block_names: set[str], 
     if errors.errors:
         raise ErrorList(errors.errors)
     return layer
+
+
+def _child_name(name: str, path: str) -> str:
+    """A Sequential child's name: an identifier that add_module takes and that shadows nothing."""
+    expressions.check_identifier(name, "child name", path)
+    if name in expressions.SEQUENTIAL_METHODS:
+        raise SpecError("E310", f"child name {name!r} is reserved: it is a method of nn.Sequential", path=path)
+    if name.startswith("_"):
+        raise SpecError("E310", f"child name {name!r} starts with '_', as nn.Module's internals (_modules) do; choose another", path=path)
+    return name
 
 
 def _layer_init(layer: LayerDef, doc: dict[str, Any], path: str, scope: Scope, init_ok: bool) -> None:

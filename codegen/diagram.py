@@ -246,7 +246,7 @@ class _Flow:
         indexed = True  # until a repeat: after it, the indexes depend on the arguments
         for i, child in enumerate(children):
             if isinstance(child, LayerDef):
-                refs = [self.op(f"{name}{f'.{i}' if indexed else ''}: {child.type}", refs)]
+                refs = [self.op(f"{name}{f'.{child.name or i}' if indexed else ''}: {child.type}", refs)]
             elif child.layers:
                 indexed = False
                 self.open_box(f"repeated for {child.var} in {expression_text(child.iterable)}")

@@ -58,6 +58,9 @@ RESERVED = frozenset(
     | {"partial", "Callable", "functools"}
 )
 
+# nn.Sequential's own methods: add_module refuses a child of one of these names (they are attributes already).
+SEQUENTIAL_METHODS = frozenset({"append", "extend", "insert", "pop"})
+
 # torch.is_grad_enabled(): takes no arguments and is decided at run time, so shape
 # inference runs both arms of an if on it. (self.training is a member: see analyse.)
 MODE_FUNCTIONS = frozenset({"torch.is_grad_enabled"})

@@ -10,9 +10,9 @@ from __future__ import annotations
 import ast
 
 from .errors import SpecError
-from .expressions import RESERVED
+from .expressions import RESERVED, SEQUENTIAL_METHODS
 from .initialisers import FORMS
-from .model import Block
+from .model import Block, LayerDef
 
 ALLOWED_IMPORTS = {
     ("from", "collections.abc", "Callable"),  # Callable[..., nn.Module]: layer-class arguments
@@ -84,14 +84,25 @@ def _check_function(func: ast.FunctionDef, block: Block, fail) -> None:
         fail(f"function {func.name} takes {[a.arg for a in func.args.args]}, the spec declares {expected}")
     if builder and (func.returns is None or ast.unparse(func.returns) != "nn.Sequential"):
         fail(f"builder {func.name} must return nn.Sequential")
+    # A builder assigns only in its loops: the book's `in_channels = out_channels`, an argument
+    # given a name or a number for the next step (render._carried).
+    carried = {
+        id(stmt) for loop in _nodes(func) if type(loop) is ast.For for stmt in loop.body
+        if type(stmt) is ast.Assign and len(stmt.targets) == 1 and type(stmt.targets[0]) is ast.Name
+        and stmt.targets[0].id in {a.name for a in block.args} and type(stmt.value) in (ast.Name, ast.Constant)
+    }
     for node in _nodes(func):
         kind = type(node)
         if builder and kind is ast.Starred and ast.unparse(node) == "*layers":
             continue  # nn.Sequential(*layers): the list the builder's loop filled
+        if builder and kind is ast.Assign and id(node) not in carried:
+            fail(f"assignment {ast.unparse(node)[:60]!r} in builder {func.name}")
         if kind in FORBIDDEN_NODES or kind in (ast.ClassDef, ast.Starred) or (kind is ast.FunctionDef and node is not func):
             fail(f"{kind.__name__} in {func.name}")
         elif kind is ast.Call and type(node.func) is ast.Name and node.func.id in FORBIDDEN_CALLS:
             fail(f"call of {node.func.id} in {func.name}")
+        elif kind is ast.Attribute and node.attr == "add_module":
+            fail(f"add_module in {func.name}: a builder's children are numbered")
         elif kind is ast.Name and node.id == "self":
             fail(f"self in function {func.name}")
         elif kind is ast.Assign and any(type(t) is ast.Subscript and type(t.value) is not ast.Name for t in node.targets):
@@ -132,6 +143,7 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
             fail(f"class {cls.name} has statements besides its docstring, its attribute types and methods")
         allowed.discard((node.target.id, ast.unparse(node.annotation)))  # each once
     members = {t.name for t in block.parameters} | set(block.layers) | set(block.kept) | {d.name for d in block.derived if d.kept}
+    named: dict[str, set[str]] = {}  # member -> the children's names that add_module gave, in the literal form
     buffers = {t.name for t in block.buffers}
     assigned: set[str] = set()
     registered: set[str] = set()
@@ -147,6 +159,10 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
             func = node.func
             if type(func) is ast.Name and func.id in FORBIDDEN_CALLS:
                 fail(f"call of {func.id} in {cls.name}")
+            if type(func) is ast.Attribute and func.attr == "add_module":
+                if id(node) not in in_init:
+                    fail(f"add_module outside {cls.name}.__init__")
+                _check_add_module(node, block, named, fail)
             if type(func) is ast.Attribute and func.attr == "register_buffer":
                 name = node.args[0] if node.args else None
                 if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
@@ -207,6 +223,13 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
     for method in cls.body:
         if isinstance(method, ast.FunctionDef):
             _check_init_code(method, cls.name, fail, _constructor_locals(block))
+    expected_names = {
+        member: {c.name for c in layer.children if isinstance(c, LayerDef) and c.name}
+        for member, layer in block.layers.items()
+    }
+    for member, names in named.items():
+        if names != expected_names.get(member, set()):
+            fail(f"{cls.name} names the children of self.{member} {sorted(names)}, the spec {sorted(expected_names.get(member, set()))}")
     if assigned != members:
         fail(f"{cls.name} assigns attributes {sorted(assigned)}, the spec declares {sorted(members)}")
     if registered != buffers:
@@ -237,6 +260,39 @@ def _check_signatures(cls: ast.ClassDef, block: Block, fail) -> None:
             allowed = {f"{kind} | None"} if arg.arg in optional else {kind}
             if kind not in INPUT_TYPES or text not in allowed:
                 fail(f"{cls.name}.{node.name}'s {arg.arg} is annotated {text or 'nothing'}, the spec declares {kind}")
+
+
+def _check_add_module(call: ast.Call, block: Block, named: dict[str, set[str]], fail) -> None:
+    """add_module in the three forms the renderer emits, and no other.
+
+    ``self.add_module(str(idx), module)``: the variadic argument's children;
+    ``self.<layer>.add_module("block" + str(i), ...)``: a repeat with a prefix;
+    ``self.<layer>.add_module("stage1", ...)``: a named Sequential child (an
+    identifier, neither private nor an nn.Sequential method), or "3", a later
+    unnamed child by its position.
+    """
+    owner = call.func.value  # type: ignore[attr-defined]
+    if len(call.args) != 2 or call.keywords:
+        fail(f"add_module with other than a name and a module: {ast.unparse(call)[:60]!r}")
+    name = call.args[0]
+    if type(owner) is ast.Name and owner.id == "self":
+        if block.variadic is None or ast.unparse(name) != "str(idx)":
+            fail(f"self.add_module({ast.unparse(name)}, ...) in {block.name}")
+        return
+    if not (type(owner) is ast.Attribute and type(owner.value) is ast.Name and owner.value.id == "self" and owner.attr in block.layers):
+        fail(f"add_module on {ast.unparse(owner)}, which is not a declared layer of {block.name}")
+    if (type(name) is ast.BinOp and type(name.op) is ast.Add and type(name.left) is ast.Constant and type(name.left.value) is str
+            and name.left.value.isidentifier() and type(name.right) is ast.Call and ast.unparse(name.right.func) == "str"
+            and len(name.right.args) == 1 and type(name.right.args[0]) is ast.Name and not name.right.keywords):
+        return  # "block" + str(i)
+    if not (type(name) is ast.Constant and type(name.value) is str):
+        fail(f"add_module without a literal name: {ast.unparse(name)[:60]!r}")
+    text = name.value
+    if text.isdigit() and text.isascii():
+        return
+    if not text.isidentifier() or not text.isascii() or text.startswith("_") or text in SEQUENTIAL_METHODS:
+        fail(f"add_module name {text!r}")
+    named.setdefault(owner.attr, set()).add(text)
 
 
 INIT_FUNCTIONS = frozenset(f"{form}_" for form in FORMS)

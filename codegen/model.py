@@ -83,6 +83,7 @@ class LayerDef:
     kind: str = ""  # "layer" (catalogue), "block" (another spec), "container" (Sequential/ModuleList/ModuleDict),
     # "class" (type names a layer-class argument or derived value: `norm_layer(planes)`)
     key: str = ""  # a ModuleDict child's key
+    name: str = ""  # a Sequential child's name (add_module), instead of its position
     args: dict[str, ast.expr] = field(default_factory=dict)
     children: list[Union["LayerDef", "RepeatDef"]] = field(default_factory=list)
     condition: ast.expr | None = None

@@ -302,16 +302,102 @@ def signature(params: list[str], indent: int, head: str, tail: str) -> str:
     return "\n" + "".join(f"{inner}{p},\n" for p in params) + " " * indent
 
 
-def _loops(layer: LayerDef, blocks: dict[str, Block], indent: int) -> list[dict[str, Any]]:
+def _first_step_value(node: ast.AST, var: str) -> tuple[str, ast.expr] | None:
+    """``(a, b)`` where ``node`` is ``a if <var> == 0 else b``, ``a`` a name and ``b`` a name or a number."""
+    if not (isinstance(node, ast.IfExp) and isinstance(node.body, ast.Name) and isinstance(node.orelse, (ast.Name, ast.Constant))):
+        return None
+    test = node.test
+    if not (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == var
+            and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)
+            and isinstance(test.comparators[0], ast.Constant) and type(test.comparators[0].value) is int and test.comparators[0].value == 0):
+        return None
+    a, b = node.body.id, node.orelse
+    if a == var or (isinstance(b, ast.Name) and b.id in (a, var)):
+        return None
+    return a, b
+
+
+def _carried(block: Block, repeat: RepeatDef) -> dict[str, ast.expr]:
+    """The book's ``in_channels = out_channels`` at the end of a builder's loop, for ``in_channels if i == 0 else out_channels``.
+
+    d2l's vgg_block passes ``in_channels`` to each convolution and then reassigns it.
+    That form is emitted, instead of the conditional, for each argument ``a`` of a
+    builder whose only uses are ``a if i == 0 else b`` in one loop over ``range(n)``:
+    the first step then sees ``a`` and every later step ``b``, as the conditional
+    says, and nothing after the loop reads ``a``. ``b`` is a name or a number, so
+    assigning it early evaluates nothing that could fail.
+    """
+    from .analyse import _init_trees
+
+    iterable = repeat.iterable
+    if block.kind != "builder" or not (
+        isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Name) and iterable.func.id == "range" and len(iterable.args) == 1
+    ):
+        return {}
+    found: dict[str, list[ast.expr]] = {}
+    for layer in _walk(repeat.layers):
+        for tree in layer.args.values():
+            for node in ast.walk(tree):
+                pair = _first_step_value(node, repeat.var)
+                if pair is not None:
+                    found.setdefault(pair[0], []).append(pair[1])
+    args = {a.name for a in block.args}
+    carried: dict[str, ast.expr] = {}
+    for a, values in found.items():
+        if a not in args or len({ast.dump(v) for v in values}) != 1 or any(isinstance(v, ast.Name) and v.id in found for v in values):
+            continue
+        # Every read of a anywhere in the builder must be one of these conditionals (the repeat's own 'in' included).
+        trees = list(_init_trees(block)) + [c.iterable for c in block.layers["net"].children if isinstance(c, RepeatDef)]
+        reads = sum(1 for tree in trees for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id == a)
+        if reads == len(values):
+            carried[a] = values[0]
+    return carried
+
+
+def _walk(layers: list[LayerDef]) -> list[LayerDef]:
+    found = []
+    for layer in layers:
+        found.append(layer)
+        found.extend(_walk([c for c in layer.children if isinstance(c, LayerDef)]))
+    return found
+
+
+class _FirstStep(ast.NodeTransformer):
+    """``a if i == 0 else b`` -> ``a``, for the carried names (see ``_carried``)."""
+
+    def __init__(self, var: str, carried: dict[str, ast.expr]) -> None:
+        self.var, self.carried = var, carried
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
+        pair = _first_step_value(node, self.var)
+        if pair is not None and pair[0] in self.carried:
+            return ast.Name(pair[0], ast.Load())
+        return self.generic_visit(node)
+
+
+def _carrying(layer: LayerDef, var: str, carried: dict[str, ast.expr]) -> LayerDef:
+    """A copy of ``layer`` whose arguments read the carried names plainly."""
+    import copy
+
+    layer = copy.deepcopy(layer)
+    for item in _walk([layer]):
+        item.args = {k: _FirstStep(var, carried).visit(v) for k, v in item.args.items()}
+    return layer
+
+
+def _loops(layer: LayerDef, blocks: dict[str, Block], indent: int, owner: Block | None = None) -> list[dict[str, Any]]:
     """A container with repeats or optional children, as ``layers.append(...)`` lines at ``indent`` spaces
     (in a loop for a repeat, under an ``if`` for an optional child)."""
     loops: list[dict[str, Any]] = []
     for child in layer.children:
         if isinstance(child, RepeatDef):
+            carried = _carried(owner, child) if owner is not None else {}
+            built = [_carrying(l, child.var, carried) if carried else l for l in child.layers]
             loops.append({
-                "var": _loop_var(child.var, _layer_trees(child.layers)),
+                "var": _loop_var(child.var, _layer_trees(built)),
                 "iterable": expressions.unparse(child.iterable),
-                "appends": [Call("layers.append", [layer_source(l, blocks)]).layout(indent + 4) for l in child.layers],
+                "appends": [Call("layers.append", [layer_source(l, blocks)]).layout(indent + 4) for l in built]
+                + [f"{a} = {expressions.unparse(b)}" for a, b in carried.items()],
             })
         elif child.condition is not None and child.orelse is None:
             loops.append({
@@ -326,7 +412,7 @@ def _loops(layer: LayerDef, blocks: dict[str, Block], indent: int) -> list[dict[
 
 
 def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[str, Any]:
-    item: dict[str, Any] = {"name": name, "comment": comment(layer.doc), "loops": []}
+    item: dict[str, Any] = {"name": name, "comment": comment(layer.doc), "loops": [], "adds": []}
     named = layer.children[0] if layer.kind == "container" and len(layer.children) == 1 else None
     if isinstance(named, RepeatDef) and named.prefix:
         # The book's form: an empty container, then add_module(prefix + str(i), ...) per step.
@@ -343,6 +429,20 @@ def _layer_item(name: str, layer: LayerDef, blocks: dict[str, Block]) -> dict[st
         # Built as a list, as torchvision builds a Sequential with optional parts.
         item["container"] = layer.type
         item["loops"] = _loops(layer, blocks, 8)
+        return item
+    named_at = [i for i, c in enumerate(layer.children) if isinstance(c, LayerDef) and c.name]
+    if layer.kind == "container" and named_at:
+        # The book's form (d2l's AnyNet): the leading unnamed children in nn.Sequential(...), then
+        # add_module for each child from the first named one on (an unnamed one by its position).
+        # Analysis allows names only where no child is repeated or optional.
+        children = [c for c in layer.children if isinstance(c, LayerDef)]
+        first = named_at[0]
+        lead: list[str | Call] = [layer_source(c, blocks) for c in children[:first]]
+        item["value"] = Call("nn.Sequential", lead).layout(8, head=len(f"self.{name} = "))
+        item["adds"] = [
+            Call(f"self.{name}.add_module", [string_literal(c.name or str(i)), layer_source(c, blocks)]).layout(8)
+            for i, c in enumerate(children) if i >= first
+        ]
         return item
     call = layer_source(layer, blocks)
     head = len(f"self.{name} = ")
@@ -618,7 +718,7 @@ def builder_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
         "loops": [],
     }
     if any(isinstance(c, RepeatDef) for c in net.children):
-        context["loops"] = _loops(net, blocks, 4)
+        context["loops"] = _loops(net, blocks, 4, owner=block)
     else:
         context["value"] = layer_source(net, blocks).layout(4, head=len("return "))
     return context

@@ -238,7 +238,7 @@ class ShapeChecker:
                             inst.children[key] = self.build_layer(sub, inner, owner)
                             index += 1
                 elif child.condition is None or self.holds(child.condition, env, owner.file, f"{child.path}.if"):
-                    inst.children[str(index)] = self.build_layer(child, env, owner)
+                    inst.children[child.name or str(index)] = self.build_layer(child, env, owner)
                     index += 1
                 elif child.orelse is not None:
                     inst.children[str(index)] = self.build_layer(child.orelse, env, owner)

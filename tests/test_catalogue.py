@@ -1193,3 +1193,16 @@ def test_layers_refuse_integer_and_bool_inputs(name: str, kind: str) -> None:
     layer = LAYERS[name]
     with pytest.raises(ShapeError, match="expected a floating-point input"):
         layer.shape(_full(layer.params, kwargs), _full(layer.call, {"input": Tensor(inputs[0], kind)}))
+
+
+def test_reserved_names_cover_the_installed_modules_attributes() -> None:
+    """A member or Sequential child of one of these names would shadow an attribute, or add_module would refuse it."""
+    from codegen.expressions import RESERVED, SEQUENTIAL_METHODS
+
+    module = {n for n in dir(nn.Module()) if not n.startswith("_")}
+    assert module <= RESERVED, sorted(module - RESERVED)
+    sequential = {n for n in dir(nn.Sequential()) if not n.startswith("_")} - module
+    assert sequential == SEQUENTIAL_METHODS
+    for name in SEQUENTIAL_METHODS | {"forward", "_modules"}:  # what E310 refuses, torch refuses too
+        with pytest.raises(KeyError, match="already exists"):
+            nn.Sequential(nn.ReLU()).add_module(name, nn.ReLU())

@@ -71,6 +71,9 @@ CASES = {
     "residual_identity": (lambda: d2l.Residual(3, 3), lambda: generated("residual", "Residual", 3, 3), [(4, 3, 6, 6)]),
     "dense_block": (lambda: d2l.DenseBlock(2, 3, 10), lambda: generated("dense_block", "DenseBlock", 2, 3, 10), [(4, 3, 8, 8)]),
     "vgg_block": (lambda: d2l.vgg_block(2, 3, 8), lambda: generated("vgg_block", "vgg_block", 2, 3, 8), [(1, 3, 16, 16)]),
+    # The generated loop reassigns in_channels as the book's does: one convolution, and three.
+    "vgg_block_one": (lambda: d2l.vgg_block(1, 3, 8), lambda: generated("vgg_block", "vgg_block", 1, 3, 8), [(1, 3, 16, 16)]),
+    "vgg_block_three": (lambda: d2l.vgg_block(3, 4, 6), lambda: generated("vgg_block", "vgg_block", 3, 4, 6), [(2, 4, 8, 8)]),
     "nin_block": (lambda: d2l.nin_block(3, 8, 3, 1, 1), lambda: generated("nin_block", "nin_block", 3, 8, 3, 1, 1), [(1, 3, 12, 12)]),
 }
 # Builder functions (kind "builder"): the book's functions returning nn.Sequential, so the same state_dict keys.

@@ -300,6 +300,8 @@ def output_is_file(work: Path) -> None:
 
 
 MLP = "specs/mlp.json"
+REG = "specs/regnetx32.json"
+REG_CHILD = ["layers", "net", "layers"]  # 0: the stem, 1 and 2: the stages (named), 3: the head (named)
 MYL = "specs/my_linear.json"
 W_INIT = ["parameters", "weight", "init"]
 FIXED = "specs/fixed_hidden_mlp.json"  # forward: X = linear(X); X = relu(mm(X, rand_weight) + 1); X = linear(X); while; return
@@ -945,6 +947,31 @@ CORPUS = [
          edit("dense_block", lambda d: d["layers"]["net"].update(layers=[dict(d["layers"]["net"]["layers"][0], prefix="class")]))),
     Case("builder_repeat_prefix", "E314", "specs/vgg_block.json", "sequential[0].prefix", "a builder's children are named 0, 1, ...",
          edit("vgg_block", lambda d: d.update(sequential=[dict(d["sequential"][0], prefix="block", layers=[{"type": "ReLU"}])]))),
+    # -- named Sequential children (d2l's AnyNet: self.net.add_module("stage1", ...)) ------------------------
+    Case("child_name_payload", "E204", REG, "layers.net.layers[1].name", "is not a valid name",
+         edit("regnetx32", put(REG_CHILD + [1, "name"], 'stage1", os.system("x"), "'))),
+    Case("child_name_keyword", "E310", REG, "layers.net.layers[1].name", "child name 'class' is a Python keyword",
+         edit("regnetx32", put(REG_CHILD + [1, "name"], "class"))),
+    Case("child_name_module_attribute", "E310", REG, "layers.net.layers[2].name", "child name 'forward' is reserved",
+         edit("regnetx32", put(REG_CHILD + [2, "name"], "forward"))),
+    Case("child_name_sequential_method", "E310", REG, "layers.net.layers[3].name", "child name 'append' is reserved: it is a method of nn.Sequential",
+         edit("regnetx32", put(REG_CHILD + [3, "name"], "append"))),
+    Case("child_name_private", "E310", REG, "layers.net.layers[1].name", "child name '_modules' starts with '_'",
+         edit("regnetx32", put(REG_CHILD + [1, "name"], "_modules"))),
+    Case("child_name_twice", "E311", REG, "layers.net.layers[2].name", "two children are named 'stage1' (also at layers.net.layers[1])",
+         edit("regnetx32", put(REG_CHILD + [2, "name"], "stage1"))),
+    Case("child_name_on_a_member", "E314", REG, "layers.net.name", "only a child of a block's own Sequential may have a 'name'",
+         edit("regnetx32", put(["layers", "net", "name"], "body"))),
+    Case("child_name_nested", "E314", REG, "layers.net.layers[3].layers[0].name", "only a child of a block's own Sequential",
+         edit("regnetx32", put(REG_CHILD + [3, "layers", 0, "name"], "pool"))),
+    Case("child_name_beside_a_repeat", "E314", "specs/vgg11.json", "sequential[1].name", "a builder's children are named 0, 1, ...",
+         edit("vgg11", put(["sequential", 1, "name"], "block2"))),
+    Case("child_name_in_modulelist", "E314", REG, "layers.net.layers[1].name", "only a child of a block's own Sequential",
+         edit("regnetx32", put(["layers", "net", "type"], "ModuleList"), put(["forward", "body", 0, "return"], "self.net[0](X)"))),
+    Case("child_name_with_optional_child", "E314", REG, "layers.net.layers[1].name", "no child is repeated or built under 'if'",
+         edit("regnetx32", put(REG_CHILD + [2, "if"], "num_classes > 1"))),
+    Case("child_name_with_repeat", "E314", "specs/dense_block.json", "layers.net.layers[1].name", "no child is repeated",
+         edit("dense_block", lambda d: d["layers"]["net"]["layers"].append({"name": "tail", "type": "Identity"}))),
     # -- file names --------------------------------------------------------------------------------------
     Case("file_name_dash", "E332", "specs/Bad-Name.json", "", "file name 'Bad-Name.json' must be <module_name>.json",
          raw("Bad-Name.json", lambda d: d.replace(b'"MLP"', b'"BadName"'))),
@@ -1229,6 +1256,39 @@ def test_gate_checks_forward_and_method_signatures(stem, pattern, new, message):
     assert count == 1
     with pytest.raises(SpecError, match=re.escape(message)):
         gate.check(tampered, chain, f"out/{stem}.py")
+
+
+@pytest.mark.parametrize("old,new,fragment", [
+    ('"stage1", anynet_stage', 'str(groups), anynet_stage', "add_module without a literal name"),
+    ('"stage1", anynet_stage', '"append", anynet_stage', "add_module name 'append'"),
+    ('"stage1", anynet_stage', '"_modules", anynet_stage', "add_module name '_modules'"),
+    ('"stage1", anynet_stage', '"stage9", anynet_stage', "names the children of self.net ['head', 'stage2', 'stage9'], the spec ['head', 'stage1', 'stage2']"),
+    ('self.net.add_module(\n            "stage1"', 'self.add_module(\n            "stage1"', "self.add_module"),
+    ('self.net.add_module(\n            "stage1"', 'self.net.stage2.add_module(\n            "stage1"', "not a declared layer"),
+    ("        return self.net(X)", '        self.net.add_module("late", nn.ReLU())\n        return self.net(X)', "add_module outside RegNetX32.__init__"),
+])
+def test_gate_refuses_add_module_but_in_the_emitted_forms(old, new, fragment):
+    from codegen import gate
+    from codegen.errors import SpecError
+
+    source, chain = _gate_input("regnetx32")
+    gate.check(source, chain, "out/regnetx32.py")  # the real output passes
+    assert old in source
+    with pytest.raises(SpecError, match=re.escape(fragment)) as caught:
+        gate.check(source.replace(old, new, 1), chain, "out/regnetx32.py")
+    assert caught.value.code == "E900"
+
+
+def test_gate_refuses_add_module_in_a_builder():
+    from codegen import gate
+    from codegen.errors import SpecError
+
+    source, chain = _gate_input("anynet_stem")
+    gate.check(source, chain, "out/anynet_stem.py")
+    old = "    return nn.Sequential(\n"
+    assert old in source
+    with pytest.raises(SpecError, match="add_module in anynet_stem"):
+        gate.check(source.replace(old, '    nn.Sequential().add_module("x", nn.ReLU())\n' + old), chain, "out/anynet_stem.py")
 
 
 def test_lookalike_letters_are_normalised_never_copied(baseline, tmp_path):

@@ -350,6 +350,12 @@ def test_sweep_covers_its_fields(stem, sweeps):
     assert {r["path"] for r in records} == set(SWEPT[stem])
 
 
+def test_sweep_reaches_named_sequential_children():
+    """A Sequential child's 'name' (emitted as add_module's literal) is a string field the sweep injects into."""
+    fields = string_fields(spec_doc("regnetx32"))
+    assert {("layers", "net", "layers", i, "name") for i in (1, 2, 3)} <= set(fields)
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("payload", list(PAYLOADS))
 @pytest.mark.parametrize("stem", STEMS)

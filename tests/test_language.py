@@ -344,3 +344,51 @@ def test_reserved_names_cover_every_public_nn_module_attribute():
     from codegen.expressions import RESERVED
 
     assert {n for n in dir(nn.Module) if not n.startswith("_")} <= RESERVED
+
+
+# ---------------------------------------------------------------------------- a builder's loop, in the book's form
+
+
+def builder(sequential: list[dict]) -> dict:
+    return {
+        "kind": "builder", "name": "blocks", "doc": "Convolutions in a loop.",
+        "args": {"n": {"type": "int"}, "in_channels": {"type": "int"}, "out_channels": {"type": "int"}},
+        "sequential": sequential,
+        "example": {"args": {"n": 3, "in_channels": 2, "out_channels": 4}, "inputs": {"X": [1, 2, 6, 6]}},
+    }
+
+
+def conv(in_channels: str) -> dict:
+    return {"type": "Conv2d", "args": {"in_channels": in_channels, "out_channels": "out_channels", "kernel_size": 1}}
+
+
+def reference_blocks(n: int, in_channels: int, out_channels: int, first: int = 0) -> nn.Sequential:
+    return nn.Sequential(*[nn.Conv2d(in_channels if i == first else out_channels, out_channels, 1) for i in range(first, n)])
+
+
+def test_builder_loop_carries_the_argument_as_the_book_does(tmp_path):
+    """vgg_block's `in_channels if i == 0 else out_channels` is emitted as the book's `in_channels = out_channels`."""
+    module, source = built(tmp_path, "blocks", builder([{"for": "i", "in": "range(n)", "layers": [conv("in_channels if i == 0 else out_channels")]}]))
+    assert "    for _ in range(n):\n        layers.append(nn.Conv2d(in_channels, out_channels, kernel_size=1))\n        in_channels = out_channels\n" in source
+    for n in (0, 1, 3):
+        gen, ref = module.blocks(n, 2, 4), reference_blocks(n, 2, 4)
+        assert [p.shape for p in gen.parameters()] == [p.shape for p in ref.parameters()]
+
+
+@pytest.mark.parametrize("sequential, first", [
+    ([{"for": "i", "in": "range(n)", "layers": [conv("in_channels if i == 0 else out_channels")]}, conv("out_channels + in_channels * 0")], 0),
+    ([{"for": "i", "in": "range(n)", "layers": [conv("in_channels if i == 0 else out_channels * 1")]}], 0),
+    ([{"for": "i", "in": "range(1, n)", "layers": [conv("in_channels if i == 1 else out_channels")]}], 1),
+    ([{"for": "i", "in": "range(1, n)", "layers": [conv("in_channels if i == 0 else out_channels")]}], None),
+], ids=["read_after_the_loop", "computed_value", "range_from_one", "never_the_first_step"])
+def test_builder_loop_keeps_the_conditional_where_carrying_would_differ(tmp_path, sequential, first):
+    doc = builder(sequential)
+    if first is None:  # in_channels is never used: every step takes out_channels
+        doc["example"]["args"]["in_channels"] = 4
+        doc["example"]["inputs"]["X"] = [1, 4, 6, 6]
+    module, source = built(tmp_path, "blocks", doc)
+    assert " == " in source and " else out_channels" in source and "in_channels = out_channels" not in source
+    if first is not None:
+        gen = module.blocks(3, 2, 4)
+        ref = reference_blocks(3, 2, 4, first)
+        assert [p.shape for p in list(gen.parameters())[: len(list(ref.parameters()))]] == [p.shape for p in ref.parameters()]

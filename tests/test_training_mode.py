@@ -219,6 +219,10 @@ def test_gate_allows_forward_to_replace_declared_buffers_only(old, new, message)
         ("    return nn.Sequential(*layers)\n", "    return nn.Sequential(*open('x'))\n", "Starred"),
         ("-> nn.Sequential:", "-> nn.Module:", "must return nn.Sequential"),
         ("def vgg_block(num_convs: int,", "def vgg_block(self, num_convs: int,", "takes"),
+        # The book's `in_channels = out_channels`: an argument given a name or a number, in a loop only.
+        ("        in_channels = out_channels\n", "        in_channels = out_channels + 1\n", "assignment 'in_channels = out_channels + 1'"),
+        ("        in_channels = out_channels\n", "        layers = []\n", "assignment 'layers = []'"),
+        ("    layers: list[nn.Module] = []\n", "    layers: list[nn.Module] = []\n    in_channels = 2\n", "assignment 'in_channels = 2'"),
     ],
 )
 def test_gate_checks_builder_functions(old, new, message):
