@@ -623,8 +623,10 @@ def _init_line(line: str, indent: int) -> str:
         return line
     tree = ast.parse(line, mode="eval").body
     assert isinstance(tree, ast.Call)
-    args = [initialisers.source(a) for a in tree.args] + [f"{k.arg}={initialisers.source(k.value)}" for k in tree.keywords]
-    return Call(ast.unparse(tree.func), list(args)).layout(indent)
+    # Each argument as it was written: unparsing would requote get_parameter("0.weight") as black would not.
+    written = [str(ast.get_source_segment(line, a)) for a in [*tree.args, *(k.value for k in tree.keywords)]]
+    args = written[: len(tree.args)] + [f"{k.arg}={text}" for k, text in zip(tree.keywords, written[len(tree.args) :])]
+    return Call(ast.unparse(tree.func), args).layout(indent)
 
 
 def _init_rules(block: Block) -> list[dict[str, Any]]:
