@@ -13,7 +13,7 @@ import pytest
 
 from codegen import cache, output
 
-from .conftest import GENERATED, ROOT, SPECS, STEMS
+from .conftest import ROOT, SAMPLE_STEMS, SPECS
 
 
 def run(work: Path, cache_dir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -65,12 +65,12 @@ def forge(cache_dir: Path, dest: Path, target: Path, fingerprint: str | None = N
 
 
 @pytest.fixture(scope="module")
-def aged(tmp_path_factory) -> tuple[Path, Path]:
-    """specs/ and its outputs, older than the racy window, and a cache that vouches for all of them."""
+def aged(tmp_path_factory, sample) -> tuple[Path, Path]:
+    """The sample's specs/ and outputs, older than the racy window, and a cache that vouches for all of them."""
     work = tmp_path_factory.mktemp("aged")
     cache_dir = work / "cache"
-    shutil.copytree(SPECS, work / "specs")
-    shutil.copytree(GENERATED, work / "out")
+    shutil.copytree(sample / "specs", work / "specs")
+    shutil.copytree(sample / "generated", work / "out")
     assert run(work, cache_dir).returncode == 0  # the headers now name "-o out/"
     time.sleep(cache.RACY_SECONDS + 0.2)
     result = run(work, cache_dir, "--check")
@@ -83,7 +83,7 @@ def test_cache_vouches_for_every_file_it_read(aged):
     lines = cache_lines(cache_dir)
     assert lines[0] == cache.FORMAT
     names = {line.split("\t")[0] for line in lines[1:]}
-    assert names == {f"spec/{stem}.json" for stem in STEMS} | {f"out/{p.name}" for p in GENERATED.glob("*.py")} | {"out/README.md"}
+    assert names == {f"spec/{stem}.json" for stem in SAMPLE_STEMS} | {f"out/{stem}.py" for stem in SAMPLE_STEMS} | {"out/README.md"}
 
 
 def test_cache_is_consulted(aged, tmp_path):
@@ -127,8 +127,8 @@ def test_same_size_same_mtime_edit_of_a_spec_is_caught(aged):
     assert result.returncode == 1 and "STALE: out/lenet.py" in result.stdout, result.stdout
 
 
-def test_files_written_within_the_racy_window_are_not_recorded(tmp_path):
-    shutil.copytree(SPECS, tmp_path / "specs")
+def test_files_written_within_the_racy_window_are_not_recorded(tmp_path, sample):
+    shutil.copytree(sample / "specs", tmp_path / "specs")
     result = run(tmp_path, tmp_path / "cache", "specs/mlp.json")
     assert result.returncode == 0, result.stderr
     # Just copied and just written: nothing is old enough to be vouched for.
@@ -195,9 +195,9 @@ def test_a_cache_folder_others_can_write_is_not_used(aged, tmp_path):
     assert list(shared.iterdir()) == []
 
 
-def test_a_file_name_that_is_not_utf8_does_not_break_the_cache(tmp_path):
+def test_a_file_name_that_is_not_utf8_does_not_break_the_cache(tmp_path, sample):
     """Single-file mode sees its neighbours; an undecodable neighbour's name is never written to the cache."""
-    shutil.copytree(SPECS, tmp_path / "specs")
+    shutil.copytree(sample / "specs", tmp_path / "specs")
     odd = os.path.join(os.fsencode(tmp_path / "specs"), b"\xff.json")
     with open(odd, "wb") as handle:
         handle.write((SPECS / "mlp.json").read_bytes().replace(b'"MLP"', b'"Odd"'))

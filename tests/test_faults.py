@@ -26,9 +26,9 @@ import pytest
 from codegen import cache, output
 from codegen.__main__ import main
 
-from .conftest import GENERATED, ROOT, SPECS
+from .conftest import ROOT, SAMPLE_STEMS
 
-MODULES = len(list(GENERATED.glob("*.py")))  # one per spec
+MODULES = len(SAMPLE_STEMS)  # one per spec of the sample folder (conftest.sample)
 OUTPUTS = MODULES + 1  # and the README.md page that lists them
 
 
@@ -50,10 +50,10 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def work(tmp_path) -> Path:
-    """specs/ and its committed outputs in a temporary folder (cwd-relative runs use specs/ and generated/, so headers name the default command)."""
-    shutil.copytree(SPECS, tmp_path / "specs")
-    shutil.copytree(GENERATED, tmp_path / "generated")
+def work(tmp_path, sample) -> Path:
+    """The sample's specs/ and up-to-date generated/ in a temporary folder (cwd-relative runs use specs/ and generated/, so headers name the default command)."""
+    shutil.copytree(sample / "specs", tmp_path / "specs")
+    shutil.copytree(sample / "generated", tmp_path / "generated")
     return tmp_path
 
 
@@ -159,10 +159,10 @@ def test_a_surrogate_pair_is_a_character_and_accepted(work):
 
 
 @pytest.fixture(scope="module")
-def aged_cache(tmp_path_factory) -> tuple[Path, Path]:
+def aged_cache(tmp_path_factory, sample) -> tuple[Path, Path]:
     """specs/ and outputs older than the racy window, and the cache a run then saved."""
     work = tmp_path_factory.mktemp("aged")
-    shutil.copytree(SPECS, work / "specs")
+    shutil.copytree(sample / "specs", work / "specs")
     env = {"CODEGEN_CACHE_DIR": str(work / "cache")}
     time.sleep(cache.RACY_SECONDS + 0.2)
     assert codegen("specs/", "-o", "out", cwd=work, env=env).returncode == 0  # records the specs and their class names
@@ -196,12 +196,12 @@ def test_a_flipped_byte_in_the_cache_makes_it_empty(aged_cache, tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["truncated class name", "flipped digest"])
-def test_a_damaged_cache_never_decides_an_outcome(tmp_path, damage):
+def test_a_damaged_cache_never_decides_an_outcome(tmp_path, damage, sample):
     """The two damages of the report, end to end: every output as a --no-cache run makes it.
 
     The cache keys files by inode and ctime, so this needs its own folder (a copy would not match).
     """
-    shutil.copytree(SPECS, tmp_path / "specs")
+    shutil.copytree(sample / "specs", tmp_path / "specs")
     env = {"CODEGEN_CACHE_DIR": str(tmp_path / "cache")}
     time.sleep(cache.RACY_SECONDS + 0.2)
     assert codegen("specs/", "-o", "generated", cwd=tmp_path, env=env).returncode == 0  # records the specs and their class names
@@ -277,7 +277,7 @@ def staged_files(folder: Path) -> list[str]:
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "SIGTERM to the group"])
-def test_killing_the_parent_leaves_no_process(work, how):
+def test_killing_the_parent_leaves_no_process(work, how, sample):
     """Workers busy with a job when the main process is killed: gone within 2 s; SIGTERM also removes what was staged."""
     shutil.rmtree(work / "generated")
     run_ = Paused(work, "worker", "specs/", "-o", "generated", "-j", "2", "--no-cache", hooks=work / "hooks")
@@ -302,7 +302,7 @@ def test_killing_the_parent_leaves_no_process(work, how):
         assert not (work / "generated").exists()  # what it created, it removed; nothing staged is left
     # Whatever was left, the next run ends as a clean run does.
     assert codegen("specs/", "-o", "generated", cwd=work).returncode == 0
-    assert snapshot(work / "generated") == snapshot(GENERATED)
+    assert snapshot(work / "generated") == snapshot(sample / "generated")
 
 
 def test_a_hand_edit_made_while_the_run_builds_is_never_overwritten(work):
@@ -351,7 +351,7 @@ def test_a_cached_spec_edited_during_the_run_is_refused(work, monkeypatch):
 
 
 @pytest.mark.parametrize("when", ["before the journal", "after 3 replaces"])
-def test_a_kill_in_the_write_phase_is_recovered_by_the_next_run(work, when):
+def test_a_kill_in_the_write_phase_is_recovered_by_the_next_run(work, when, sample):
     shutil.rmtree(work / "generated")
     point = "built" if when == "before the journal" else "replaced-3"
     run_ = Paused(work, point, "specs/", "-o", "generated", "-j", "2", hooks=work / "hooks")
@@ -370,7 +370,7 @@ def test_a_kill_in_the_write_phase_is_recovered_by_the_next_run(work, when):
     result = codegen("specs/", "-o", "generated", cwd=work)
     assert result.returncode == 0, result.stderr
     assert ("rolled forward" if when == "after 3 replaces" else "rolled back") in result.stdout
-    assert snapshot(work / "generated") == snapshot(GENERATED)
+    assert snapshot(work / "generated") == snapshot(sample / "generated")
     assert staged_files(work / "generated") == [] and not (work / "generated" / ".codegen-journal").exists()
     if when == "after 3 replaces":
         assert f"{OUTPUTS - 3} more file(s) put in place" in result.stdout and f"0 generated, {OUTPUTS} unchanged" in result.stdout
@@ -399,14 +399,14 @@ def test_another_live_runs_staged_files_are_untouched(work):
 
 @pytest.mark.parametrize("runs", [2, 4])
 @pytest.mark.parametrize("what", ["cold", "prune"])
-def test_concurrent_runs_all_succeed_and_agree(work, runs, what):
+def test_concurrent_runs_all_succeed_and_agree(work, runs, what, sample):
     if what == "cold":
         shutil.rmtree(work / "generated")
         args = ["specs/", "-o", "generated", "-j", "1"]
     else:
         for name in ("old_a", "old_b", "old_c"):
             # An orphan: generated earlier from a spec of this folder that is gone (its header names it).
-            text = (GENERATED / "nin.py").read_text().replace("specs/nin.json", f"specs/{name}.json", 1)
+            text = (sample / "generated" / "nin.py").read_text().replace("specs/nin.json", f"specs/{name}.json", 1)
             (work / "generated" / f"{name}.py").write_text(text)
         args = ["specs/", "-o", "generated", "-j", "1", "--prune"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -415,7 +415,7 @@ def test_concurrent_runs_all_succeed_and_agree(work, runs, what):
     results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
     assert all(code == 0 for code, _, _ in results), results
     folder = work / "generated"  # the default folder: headers name `python -m codegen specs/`, as the committed ones
-    assert snapshot(folder) == snapshot(GENERATED)
+    assert snapshot(folder) == snapshot(sample / "generated")
     assert staged_files(folder) == []
     assert sum(out.startswith(f"{OUTPUTS} generated") for _, out, _ in results) == (1 if what == "cold" else 0)
     if what == "prune":
@@ -575,12 +575,12 @@ def test_recovery_never_overwrites_a_file_changed_since_the_kill(work):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_during_the_replaces_takes_effect_once_the_folder_is_whole(work, sig):
+def test_a_signal_during_the_replaces_takes_effect_once_the_folder_is_whole(work, sig, sample):
     shutil.rmtree(work / "generated")
     run_ = Paused(work, "replaced-1", "specs/", "-o", "generated", "-j", "1", hooks=work / "hooks")
     run_.wait()
     os.kill(run_.proc.pid, sig)
     code, out, err = run_.go()
     assert code == (143 if sig == signal.SIGTERM else 130), err
-    assert snapshot(work / "generated") == snapshot(GENERATED)
+    assert snapshot(work / "generated") == snapshot(sample / "generated")
     assert staged_files(work / "generated") == [] and not (work / "generated" / ".codegen-journal").exists()
