@@ -13,6 +13,14 @@ from types import ModuleType
 
 import pytest
 
+# One test process per core (pytest-xdist): torch's own thread pool in each would only make them
+# contend (measured: the equivalence tests took twice as long). Subprocesses inherit the setting.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 GENERATED = ROOT / "generated"
