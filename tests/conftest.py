@@ -74,7 +74,7 @@ def sample(tmp_path_factory, _stat_cache) -> Path:
     for stem in SAMPLE_STEMS:
         shutil.copy(SPECS / f"{stem}.json", root / "specs")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, "-m", "codegen", "specs/"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "codegen", "specs/"], cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     for stem in SAMPLE_STEMS:  # closed under what they use: nothing but the page differs from generated/
         assert (root / "generated" / f"{stem}.py").read_bytes() == (GENERATED / f"{stem}.py").read_bytes(), stem
