@@ -184,7 +184,6 @@ def test_block_equals_the_book(name: str, train: bool) -> None:
 SCRIPTABLE = sorted(BLOCKS)
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # used on purpose
 @pytest.mark.parametrize("name", SCRIPTABLE)
 def test_torchscript_and_export(name: str) -> None:
     _, make_gen, make_inputs, dropout = BLOCKS[name]
@@ -238,7 +237,6 @@ def test_function_equals_the_book(name: str) -> None:
             torch.testing.assert_close(g.grad, r.grad, rtol=0, atol=0)
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # used on purpose
 @pytest.mark.parametrize("name", SCRIPTABLE_FUNCTIONS)
 def test_function_is_scriptable(name: str) -> None:
     scripted = torch.jit.script(generated(name, name))

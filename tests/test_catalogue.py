@@ -1031,6 +1031,7 @@ def test_to_takes_a_dtype_or_device_by_position_only() -> None:
     assert METHODS["to"].positional_only == frozenset({"dtype"})
 
 
+@pytest.mark.filterwarnings("ignore:.*Tensor.T is deprecated on 0-D:UserWarning", "ignore:The use of `x.T` on tensors:UserWarning")  # on purpose
 @pytest.mark.parametrize("shape", [(), (3,), (2, 3), (2, 3, 4)])
 def test_T_agrees_with_torch_up_to_2_dims(shape: tuple) -> None:
     from codegen.catalogue import transposed

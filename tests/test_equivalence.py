@@ -168,7 +168,6 @@ def test_chimera_matches_book():
     assert_same(ref, gen, (2, 20))
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # used on purpose
 def test_residual_scripts_with_torchscript():
     """The book's `if self.conv3:` fails TorchScript; the generated `is not None` compiles."""
     res = import_generated("residual").Residual

@@ -399,7 +399,6 @@ def test_gate_refuses_tampered_init_code(stem, old, new, message):
     assert caught.value.code == "E900"
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # used on purpose
 @pytest.mark.parametrize("stem", sorted(BOOK) + ["init_forms"])
 def test_init_blocks_script_with_torchscript(stem):
     """Initialisation runs in __init__ only; every forward here is one the book's code would script too."""

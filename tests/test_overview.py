@@ -66,11 +66,11 @@ def _works(tool: str, net, inputs: tuple, function=None) -> str | None:
     """None if ``tool`` takes ``net`` (for a function spec: ``function``, ``net`` its example's call), else torch's error."""
     try:
         if tool == "export":
-            torch.export.export(Calls(net) if function is not None else net, inputs)
+            with warnings.catch_warnings():  # nn.RNN's own flat weights, which export notes and copes with
+                warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights", category=UserWarning)
+                torch.export.export(Calls(net) if function is not None else net, inputs)
         elif tool == "script":
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=DeprecationWarning)
-                torch.jit.script(function if function is not None else net)
+            torch.jit.script(function if function is not None else net)
         else:
             torch._dynamo.reset()
             with torch.no_grad():  # capture is what fullgraph decides; without autograd aot_eager traces half as much
