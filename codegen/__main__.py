@@ -68,7 +68,7 @@ def run(argv: list[str] | None = None) -> int:
         return init.main(argv[1:])
     cli = parser()
     args = cli.parse_args(argv)
-    settings = config.find()
+    settings = config.find(use_cache=not args.no_cache)
     if args.specs is None and settings is None:
         cli.error("no spec folder given, and no [tool.codegen] table in a pyproject.toml here or above")
     specs = args.specs if args.specs is not None else shown(settings.specs)

@@ -164,13 +164,88 @@ def _read(file: str) -> dict[str, str]:
 _ENTRY = re.compile(r"[0-9]+:-?[0-9]+:-?[0-9]+:[0-9]+\t[0-9a-f]{32}\t[A-Za-z0-9_,]*")
 
 
-def location(spec_dir: str, out_dir: str) -> str | None:
-    """The cache file for this pair of folders, or None when there is nowhere to keep one."""
-    folder = os.environ.get("CODEGEN_CACHE_DIR")
-    if not folder:
+def folder() -> str | None:
+    """Where caches live, or None when there is nowhere to keep them."""
+    found = os.environ.get("CODEGEN_CACHE_DIR")
+    if not found:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         if base.startswith("~"):  # no home directory to expand
             return None
-        folder = os.path.join(base, "codegen")
+        found = os.path.join(base, "codegen")
+    return found
+
+
+def location(spec_dir: str, out_dir: str) -> str | None:
+    """The cache file for this pair of folders, or None when there is nowhere to keep one."""
+    base = folder()
+    if base is None:
+        return None
     pair = os.path.abspath(spec_dir) + "\0" + os.path.abspath(out_dir)
-    return os.path.join(folder, short_digest(pair.encode("utf-8", "surrogateescape")) + ".txt")
+    return os.path.join(base, short_digest(pair.encode("utf-8", "surrogateescape")) + ".txt")
+
+
+# ------------------------------------------------------------------ parsed settings
+
+SETTINGS_FILE = "settings.json"  # pyproject.toml's [tool.codegen] table, by the digest of the file's bytes
+SETTINGS_KEPT = 16
+
+
+def recall_settings(key: str) -> "dict | None":
+    """``{"table": ...}`` as ``remember_settings`` stored it under ``key``; None if absent, damaged or not ours.
+
+    Parsing TOML means importing tomllib, the largest import of an up-to-date run (15 ms):
+    a pyproject.toml's table is parsed once per content, then read back from here.
+    """
+    base = folder()
+    if base is None or not _private(base):
+        return None
+    try:
+        with open(os.path.join(base, SETTINGS_FILE), "rb") as handle:
+            data = handle.read()
+        first, _, body = data.partition(b"\n")
+        if first != (CHECKSUM + short_digest(body)).encode():
+            return None
+        import json
+
+        entry = json.loads(body).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return entry if isinstance(entry, dict) and set(entry) == {"table"} else None
+
+
+def remember_settings(key: str, entry: dict) -> None:
+    """Keep ``entry`` under ``key`` (the newest SETTINGS_KEPT); silent when it cannot."""
+    base = folder()
+    if base is None:
+        return
+    path = os.path.join(base, SETTINGS_FILE)
+    tmp = None
+    try:
+        import json
+        import tempfile
+
+        os.makedirs(base, mode=0o700, exist_ok=True)
+        if not _private(base):
+            return
+        try:
+            with open(path, "rb") as handle:
+                first, _, body = handle.read().partition(b"\n")
+            kept = json.loads(body) if first == (CHECKSUM + short_digest(body)).encode() else {}
+        except (OSError, ValueError):
+            kept = {}
+        kept = {k: v for k, v in (kept.items() if isinstance(kept, dict) else []) if k != key}
+        kept = dict(list(kept.items())[-(SETTINGS_KEPT - 1) :] + [(key, entry)])
+        body = json.dumps(kept, sort_keys=False).encode("utf-8")
+        fd, tmp = tempfile.mkstemp(dir=base, prefix=".settings.", suffix=".tmp")  # never through a planted link
+        with os.fdopen(fd, "wb") as handle:
+            handle.write((CHECKSUM + short_digest(body)).encode() + b"\n" + body)
+        os.replace(tmp, path)
+        tmp = None
+    except (OSError, ValueError, TypeError):  # a read-only home, a full disk: the next run parses again
+        pass
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass

@@ -40,8 +40,12 @@ class Config:
         self.jobs = jobs
 
 
-def find(start: str = ".") -> "Config | None":
-    """The first ``[tool.codegen]`` table in a pyproject.toml at or above ``start``, or None."""
+def find(start: str = ".", use_cache: bool = False) -> "Config | None":
+    """The first ``[tool.codegen]`` table in a pyproject.toml at or above ``start``, or None.
+
+    With ``use_cache``, a table parsed before from the same bytes is read back from codegen's
+    cache folder (cache.recall_settings) instead of importing the TOML parser.
+    """
     folder = os.path.abspath(start)
     while True:
         path = os.path.join(folder, "pyproject.toml")
@@ -51,7 +55,7 @@ def find(start: str = ".") -> "Config | None":
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
             data = b""
         if TABLE in data:  # a cheap test before the TOML parser is imported
-            config = parse(data, path)
+            config = parse(data, path, use_cache)
             if config is not None:
                 return config
         parent = os.path.dirname(folder)
@@ -60,7 +64,22 @@ def find(start: str = ".") -> "Config | None":
         folder = parent
 
 
-def parse(data: bytes, path: str) -> "Config | None":
+def parse(data: bytes, path: str, use_cache: bool = False) -> "Config | None":
+    from . import cache
+    from .output import short_digest
+
+    key = short_digest(data)
+    remembered = cache.recall_settings(key) if use_cache else None
+    table = remembered["table"] if remembered is not None else _table(data, path)
+    if not isinstance(table, dict):
+        return None  # the text appeared, but in a string or a comment
+    config = _checked(table, path)  # a remembered table is checked again: the cache may only spare the parse
+    if use_cache and remembered is None:
+        cache.remember_settings(key, {"table": table})
+    return config
+
+
+def _table(data: bytes, path: str) -> "dict | None":
     import tomllib
 
     try:
@@ -68,8 +87,10 @@ def parse(data: bytes, path: str) -> "Config | None":
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SpecError("E110", f"not valid TOML: {exc}", file=path) from None
     table = doc.get("tool", {}).get("codegen") if isinstance(doc.get("tool"), dict) else None
-    if not isinstance(table, dict):
-        return None  # the text appeared, but in a string or a comment
+    return table if isinstance(table, dict) else None
+
+
+def _checked(table: dict, path: str) -> Config:
     for key, value in table.items():
         if key not in KEYS:
             import difflib

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from codegen import output
 
-from .conftest import GENERATED, SPECS, STEMS
+from .conftest import GENERATED, ROOT, SPECS, STEMS
 from .test_cli import codegen
 
 
@@ -154,3 +157,37 @@ def test_an_upgrade_replaces_old_headers_as_stale(tmp_path):
     assert result.returncode == 1 and "STALE: generated/mlp.py" in result.stdout
     assert codegen("specs/mlp.json", cwd=tmp_path).returncode == 0
     assert (tmp_path / "generated" / "mlp.py").read_bytes() == (GENERATED / "mlp.py").read_bytes()
+
+
+def _imports(cwd: Path, *args: str, cache_dir: Path) -> tuple[subprocess.CompletedProcess, set[str]]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), CODEGEN_CACHE_DIR=str(cache_dir))
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "codegen", *args], cwd=cwd, env=env,
+                            capture_output=True, text=True, check=False)
+    return result, {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+
+
+def test_the_table_is_parsed_once_per_content(tmp_path):
+    """tomllib is the largest import of an up-to-date run: the table is read back from the cache folder
+    while pyproject.toml's bytes stay the same, parsed again when they change, the cache is damaged or
+    --no-cache is given, and always checked."""
+    (tmp_path / "nets").mkdir()
+    shutil.copy(SPECS / "mlp.json", tmp_path / "nets")
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[tool.codegen]\nspecs = "nets"\noutput = "out"\n')
+    cache_dir = tmp_path / "cache"
+    result, imported = _imports(tmp_path, cache_dir=cache_dir)
+    assert result.returncode == 0 and "tomllib" in imported, result.stderr[-500:]
+    result, imported = _imports(tmp_path, "--check", cache_dir=cache_dir)
+    assert result.returncode == 0 and "tomllib" not in imported, result.stdout
+    _, imported = _imports(tmp_path, "--check", "--no-cache", cache_dir=cache_dir)
+    assert "tomllib" in imported
+    settings = cache_dir / "settings.json"
+    settings.write_bytes(settings.read_bytes().replace(b'"out"', b'"elsewhere"'))  # damaged: the checksum fails
+    result, imported = _imports(tmp_path, "--check", cache_dir=cache_dir)
+    assert result.returncode == 0 and "tomllib" in imported and "0 out of date" in result.stdout, result.stdout
+    pyproject.write_text('[tool.codegen]\nspecs = "nets"\noutput = "moved"\n')
+    result, imported = _imports(tmp_path, cache_dir=cache_dir)
+    assert result.returncode == 0 and "tomllib" in imported and (tmp_path / "moved" / "mlp.py").exists()
+    pyproject.write_text('[tool.codegen]\nspecs = "nets"\noutput = "moved"\njobs = 0\n')
+    result, _ = _imports(tmp_path, "--check", cache_dir=cache_dir)
+    assert result.returncode == 2 and "E110" in result.stderr
