@@ -68,6 +68,10 @@ def run(argv: list[str] | None = None) -> int:
         return init.main(argv[1:])
     cli = parser()
     args = cli.parse_args(argv)
+    if args.no_cache:
+        from . import cache
+
+        cache.enabled = False  # nor the small facts it keeps: the settings and the generator's digest
     settings = config.find(use_cache=not args.no_cache)
     if args.specs is None and settings is None:
         cli.error("no spec folder given, and no [tool.codegen] table in a pyproject.toml here or above")

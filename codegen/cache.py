@@ -184,64 +184,105 @@ def location(spec_dir: str, out_dir: str) -> str | None:
     return os.path.join(base, short_digest(pair.encode("utf-8", "surrogateescape")) + ".txt")
 
 
-# ------------------------------------------------------------------ parsed settings
+# ------------------------------------------------------------------ small facts: parsed settings, the generator's digest
 
-SETTINGS_FILE = "settings.json"  # pyproject.toml's [tool.codegen] table, by the digest of the file's bytes
-SETTINGS_KEPT = 16
+# Two facts each run would otherwise recompute, in one small file each, keyed by a digest of what
+# they depend on: pyproject.toml's [tool.codegen] table (parsing it imports tomllib, 15 ms) and the
+# digest of codegen's own sources (hashing them, ~8 ms). A line is the key and the fact's fields,
+# NUL-separated (no JSON: the up-to-date path imports no parser). Checksummed like the stat cache;
+# a damaged file counts as empty, and what is read back is only ever a fact about those bytes.
+SETTINGS_FILE = "settings.facts"
+GENERATOR_FILE = "generator.facts"  # not .txt: those are the stat caches
+KEPT = 16
+enabled = True  # --no-cache turns it off for the run
+
+
+def stat_key(st: os.stat_result) -> str:
+    return _key(st)
+
+
+def racy(st: os.stat_result) -> bool:
+    """Changed too recently for its stat to vouch for its bytes (see the module's docstring)."""
+    return max(st.st_mtime_ns, st.st_ctime_ns) > time.time_ns() - int(RACY_SECONDS * 1e9)
 
 
 def recall_settings(key: str) -> "dict | None":
-    """``{"table": ...}`` as ``remember_settings`` stored it under ``key``; None if absent, damaged or not ours.
-
-    Parsing TOML means importing tomllib, the largest import of an up-to-date run (15 ms):
-    a pyproject.toml's table is parsed once per content, then read back from here.
-    """
-    base = folder()
-    if base is None or not _private(base):
+    """The table ``remember_settings`` stored under ``key`` (the pyproject's digest), or None."""
+    fields = _recall(SETTINGS_FILE, key)
+    if fields is None or len(fields) % 2:
         return None
+    table: dict = {}
+    for name, value in zip(fields[::2], fields[1::2]):
+        if name == "jobs" and value.isdigit() and value.isascii():
+            table[name] = int(value)
+        elif name in ("specs", "output"):
+            table[name] = value
+        else:
+            return None
+    return table
+
+
+def remember_settings(key: str, table: dict) -> None:
+    """Keep a checked table (str paths, an int jobs)."""
+    _remember(SETTINGS_FILE, key, [str(x) for name in ("specs", "output", "jobs") if name in table for x in (name, table[name])])
+
+
+def recall_generator(key: str) -> "str | None":
+    """The generator's digest (hex) stored under ``key`` (the digest of its files' stats), or None."""
+    fields = _recall(GENERATOR_FILE, key)
+    return fields[0] if fields is not None and len(fields) == 1 and re.fullmatch(r"[0-9a-f]{64}", fields[0]) else None
+
+
+def remember_generator(key: str, digest: str) -> None:
+    _remember(GENERATOR_FILE, key, [digest])
+
+
+def _load(path: str) -> "dict[str, list[str]] | None":
     try:
-        with open(os.path.join(base, SETTINGS_FILE), "rb") as handle:
-            data = handle.read()
-        first, _, body = data.partition(b"\n")
+        with open(path, "rb") as handle:
+            first, _, body = handle.read().partition(b"\n")
         if first != (CHECKSUM + short_digest(body)).encode():
             return None
-        import json
-
-        entry = json.loads(body).get(key)
-    except (OSError, ValueError, AttributeError):
+        lines = body.decode("utf-8", "surrogateescape").split("\n")
+    except OSError:
         return None
-    return entry if isinstance(entry, dict) and set(entry) == {"table"} else None
+    kept = {}
+    for line in lines[:-1]:
+        key, *fields = line.split("\0")
+        kept[key] = fields
+    return kept
 
 
-def remember_settings(key: str, entry: dict) -> None:
-    """Keep ``entry`` under ``key`` (the newest SETTINGS_KEPT); silent when it cannot."""
+def _recall(name: str, key: str) -> "list[str] | None":
     base = folder()
-    if base is None:
+    if not enabled or base is None or not _private(base):
+        return None
+    kept = _load(os.path.join(base, name))
+    return None if kept is None else kept.get(key)
+
+
+def _remember(name: str, key: str, fields: list[str]) -> None:
+    """Keep ``fields`` under ``key``, with the newest KEPT - 1 others; silent when it cannot."""
+    base = folder()
+    if not enabled or base is None or any("\0" in f or "\n" in f for f in [key, *fields]):
         return
-    path = os.path.join(base, SETTINGS_FILE)
+    path = os.path.join(base, name)
     tmp = None
     try:
-        import json
         import tempfile
 
         os.makedirs(base, mode=0o700, exist_ok=True)
         if not _private(base):
             return
-        try:
-            with open(path, "rb") as handle:
-                first, _, body = handle.read().partition(b"\n")
-            kept = json.loads(body) if first == (CHECKSUM + short_digest(body)).encode() else {}
-        except (OSError, ValueError):
-            kept = {}
-        kept = {k: v for k, v in (kept.items() if isinstance(kept, dict) else []) if k != key}
-        kept = dict(list(kept.items())[-(SETTINGS_KEPT - 1) :] + [(key, entry)])
-        body = json.dumps(kept, sort_keys=False).encode("utf-8")
-        fd, tmp = tempfile.mkstemp(dir=base, prefix=".settings.", suffix=".tmp")  # never through a planted link
+        kept = {k: v for k, v in (_load(path) or {}).items() if k != key}
+        kept = dict(list(kept.items())[-(KEPT - 1) :] + [(key, fields)])
+        body = "".join("\0".join([k, *v]) + "\n" for k, v in kept.items()).encode("utf-8", "surrogateescape")
+        fd, tmp = tempfile.mkstemp(dir=base, prefix=".facts.", suffix=".tmp")  # never through a planted link
         with os.fdopen(fd, "wb") as handle:
             handle.write((CHECKSUM + short_digest(body)).encode() + b"\n" + body)
         os.replace(tmp, path)
         tmp = None
-    except (OSError, ValueError, TypeError):  # a read-only home, a full disk: the next run parses again
+    except (OSError, UnicodeError):  # a read-only home, a full disk: the next run computes it again
         pass
     finally:
         if tmp is not None:

@@ -70,12 +70,12 @@ def parse(data: bytes, path: str, use_cache: bool = False) -> "Config | None":
 
     key = short_digest(data)
     remembered = cache.recall_settings(key) if use_cache else None
-    table = remembered["table"] if remembered is not None else _table(data, path)
+    table = remembered if remembered is not None else _table(data, path)
     if not isinstance(table, dict):
         return None  # the text appeared, but in a string or a comment
     config = _checked(table, path)  # a remembered table is checked again: the cache may only spare the parse
     if use_cache and remembered is None:
-        cache.remember_settings(key, {"table": table})
+        cache.remember_settings(key, table)
     return config
 
 

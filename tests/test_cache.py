@@ -205,3 +205,39 @@ def test_a_file_name_that_is_not_utf8_does_not_break_the_cache(tmp_path, sample)
     result = run(tmp_path, tmp_path / "cache", "specs/mlp.json")
     assert result.returncode == 0 and "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
     assert not list((tmp_path / "cache").glob("*.tmp"))
+
+
+def test_the_generator_digest_is_read_back_only_while_its_files_are_unchanged(tmp_path, monkeypatch):
+    """Hashing codegen's own sources is a fifth of an up-to-date run: the digest is kept under the
+    sources' stats, recomputed when one changes, and a damaged record is never believed."""
+    from codegen import output
+
+    code, templates = tmp_path / "codegen", tmp_path / "templates"
+    shutil.copytree(output.GENERATOR_ROOT, code, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(output.TEMPLATES, templates)
+    monkeypatch.setattr(output, "GENERATOR_ROOT", str(code))
+    monkeypatch.setattr(output, "TEMPLATES", str(templates))
+    monkeypatch.setenv("CODEGEN_CACHE_DIR", str(tmp_path / "cache"))
+    digest = output.generator_digest.__wrapped__
+
+    def hashed() -> bytes:
+        monkeypatch.setattr(cache, "enabled", False)
+        try:
+            return digest()
+        finally:
+            monkeypatch.setattr(cache, "enabled", True)
+
+    time.sleep(cache.RACY_SECONDS + 0.2)
+    first = digest()
+    assert first == hashed() and (tmp_path / "cache" / cache.GENERATOR_FILE).exists()
+    record = tmp_path / "cache" / cache.GENERATOR_FILE
+    key = record.read_bytes().split(b"\n")[1].split(b"\0")[0].decode()
+    cache.remember_generator(key, "ab" * 32)  # a forged record is believed: proof that it is read back
+    assert digest() == bytes.fromhex("ab" * 32)
+    record.write_bytes(record.read_bytes().replace(b"abab", b"abac", 1))  # damaged: the checksum fails
+    assert digest() == first
+    with open(code / "render.py", "a", encoding="utf-8") as handle:
+        handle.write("# changed\n")
+    time.sleep(cache.RACY_SECONDS + 0.2)
+    changed = digest()
+    assert changed != first and changed == hashed()

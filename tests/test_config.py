@@ -181,8 +181,8 @@ def test_the_table_is_parsed_once_per_content(tmp_path):
     assert result.returncode == 0 and "tomllib" not in imported, result.stdout
     _, imported = _imports(tmp_path, "--check", "--no-cache", cache_dir=cache_dir)
     assert "tomllib" in imported
-    settings = cache_dir / "settings.json"
-    settings.write_bytes(settings.read_bytes().replace(b'"out"', b'"elsewhere"'))  # damaged: the checksum fails
+    settings = cache_dir / "settings.facts"
+    settings.write_bytes(settings.read_bytes().replace(b"out", b"elsewhere"))  # damaged: the checksum fails
     result, imported = _imports(tmp_path, "--check", cache_dir=cache_dir)
     assert result.returncode == 0 and "tomllib" in imported and "0 out of date" in result.stdout, result.stdout
     pyproject.write_text('[tool.codegen]\nspecs = "nets"\noutput = "moved"\n')
