@@ -606,7 +606,24 @@ def _loop_var(name: str, trees: list[ast.expr]) -> str:
 
 def _uses_name(block: Block, name: str) -> bool:
     """Whether any expression of ``block`` reads ``name`` (``F``, ``math``): the file imports it then."""
-    return any(isinstance(node, ast.Name) and node.id == name for tree in _trees(block) for node in ast.walk(tree))
+    return any(isinstance(node, ast.Name) and node.id == name for tree in _every_tree(block) for node in ast.walk(tree))
+
+
+def _every_tree(block: Block) -> list[ast.expr]:
+    """Every expression of ``block`` wherever the spec writes it (forward, methods, constructor arithmetic,
+    derived values, checks, constructor statements, init steps): what decides the file's imports."""
+    from .analyse import _init_trees, _walk_layers
+
+    trees = [*_trees(block), *_init_trees(block)]
+    for stmt in block.constructor:
+        trees += [stmt.target, stmt.value]
+    inits = [t.init for t in block.parameters + block.buffers]
+    inits += [init for layer in _walk_layers(block.layers.values()) for init in layer.init.values()]
+    inits += [init for rule in block.init_rules for init in rule.tensors.values()]
+    for init in inits:
+        for step in init.steps:
+            trees += [*step.args, *step.keywords.values(), *(t for t in (step.scale, step.value) if t is not None)]
+    return trees
 
 
 def _shared_shape(block: Block) -> str | None:
@@ -852,10 +869,7 @@ def render(chain: list[Block], blocks: dict[str, Block]) -> str:
 
 
 def _uses_torch(block: Block) -> bool:
-    from .analyse import _init_trees
-
-    trees = [*_trees(block), *_init_trees(block)]
-    return any(isinstance(n, ast.Name) and n.id == "torch" for tree in trees for n in ast.walk(tree))
+    return _uses_name(block, "torch")
 
 
 def _uses_partial(block: Block) -> bool:

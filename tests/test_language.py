@@ -172,6 +172,20 @@ def test_math_is_imported_only_when_used(tmp_path):
     assert "import math" not in source
 
 
+def test_math_used_only_in_a_derived_value_is_imported(tmp_path):
+    """The file's imports come from every expression the spec writes: math in a derived value was
+    missed once (forward and layer arguments were all that was looked at), a NameError at build."""
+    doc = spec(
+        "Scaled", [{"return": "self.fc(X)"}], {"X": [2, 4]},
+        layers={"fc": {"type": "Linear", "args": {"in_features": 4, "out_features": "width"}}},
+        args={"n": {"type": "int"}}, example_args={"n": 16},
+    )
+    doc["derived"] = {"width": "int(math.sqrt(n))"}
+    module, source = built(tmp_path, "scaled", doc)
+    assert "import math\n" in source
+    assert module.Scaled(16)(torch.zeros(2, 4)).shape == (2, 4)
+
+
 def test_lazy_layers_count_what_torch_materialises(tmp_path):
     doc = spec(
         "LazyStem",
