@@ -68,10 +68,18 @@ def run(argv: list[str] | None = None) -> int:
         return init.main(argv[1:])
     cli = parser()
     args = cli.parse_args(argv)
-    if args.no_cache:
-        from . import cache
+    from . import cache
 
-        cache.enabled = False  # nor the small facts it keeps: the settings and the generator's digest
+    # --no-cache: nor the small facts the cache folder keeps (the settings, the generator's digest),
+    # for this run only (in-process callers run again).
+    saved, cache.enabled = cache.enabled, not args.no_cache
+    try:
+        return _run(cli, args)
+    finally:
+        cache.enabled = saved
+
+
+def _run(cli: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     settings = config.find(use_cache=not args.no_cache)
     if args.specs is None and settings is None:
         cli.error("no spec folder given, and no [tool.codegen] table in a pyproject.toml here or above")

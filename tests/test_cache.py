@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import subprocess
@@ -241,3 +243,14 @@ def test_the_generator_digest_is_read_back_only_while_its_files_are_unchanged(tm
     time.sleep(cache.RACY_SECONDS + 0.2)
     changed = digest()
     assert changed != first and changed == hashed()
+
+
+def test_no_cache_is_for_its_own_run(tmp_path, monkeypatch):
+    """An in-process caller's --no-cache run leaves the next run's caches on."""
+    from codegen.__main__ import main
+
+    shutil.copy(SPECS / "mlp.json", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([".", "-o", "out", "--no-cache", "-j", "1"]) == 0
+    assert cache.enabled
