@@ -155,7 +155,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
                 if section == "parameters" and "persistent" in tdoc:
                     errors.errors.append(SpecError("E318", "only a buffer can be non-persistent", errors.file, f"{path}.persistent"))
                 condition = errors.run(lambda: _init_expr(tdoc["if"], init_scope, f"{path}.if")) if "if" in tdoc else None
-                tensors[section].append(TensorDef(tname, shape, init, tdoc.get("doc", ""), persistent, condition))
+                tensors[section].append(TensorDef(tname, shape, init, tdoc.get("doc", ""), persistent, condition, tdoc.get("after")))
 
     layers: dict[str, LayerDef] = {}
     for lname, ldoc in doc.get("layers", {}).items():
@@ -180,6 +180,7 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     constructor = errors.run(
         lambda: _constructor(doc.get("constructor", []), arg_names, {t.name for t in tensors["buffers"]}), default=[]
     )
+    errors.run(lambda: _check_placement(tensors, doc.get("layers", {}), constructor))
     if constructor and kind != "block":
         errors.errors.append(SpecError("E318", f"a {kind} spec has no constructor", errors.file, "constructor"))
 
@@ -384,6 +385,27 @@ def _inputs(items: list[Any], errors: _Collector) -> tuple[list[str], frozenset[
             errors.errors.append(SpecError("E318", f"input {name!r} without a default follows an optional one", errors.file, f"forward.inputs[{i}]"))
         seen_optional = seen_optional or not isinstance(item, str)
     return names, optional
+
+
+def _check_placement(tensors: dict[str, list[TensorDef]], layers: dict[str, Any], constructor: list[ConstructorAssign]) -> None:
+    """A tensor's "after" names a layer of the block; constructor statements run before the layers, so they cannot reach it."""
+    for section, defs in tensors.items():
+        for t in defs:
+            if t.after is None:
+                continue
+            if t.after not in layers:
+                raise SpecError("E307", f"'after' must name a layer of this block; {t.after!r} is not one" + did_you_mean(t.after, layers), path=f"{section}.{t.name}.after")
+            for statement in constructor:
+                if any(_is_self_attribute(n, t.name) for tree in (statement.target, statement.value) for n in ast.walk(tree)):
+                    raise SpecError(
+                        "E307",
+                        f"constructor statements run before the layers, so they cannot use self.{t.name}, which is registered after layer {t.after!r}",
+                        path=f"{statement.path}",
+                    )
+
+
+def _is_self_attribute(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == name and isinstance(node.value, ast.Name) and node.value.id == "self"
 
 
 def _constructor(docs: list[dict[str, Any]], args: set[str], buffers: set[str]) -> list[ConstructorAssign]:

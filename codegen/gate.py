@@ -234,6 +234,34 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
         fail(f"{cls.name} assigns attributes {sorted(assigned)}, the spec declares {sorted(members)}")
     if registered != buffers:
         fail(f"{cls.name} registers buffers {sorted(registered)}, the spec declares {sorted(buffers)}")
+    order = _registration_order(constructor, block)
+    if order != registration_order(block):
+        fail(f"{cls.name} registers {order}, the spec's order is {registration_order(block)}")
+
+
+def registration_order(block: Block) -> list[str]:
+    """Parameters and buffers, then the layers; a tensor with "after" comes right after its layer."""
+    tensors = block.parameters + block.buffers
+    order = [t.name for t in tensors if t.after is None]
+    for layer in block.layers:
+        order += [layer] + [t.name for t in tensors if t.after == layer]
+    return order
+
+
+def _registration_order(constructor: ast.FunctionDef, block: Block) -> list[str]:
+    """The order in which __init__ makes the spec's parameters, buffers and layers (the order of state_dict)."""
+    names = {t.name for t in block.parameters} | set(block.layers)
+    made: list[tuple[int, int, str]] = []
+    for node in _nodes(constructor):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if type(target) is ast.Attribute and type(target.value) is ast.Name and target.value.id == "self" and target.attr in names:
+                made.append((node.lineno, node.col_offset, target.attr))
+        elif isinstance(node, ast.Call) and type(node.func) is ast.Attribute and node.func.attr == "register_buffer":
+            name = node.args[0] if node.args else None
+            if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                made.append((node.lineno, node.col_offset, name.value))
+    return [name for _, _, name in sorted(made)]
 
 
 # What forward and the methods take: a tensor, a pair of tensors, a list of tensors, each maybe None.

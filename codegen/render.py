@@ -805,6 +805,7 @@ def block_context(block: Block, blocks: dict[str, Block]) -> dict[str, Any]:
                 "init": init_lines,
                 "condition": expressions.unparse(t.condition) if t.condition is not None else None,
                 "persistent": t.persistent,
+                "after": t.after,
                 "line": fit(
                     f"self.register_buffer({string_literal(t.name)}, {value}{otherwise}{'' if t.persistent else ', persistent=False'})"
                     if buffer else f"self.{t.name} = nn.Parameter({value}){otherwise}",

@@ -847,6 +847,17 @@ CORPUS = [
          edit("transpose_qkv", lambda d: d.update(constructor=[{"assign": "k", "value": "num_heads * 2"}]))),
     Case("constructor_too_long", "E200", "specs/my_linear.json", "constructor", "is too long",
          edit("my_linear", lambda d: d.update(constructor=[{"assign": "k", "value": "units * 2"}] * 17))),
+    # -- a tensor registered after a layer ("after": ConvNeXt's gamma) ---------------------------------
+    Case("tensor_after_unknown_layer", "E307", "specs/convnext_block.json", "parameters.gamma.after", "'pwconv3' is not one (did you mean 'pwconv2'?)",
+         edit("convnext_block", lambda d: d["parameters"]["gamma"].update(after="pwconv3"))),
+    Case("tensor_after_a_parameter", "E307", "specs/my_linear.json", "parameters.bias.after", "'after' must name a layer of this block; 'weight' is not one",
+         edit("my_linear", lambda d: d["parameters"]["bias"].update(after="weight"))),
+    Case("tensor_after_payload", "E204", "specs/convnext_block.json", "parameters.gamma.after", "is not a valid name",
+         edit("convnext_block", lambda d: d["parameters"]["gamma"].update(after=PAYLOADS[2]))),
+    Case("tensor_after_dunder", "E204", "specs/convnext_block.json", "parameters.gamma.after", "is not a valid name",
+         edit("convnext_block", lambda d: d["parameters"]["gamma"].update(after="__class__.__init__"))),
+    Case("constructor_uses_late_buffer", "E307", "specs/positional_encoding.json", "constructor[1]", "cannot use self.P, which is registered after layer 'dropout'",
+         edit("positional_encoding", lambda d: d["buffers"]["P"].update(after="dropout"))),
     # -- initialisation, whole-shape expressions, integer inputs (issue 11) ----------------------------
     Case("init_unknown_form", "E340", MYL, "parameters.weight.init", "unknown init 'orthogonal'", edit("my_linear", put(W_INIT, "orthogonal"))),
     Case("init_argument_import", "E304", MYL, "parameters.weight.init", "call of '__import__' is not allowed",
@@ -1237,6 +1248,23 @@ def test_gate_refuses_a_dunder_or_undeclared_helper_method():
     module_attribute[-1].methods[0].name = "train"  # a public method may not override nn.Module's
     with pytest.raises(SpecError, match="method train in"):
         gate.check(source.replace("def _scale(", "def train(").replace("self._scale(", "self.train("), module_attribute, "out/x.py")
+
+
+def test_gate_checks_the_registration_order():
+    from codegen import gate
+    from codegen.errors import SpecError
+
+    source, chain = _gate_input("convnext_block")
+    gate.check(source, chain, "out/convnext_block.py")
+    start = source.index("        self.gamma = (")
+    end = source.index("\n\n", start)  # gamma and its init run to the end of __init__
+    gamma = source[start:end + 1]
+    first = source.replace(gamma, "").replace("        super().__init__()\n", "        super().__init__()\n" + gamma)
+    with pytest.raises(SpecError, match=r"registers \['gamma', 'dwconv'.*the spec's order is \['dwconv'"):
+        gate.check(first, chain, "out/convnext_block.py")
+    dwconv, norm = "        self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)\n", "        self.norm = nn.LayerNorm(dim, eps=1e-06)\n"
+    with pytest.raises(SpecError, match=r"registers \['norm', 'dwconv'"):
+        gate.check(source.replace(dwconv + norm, norm + dwconv), chain, "out/convnext_block.py")
 
 
 @pytest.mark.parametrize("stem, pattern, new, message", [

@@ -83,6 +83,10 @@ CASES = {
     ),
     "layernorm-bias": ("layer_norm", "LayerNorm", lambda C: C(16, True), lambda: lib.LayerNorm(16, True), (2, 5, 16)),
     "layernorm-no-bias": ("layer_norm", "LayerNorm", lambda C: C(8, False), lambda: lib.LayerNorm(8, False), (3, 8)),
+    # gamma is registered after the layers ("after"), as the ConvNeXt code makes it.
+    "convnext-default": ("convnext_block", "ConvNeXtBlock", lambda C: C(16), lambda: lib.ConvNeXtBlock(16), (2, 16, 8, 8)),
+    "convnext-scale": ("convnext_block", "ConvNeXtBlock", lambda C: C(8, layer_scale_init_value=0.5), lambda: lib.ConvNeXtBlock(8, layer_scale_init_value=0.5), (2, 8, 9, 7)),
+    "convnext-no-scale": ("convnext_block", "ConvNeXtBlock", lambda C: C(8, layer_scale_init_value=0.0), lambda: lib.ConvNeXtBlock(8, layer_scale_init_value=0.0), (1, 8, 5, 5)),
 }
 
 
@@ -122,6 +126,28 @@ def test_equals_the_library(case):
             assert torch.equal(got[2][key], want[2][key]), f"{case} {mode}: gradient of {key} differs"
         for key, value in ours.state_dict().items():
             assert torch.equal(value, reference.state_dict()[key]), f"{case} {mode}: {key} differs after the step"
+
+
+# torchvision's ResNet._make_layer builds a BasicBlock's downsample before the block, so its
+# draws come first; our BasicBlock builds it last, inside. (ResNet re-draws every conv weight
+# with kaiming_normal_ afterwards, so the library itself never depends on this order.)
+DRAWN_OUTSIDE = {"basic-downsample", "basic-groupnorm"}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="downsample drawn before the block")) if c in DRAWN_OUTSIDE else c for c in sorted(CASES)],
+)
+def test_initial_weights_equal_the_library(case):
+    # Same seed, same draw order: the freshly built blocks hold equal tensors under equal keys.
+    stem, name, ours_of, reference_of, _ = CASES[case]
+    torch.manual_seed(0)
+    ours = ours_of(_ours(stem, name))
+    torch.manual_seed(0)
+    reference = reference_of()
+    want = reference.state_dict()
+    for key, value in ours.state_dict().items():
+        assert torch.equal(value, want[key]), f"{case}: {key} differs"
 
 
 def test_every_block_has_two_configurations():

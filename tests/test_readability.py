@@ -112,6 +112,7 @@ BOOK = {
     "conv_mlp": [lib.ConvMlp],
     "patch_embed": [lib.PatchEmbed],
     "layer_norm": [lib.LayerNorm],
+    "convnext_block": [lib.ConvNeXtBlock],
 }
 LIMIT = 1.3
 
