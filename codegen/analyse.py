@@ -723,6 +723,8 @@ def _walk_layers(layers: Iterable[LayerDef | RepeatDef]) -> Iterable[LayerDef]:
             yield from _walk_layers(layer.layers)
         elif layer is not None:
             yield layer
+            if layer.orelse is not None:  # "else": built instead, so its type and expressions count too
+                yield layer.orelse
             yield from _walk_layers(layer.children)
 
 

@@ -555,18 +555,7 @@ def _trees(block: Block) -> list[ast.expr]:
     for tensor in block.parameters + block.buffers:  # a shape is a list of sizes, or one expression of the whole
         trees.extend(tensor.shape if isinstance(tensor.shape, list) else [tensor.shape])
 
-    def layers(items: list[LayerDef | RepeatDef]) -> None:
-        for layer in items:
-            if isinstance(layer, RepeatDef):
-                trees.append(layer.iterable)
-                layers(list(layer.layers))
-                continue
-            trees.extend(layer.args.values())
-            if layer.condition is not None:
-                trees.append(layer.condition)
-            layers(layer.children)
-
-    layers(list(block.layers.values()))
+    trees.extend(_layer_trees(list(block.layers.values())))
     trees.extend(_statement_trees(block.body))
     for method in block.methods:  # helper methods (issue 14)
         trees.extend(_statement_trees(method.body))

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .conftest import import_generated
+from .conftest import SPECS, import_generated
 
 
 def spec(name: str, body: list[dict], inputs: dict[str, list[int]], layers: dict | None = None, args: dict | None = None,
@@ -184,6 +184,31 @@ def test_math_used_only_in_a_derived_value_is_imported(tmp_path):
     module, source = built(tmp_path, "scaled", doc)
     assert "import math\n" in source
     assert module.Scaled(16)(torch.zeros(2, 4)).shape == (2, 4)
+
+
+def test_an_else_layer_counts_for_imports_and_uses(tmp_path):
+    """An "else" layer's arguments and type count like the "if" layer's: math only there was not
+    imported (a NameError when the else branch was built), and a spec block only there was not
+    included in the file."""
+    doc = {
+        "name": "OrElse", "doc": "A layer chosen by a flag.",
+        "args": {"n": {"type": "int", "default": 8}, "wide": {"type": "bool", "default": True}},
+        "layers": {
+            "fc": {"if": "wide", "type": "Linear", "args": {"in_features": 4, "out_features": 4},
+                   "else": {"type": "Linear", "args": {"in_features": 4, "out_features": "math.ceil(n / 2)"}}},
+            "act": {"if": "wide", "type": "ReLU", "else": {"type": "CenteredLayer"}},
+        },
+        "forward": {"inputs": ["X"], "body": [{"return": "self.act(self.fc(X))"}]},
+        "examples": [{"inputs": {"X": [3, 4]}}, {"args": {"wide": False}, "inputs": {"X": [3, 4]}}],
+    }
+    centered = json.loads((SPECS / "centered_layer.json").read_text(encoding="utf-8"))
+    code, err = generate(tmp_path, {"or_else": doc, "centered_layer": centered})
+    assert code == 0, err
+    source = (tmp_path / "out" / "or_else.py").read_text(encoding="utf-8")
+    assert "import math\n" in source and "class CenteredLayer(nn.Module):" in source
+    module = import_generated("or_else", tmp_path / "out")
+    assert module.OrElse(8, wide=False)(torch.zeros(3, 4)).shape == (3, 4)
+    assert module.OrElse(8)(torch.zeros(3, 4)).shape == (3, 4)
 
 
 def test_lazy_layers_count_what_torch_materialises(tmp_path):
