@@ -82,11 +82,11 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     kind = doc.get("kind", "block")
     errors.run(lambda: _check_class_name(name, block_names, kind))
     if kind == "function":
-        for section in ("parameters", "buffers", "layers", "sequential"):
+        for section in ("parameters", "buffers", "layers", "sequential", "methods"):
             if section in doc:
                 errors.errors.append(SpecError("E318", f"a function spec has no {section}; write a block (kind 'block') to hold them", errors.file, section))
     elif kind == "builder":
-        for section in ("parameters", "buffers", "layers", "forward", "functions"):
+        for section in ("parameters", "buffers", "layers", "forward", "functions", "methods"):
             if section in doc:
                 errors.errors.append(SpecError("E318", f"a builder has no {section}: it returns an nn.Sequential of the layers under 'sequential'", errors.file, section))
     elif "sequential" in doc:
@@ -130,8 +130,8 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
 
     members: dict[str, str] = {}  # member name -> where it is declared
 
-    def member(name: str, path: str) -> bool:
-        expressions.check_identifier(name, "member", path)
+    def member(name: str, path: str, what: str = "member") -> bool:
+        expressions.check_identifier(name, what, path)
         if name in members:
             raise SpecError("E311", f"member {name!r} is already declared at {members[name]}", path=path)
         members[name] = path
@@ -142,7 +142,8 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
     for section in ("parameters", "buffers"):
         for tname, tdoc in doc.get(section, {}).items():
             path = f"{section}.{tname}"
-            if errors.run(lambda: member(tname, path), default=False):
+            # A buffer is also annotated in the class body (`P: torch.Tensor`), where linters read it as a variable.
+            if errors.run(lambda: member(tname, path, "buffer" if section == "buffers" else "member"), default=False):
                 if isinstance(tdoc["shape"], str):  # the whole shape as one expression
                     shape = errors.run(lambda: _init_expr(tdoc["shape"], init_scope, f"{path}.shape"))
                 else:
@@ -230,6 +231,8 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         mtypes = {item["name"]: item["type"] for item in mdoc["inputs"] if not isinstance(item, str)}
         for i, input_name in enumerate(minputs):
             errors.run(lambda: expressions.check_identifier(input_name, "input", f"{path}.inputs[{i}]"))
+            if input_name in minputs[:i]:  # "Z" and {"name": "Z", ...} pass the schema's uniqueItems
+                errors.errors.append(SpecError("E311", f"input {input_name!r} is declared twice", errors.file, f"{path}.inputs[{i}]"))
         # A helper calls only the helpers declared before it: no recursion.
         scope = forward_scope(set(minputs) | _assigned_names(mdoc["body"]), frozenset(m.name for m in methods))
         mbody = errors.run(lambda: _statements(mdoc["body"], f"{path}.body", scope, None))

@@ -86,9 +86,9 @@ _INIT_CMPOPS = _CMPOPS + (ast.In, ast.NotIn)  # `stride not in (1, 2)`: construc
 # Names that read like 1 and 0: pycodestyle (ruff's E741, E742, E743) flags them as a variable,
 # argument, class or function, and generated code is promised lint-clean.
 AMBIGUOUS = frozenset({"l", "O", "I"})
-# What a spec may name so all the same: these become attributes (self.l), dictionary keys or
-# parts of a child's name, which no linter reads as a variable.
-NOT_VARIABLES = frozenset({"member", "ModuleDict key", "child name prefix"})
+# What a spec may name so all the same: these become attributes (self.l), dictionary keys,
+# a child's name (add_module("l", ...)) or part of one, which no linter reads as a variable.
+NOT_VARIABLES = frozenset({"member", "ModuleDict key", "child name", "child name prefix"})
 
 
 def check_identifier(name: str, what: str, path: str) -> None:

@@ -378,6 +378,9 @@ CORPUS = [
          edit("vgg_block", put(["sequential", 0, "for"], "I")), frozenset({"E303"})),
     Case("forward_loop_variable_ambiguous_l", "E319", "specs/my_sequential.json", "forward.body[0].for", "loop variable 'l' is ambiguous",
          edit("my_sequential", put(["forward", "body", 0, "for"], "l")), frozenset({"E303"})),
+    # A buffer is annotated in the class body (`l: torch.Tensor`), where E741 reads it as a variable.
+    Case("buffer_name_ambiguous_l", "E319", "specs/fixed_hidden_mlp.json", "buffers.l", "buffer 'l' is ambiguous",
+         edit("fixed_hidden_mlp", rename(["buffers"], "rand_weight", "l")), frozenset({"E305"})),
     Case("layer_type_dotted", "E204", MLP, "layers.hidden.type", "'nn.Module' is not a valid name",
          edit("mlp", put(["layers", "hidden", "type"], "nn.Module"))),
     Case("layer_type_module", "E320", MLP, "layers.hidden.type", "unknown layer type 'Module' (did you mean 'ModuleList'?)",
@@ -751,6 +754,13 @@ CORPUS = [
     # A public name makes a public method: callers may use it, so an example must run it on its own inputs.
     Case("helper_method_public", "E405", "specs/squeeze_excitation.json", "examples", "no example gives the inputs of method 'rescale'",
          edit("squeeze_excitation", rename(["methods"], "_scale", "rescale"), put(["forward", "body", 0, "value"], "self.rescale(input)"))),
+    # "Z" and {"name": "Z", ...} pass the schema's uniqueItems; a def with two Z would not compile.
+    Case("method_input_twice", "E311", "specs/squeeze_excitation.json", "methods._scale.inputs[1]", "input 'input' is declared twice",
+         edit("squeeze_excitation", put(["methods", "_scale", "inputs"], ["input", {"name": "input", "type": "torch.Tensor"}]))),
+    Case("function_with_methods", "E318", "specs/transpose_qkv.json", "methods", "a function spec has no methods",
+         edit("transpose_qkv", lambda d: d.update(methods={"_twice": {"inputs": ["X"], "body": [{"return": "X + X"}]}}))),
+    Case("builder_with_methods", "E318", "specs/vgg_block.json", "methods", "a builder has no methods",
+         edit("vgg_block", lambda d: d.update(methods={"_twice": {"inputs": ["X"], "body": [{"return": "X + X"}]}}))),
     Case("helper_method_recursion", "E302", "specs/squeeze_excitation.json", "methods._scale.body[0].value", "private attribute '_scale' is not allowed",
          edit("squeeze_excitation", put(["methods", "_scale", "body", 0, "value"], "self._scale(input)"))),
     Case("str_default_outside_choices", "E323", "specs/patch_embed.json", "args.mode.default", "default 'zz' is not a str in ['row', 'batch']",

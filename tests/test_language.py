@@ -211,6 +211,21 @@ def test_an_else_layer_counts_for_imports_and_uses(tmp_path):
     assert module.OrElse(8)(torch.zeros(3, 4)).shape == (3, 4)
 
 
+def test_a_child_may_be_named_l(tmp_path):
+    """A Sequential child's name is only ever a string (add_module("l", ...)), never a variable, so
+    the ambiguous-name rule (E319) leaves it alone; ruff finds nothing to flag."""
+    doc = spec(
+        "Named", [{"return": "self.net(X)"}], {"X": [2, 4]},
+        layers={"net": {"type": "Sequential", "layers": [
+            {"type": "Linear", "args": {"in_features": 4, "out_features": 8}},
+            {"name": "l", "type": "Linear", "args": {"in_features": 8, "out_features": 2}},
+        ]}},
+    )
+    module, source = built(tmp_path, "named", doc)
+    assert 'add_module("l", nn.Linear(8, 2))' in source
+    assert [k for k, _ in module.Named().named_parameters()] == ["net.0.weight", "net.0.bias", "net.l.weight", "net.l.bias"]
+
+
 def test_lazy_layers_count_what_torch_materialises(tmp_path):
     doc = spec(
         "LazyStem",
