@@ -926,6 +926,9 @@ CORPUS = [
          edit("lenet", put(["layers", "net", "layers", 1, "init"], {"weight": "zeros"}))),
     Case("layer_init_in_repeat", "E342", "specs/dense_block.json", "layers.net.layers[0].layers[0].layers[0].init", "use a rule in the block's 'init'",
          edit("dense_block", put(["layers", "net", "layers", 0, "layers", 0, "layers", 0, "init"], {"weight": "ones"}))),
+    # After an optional sibling a child is self.conv[1] or self.conv[2]: no fixed name for its init.
+    Case("layer_init_after_optional_child", "E342", "specs/inverted_residual.json", "layers.conv.layers[2].init", "no optional child before them",
+         edit("inverted_residual", put(["layers", "conv", "layers", 2, "init"], {"weight": "zeros"}))),
     Case("layer_init_on_a_block", "E342", "specs/chimera.json", "layers.net.layers[0].init", "a block initialises its own layers",
          edit("chimera", put(["layers", "net", "layers", 0, "init"], {"weight": "zeros"}))),
     Case("layer_init_conditional", "E342", "specs/residual.json", "layers.conv3.init", "built only 'if' a condition holds",

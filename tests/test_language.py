@@ -226,6 +226,22 @@ def test_a_child_may_be_named_l(tmp_path):
     assert [k for k, _ in module.Named().named_parameters()] == ["net.0.weight", "net.0.bias", "net.l.weight", "net.l.bias"]
 
 
+def test_a_named_child_is_initialised_by_its_name(tmp_path):
+    """A named child's init goes to its own name (get_parameter("out.weight")), not its position
+    ("1.weight", which add_module never made: an AttributeError when the block was built)."""
+    doc = spec(
+        "NamedInit", [{"return": "self.net(X)"}], {"X": [2, 4]},
+        layers={"net": {"type": "Sequential", "layers": [
+            {"type": "Linear", "args": {"in_features": 4, "out_features": 8}},
+            {"name": "out", "type": "Linear", "args": {"in_features": 8, "out_features": 2}, "init": {"weight": "zeros", "bias": "ones"}},
+        ]}},
+    )
+    module, source = built(tmp_path, "named_init", doc)
+    assert 'get_parameter("out.weight")' in source
+    net = module.NamedInit()
+    assert torch.equal(net.net.out.weight, torch.zeros(2, 8)) and torch.equal(net.net.out.bias, torch.ones(2))
+
+
 def test_lazy_layers_count_what_torch_materialises(tmp_path):
     doc = spec(
         "LazyStem",
