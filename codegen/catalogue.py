@@ -49,7 +49,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, Callable, Mapping, NoReturn
 
-from .values import DEVICE, DTYPES, REQUIRED, TORCH_DTYPES, DType, Param, ShapeError, ShapeRule, Tensor
+from .values import DEVICE, DTYPES, REQUIRED, TORCH_DTYPES, DType, Param, ShapeError, ShapeRule, Tensor, TensorList
 
 # ------------------------------------------------------------------ kinds
 
@@ -255,6 +255,8 @@ def describe_value(value: Any) -> str:
         return f"a {'' if value.dtype == 'float' else value.dtype + ' '}tensor of shape {value}"
     if isinstance(value, tuple):
         return "(" + ", ".join(describe_value(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, TensorList):
+        return f"a list of tensors {value}"
     return repr(value)
 
 

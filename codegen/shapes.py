@@ -737,9 +737,6 @@ class ShapeChecker:
                 return expressions.call_math(func.attr, args)
             except (TypeError, ValueError, ArithmeticError) as exc:  # math.log(1, 1) divides by zero
                 raise SpecError("E306", f"cannot evaluate {ast.unparse(node)!r} on {_describe(tuple(args))}: {exc}", *where) from None
-        # A list forward built is passed on as the sequence of its tensors (torch.stack(outputs)).
-        args = [item.items if isinstance(item, TensorList) else item for item in args]
-        kwargs = {k: v.items if isinstance(v, TensorList) else v for k, v in kwargs.items()}
         if kind is ast.Name and inst.block is not None and func.id in inst.block.functions:
             return self.call_function(self.blocks[func.id], args, kwargs, where)
         if isinstance(func, ast.Attribute) and _is_self(func.value) and inst.block is not None:
@@ -754,6 +751,10 @@ class ShapeChecker:
                 raise SpecError("E406", f"{ast.unparse(func)} is None in this configuration; test it with 'is not None' first", *where)
             raise SpecError("E406", f"{ast.unparse(func)} is not a layer and cannot be called", *where)
         assert isinstance(func, ast.Attribute)
+        # A torch function takes a list as the sequence of its tensors (torch.stack(outputs)); a method,
+        # function spec or block with a list input took it as a list above.
+        args = [item.items if isinstance(item, TensorList) else item for item in args]
+        kwargs = {k: v.items if isinstance(v, TensorList) else v for k, v in kwargs.items()}
         if isinstance(func.value, ast.Name) and func.value.id in ("F", "torch"):
             spec = catalogue.FUNCTIONS[f"{func.value.id}.{func.attr}"]
             label = spec.name
@@ -785,6 +786,8 @@ class ShapeChecker:
     def _binop(self, op: ast.operator, left: Any, right: Any, where: tuple[str, str]) -> Any:
         if left is _DATA or right is _DATA:
             return _DATA
+        if isinstance(left, TensorList) or isinstance(right, TensorList):
+            raise SpecError("E401", f"{_BINOP_SYMBOLS[type(op)]}: a list of tensors is not a tensor; index it (Hs[0]) or stack it (torch.stack(Hs)), found {_describe(left)} and {_describe(right)}", *where)
         if isinstance(left, Tensor) or isinstance(right, Tensor):
             symbol = _BINOP_SYMBOLS[type(op)]
             for side in (left, right):
@@ -921,8 +924,6 @@ def _describe(value: Any) -> str:
         return "(" + ", ".join(_describe(v) for v in value) + ")"
     if isinstance(value, LayerClass):
         return f"the layer class {value}"
-    if isinstance(value, TensorList):
-        return f"a list of tensors {value}"
     return catalogue.describe_value(value)
 
 

@@ -929,6 +929,8 @@ CORPUS = [
     # After an optional sibling a child is self.conv[1] or self.conv[2]: no fixed name for its init.
     Case("layer_init_after_optional_child", "E342", "specs/inverted_residual.json", "layers.conv.layers[2].init", "no optional child before them",
          edit("inverted_residual", put(["layers", "conv", "layers", 2, "init"], {"weight": "zeros"}))),
+    Case("list_plus_list", "E401", "specs/stacked_rnn_scratch.json", "forward.body[1]", "a list of tensors is not a tensor; index it",
+         edit("stacked_rnn_scratch", put(["forward", "body", 1, "value"], "[inputs] + [inputs]"))),
     Case("layer_init_on_a_block", "E342", "specs/chimera.json", "layers.net.layers[0].init", "a block initialises its own layers",
          edit("chimera", put(["layers", "net", "layers", 0, "init"], {"weight": "zeros"}))),
     Case("layer_init_conditional", "E342", "specs/residual.json", "layers.conv3.init", "built only 'if' a condition holds",

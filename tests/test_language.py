@@ -242,6 +242,31 @@ def test_a_named_child_is_initialised_by_its_name(tmp_path):
     assert torch.equal(net.net.out.weight, torch.zeros(2, 8)) and torch.equal(net.net.out.bias, torch.ones(2))
 
 
+def test_a_list_is_passed_on_as_a_list(tmp_path):
+    """A list input, or a list built in forward, reaches a method's or a block's list input as a
+    list (it was flattened to a tuple of tensors for every call, so E406 refused it)."""
+    first = {
+        "name": "First", "doc": "The first of a list, through a helper.",
+        "methods": {"_first": {"inputs": [{"name": "Zs", "type": "list[torch.Tensor]"}], "body": [{"return": "Zs[0]"}]}},
+        "forward": {"inputs": ["X", {"name": "Hs", "type": "list[torch.Tensor]"}], "body": [{"return": "X + self._first(Hs)"}]},
+        "example": {"inputs": {"X": [2], "Hs": {"list": [[2]]}}},
+    }
+    outer = {
+        "name": "Outer", "doc": "Passes a list it builds to a block.",
+        "layers": {"first": {"type": "First"}},
+        "forward": {"inputs": ["X"], "body": [
+            {"assign": "Hs", "value": "[]"},
+            {"append": "Hs", "value": "X * 3"},
+            {"return": "self.first(X, Hs)"},
+        ]},
+        "example": {"inputs": {"X": [2]}},
+    }
+    code, err = generate(tmp_path, {"first": first, "outer": outer})
+    assert code == 0, err
+    module = import_generated("outer", tmp_path / "out")
+    assert torch.equal(module.Outer()(torch.ones(2)), torch.full((2,), 4.0))
+
+
 def test_lazy_layers_count_what_torch_materialises(tmp_path):
     doc = spec(
         "LazyStem",
