@@ -598,7 +598,9 @@ def _layer(
             if "for" in child:
                 layer.children.append(errors.run(lambda: _repeat(child, child_path, scope, block_names, top)))
             else:
-                layer.children.append(errors.run(lambda: _layer(child, child_path, scope, block_names, child=top and type_name != "ModuleDict", init_ok=children_ok, name_ok=names_ok)))
+                # An optional child before this one moves it (self.net[1] or [2]): no fixed place for an init.
+                placed = children_ok and not any("if" in c for c in children[:i] if isinstance(c, dict))
+                layer.children.append(errors.run(lambda: _layer(child, child_path, scope, block_names, child=top and type_name != "ModuleDict", init_ok=placed, name_ok=names_ok)))
         named: dict[str, str] = {}
         for i, child in enumerate(layer.children):
             if isinstance(child, LayerDef) and child.name:
@@ -663,7 +665,7 @@ def _layer_init(layer: LayerDef, doc: dict[str, Any], path: str, scope: Scope, i
     if "if" in doc:
         raise SpecError("E342", "a layer built only 'if' a condition holds cannot take an init; use a rule in the block's 'init'", path=where)
     if not init_ok:
-        raise SpecError("E342", "only a block's own layers, and the children of its containers without a repeat, take an init; use a rule in the block's 'init'", path=where)
+        raise SpecError("E342", "only a block's own layers, and the children of its containers with a fixed place (no repeat, no optional child before them), take an init; use a rule in the block's 'init'", path=where)
     errors = _Collector("")
     for tensor, value in doc["init"].items():
         init = errors.run(lambda: initialisers.parse(value, tensor, f"{where}.{tensor}", scope.names, creates=False))

@@ -509,6 +509,8 @@ class _ForwardRenderer:
             return {"kind": "append", "target": stmt.target, "value": value, "line": fit(f"{stmt.target}.append({value})", self.indent)}
         if isinstance(stmt, Return):
             value = expressions.unparse(stmt.value)
+            if isinstance(stmt.value, ast.Tuple) and len(stmt.value.elts) > 1:  # `return outputs, (H, C)`, as people write it
+                value = ", ".join(expressions.unparse(item) for item in stmt.value.elts)
             return {"kind": "return", "value": value, "line": fit(f"return {value}", self.indent)}
         if isinstance(stmt, If):
             return {"kind": "if", "test": expressions.unparse(stmt.test), "then": self.nested(stmt.then), "orelse": self.nested(stmt.orelse)}
@@ -674,7 +676,7 @@ def _layer_inits(block: Block) -> list[str]:
         if layer.kind == "container" and not any(isinstance(c, RepeatDef) for c in layer.children):
             for index, child in enumerate(layer.children):
                 assert isinstance(child, LayerDef)
-                visit(child, attribute, [*names, child.key if layer.type == "ModuleDict" else str(index)])
+                visit(child, attribute, [*names, child.key if layer.type == "ModuleDict" else child.name or str(index)])
 
     for name, layer in block.layers.items():
         visit(layer, f"self.{name}", [])
