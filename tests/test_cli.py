@@ -204,3 +204,51 @@ def test_a_cold_run_reads_each_spec_once_in_planning(tmp_path, monkeypatch):
         assert main([str(SPECS), "-o", str(tmp_path / "out"), "-j", "1", "--no-cache"]) == 0
     specs = sorted(f"{stem}.json" for stem in STEMS)
     assert sorted(name for name in opened if name.endswith(".json")) == specs
+
+
+def test_long_stems_are_regenerated_checked_and_pruned(tmp_path):
+    """Stems of 50 and of 128 characters (the most allowed): the header, its path and its uses lines
+    wrapped or marked too long, is still read as ours, so re-runs, --check and --prune work."""
+    from codegen import output
+
+    from .test_lint import fits_or_marked, ruff
+
+    stems = {
+        "fixed_hidden_mlp": "a_very_long_spec_name_that_goes_on_and_on_and_on_x",  # 50: the path leaves the first line
+        "nest_mlp": ("nest_mlp_" + "n" * 128)[:128],
+        "chimera": ("chimera_" + "c" * 128)[:128],  # uses both: uses lines of 128-character stems
+    }
+    assert [len(s) for s in stems.values()] == [50, 128, 128]
+    (tmp_path / "specs").mkdir()
+    for old, new in stems.items():
+        shutil.copy(SPECS / f"{old}.json", tmp_path / "specs" / f"{new}.json")
+    result = codegen("specs/", "-o", "out", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == "4 generated, 0 unchanged", result.stdout + result.stderr
+    result = codegen("specs/", "-o", "out", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == "0 generated, 4 unchanged", result.stdout + result.stderr
+    result = codegen("specs/", "-o", "out", "--check", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    out = tmp_path / "out"
+    chimera = (out / f"{stems['chimera']}.py").read_bytes()
+    assert output.split_header(chimera)[2] == ",".join(sorted([stems["fixed_hidden_mlp"], stems["nest_mlp"]]))
+    assert output.header_source(chimera) == f"specs/{stems['chimera']}.json"
+    for old, new in stems.items():  # the same module as the short stem's, below the header
+        assert output.split_header((out / f"{new}.py").read_bytes())[3] == output.split_header((GENERATED / f"{old}.py").read_bytes())[3]
+    lines = [line for stem in stems.values() for line in (out / f"{stem}.py").read_text().splitlines()]
+    assert all(fits_or_marked(line) for line in lines)
+    assert sum(line.endswith(output.NOQA) for line in lines) == 3  # two 128-character paths, one such stem in uses
+    result = ruff([f"{stem}.py" for stem in stems.values()], out)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    for old in ("chimera", "fixed_hidden_mlp"):
+        (tmp_path / "specs" / f"{stems[old]}.json").unlink()
+    result = codegen("specs/", "-o", "out", "--check", cwd=tmp_path)
+    assert result.returncode == 1
+    assert sorted(line for line in result.stdout.splitlines() if line.startswith("EXTRA")) == sorted(
+        f"EXTRA (its spec is gone; --prune deletes it): out/{stems[old]}.py" for old in ("chimera", "fixed_hidden_mlp")
+    ), result.stdout
+    result = codegen("specs/", "-o", "out", "--prune", cwd=tmp_path)
+    assert result.returncode == 0 and "2 pruned" in result.stdout, result.stdout + result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", f"{stems['nest_mlp']}.py"]
+    assert codegen("specs/", "-o", "out", "--check", cwd=tmp_path).returncode == 0

@@ -71,6 +71,29 @@ def test_a_long_uses_list_is_wrapped_and_read_back():
     assert output.split_header((one_line + "body\n").encode())[2] == ",".join(uses)
 
 
+def fits_or_marked(line: str) -> bool:
+    """Within 88 columns, or one word too long for any line with the mark ruff and flake8 honour."""
+    if len(line) <= 88:
+        return True
+    text = line.removesuffix(output.NOQA)
+    return text != line and text.startswith("# ") and len(text[2:].split()) == 1 and len(text) > 88
+
+
+@pytest.mark.parametrize("origin", [(SPECS.name, "python -m codegen specs/"), ("blocks", "python -m codegen blocks/ -o src/nets/")])
+def test_headers_of_stems_of_every_length_are_read_back(origin):
+    """Whatever the stem's length (up to the 128 characters allowed), the header is recognised as
+    ours, names its spec and its uses, and each line fits 88 columns or is one word marked too long."""
+    for length in range(1, output.MAX_STEM + 1):
+        stem = "s" * length
+        used = "u" * length
+        text = output.header(origin, stem, "0" * 32, "body\n", sorted([used, "mlp"]))
+        data = (text + "body\n").encode()
+        assert output.split_header(data) == ("0" * 32, output.short_digest(b"body\n"), ",".join(sorted([used, "mlp"])), b"body\n"), length
+        assert output.header_source(data) == output.spec_path_text(origin, stem), length
+        assert all(fits_or_marked(line) for line in text.splitlines()), text
+        assert (output.NOQA in text) == (length > 88 - len("# codegen-uses=")), length  # only where no wrapping can help
+
+
 def test_layer_inits_type_check_at_any_depth(tmp_path, mypy_cache):
     """A convolution's bias (typed ``Tensor | None``), layers inside nested containers and update
     steps: the generated init lines pass mypy and ruff, and draw what a hand-written block draws."""
