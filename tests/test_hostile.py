@@ -343,7 +343,7 @@ CORPUS = [
          edit("mlp", rename(["layers"], "hidden", "__dict__")), E305),
     Case("parameter_name_self", "E310", "specs/my_linear.json", "parameters.self", "member 'self' is reserved",
          edit("my_linear", rename(["parameters"], "weight", "self")), E305),
-    Case("buffer_name_torch", "E310", "specs/fixed_hidden_mlp.json", "buffers.torch", "member 'torch' is reserved",
+    Case("buffer_name_torch", "E310", "specs/fixed_hidden_mlp.json", "buffers.torch", "buffer 'torch' is reserved",
          edit("fixed_hidden_mlp", rename(["buffers"], "rand_weight", "torch")), E305),
     Case("buffer_name_payload", "E204", "specs/fixed_hidden_mlp.json", "buffers", "'\\rimport os' is not a valid name",
          edit("fixed_hidden_mlp", rename(["buffers"], "rand_weight", "\rimport os"))),
