@@ -169,10 +169,26 @@ def _check_names(top: ast.ClassDef | ast.FunctionDef, block: Block, module_names
     own |= {d.name for d in block.derived if d.kept} | {m.name for m in block.methods}
     if block.variadic is not None:
         own.add("_modules")
+    # One walk per function (its body's locals), one of whatever a class has besides.
+    functions = [top] if type(top) is ast.FunctionDef else [n for n in top.body if type(n) is ast.FunctionDef]
+    rest = [] if type(top) is ast.FunctionDef else [top, *(n for stmt in top.body if type(stmt) is not ast.FunctionDef for n in _nodes(stmt))]
+    scoped: list[tuple[list[ast.AST], frozenset[str]]] = [(rest, known)]
+    for func in functions:
+        outside = [*func.decorator_list, *func.args.defaults, *(d for d in func.args.kw_defaults if d is not None)]
+        if func.returns is not None:
+            outside.append(func.returns)
+        arguments = [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs, *filter(None, [func.args.vararg, func.args.kwarg])]
+        outside += [a.annotation for a in arguments if a.annotation is not None]
+        read_outside = {id(n) for tree in outside for n in _nodes(tree)}
+        walked = _nodes(func)
+        local = {a.arg for a in arguments} | {n.id for n in walked if type(n) is ast.Name and type(n.ctx) is ast.Store}
+        scoped.append(([n for n in walked if id(n) in read_outside], known))
+        scoped.append(([n for n in walked if id(n) not in read_outside], known | local))
+    nodes = [n for part, _ in scoped for n in part]
     # super and type in the renderer's forms only: super().__init__() and type(module) (both
     # also checked elsewhere), and type[nn.Module] annotating a layer-class argument.
     formed: set[int] = set()
-    for node in _nodes(top):
+    for node in nodes:
         if (type(node) is ast.Call and not node.args and not node.keywords and type(node.func) is ast.Attribute
                 and node.func.attr == "__init__" and _is_call_of(node.func.value, "super")):
             formed |= {id(node.func), id(node.func.value.func)}  # type: ignore[attr-defined]
@@ -180,30 +196,18 @@ def _check_names(top: ast.ClassDef | ast.FunctionDef, block: Block, module_names
             formed.add(id(node.func))
         elif type(node) is ast.Subscript and type(node.value) is ast.Name and node.value.id == "type":
             formed.add(id(node.value))
-    functions = [top] if type(top) is ast.FunctionDef else [n for n in top.body if type(n) is ast.FunctionDef]
-    scopes: dict[int, frozenset[str]] = {}  # node id -> the names bound where it is read
-    for func in functions:
-        outside = [*func.decorator_list, *func.args.defaults, *(d for d in func.args.kw_defaults if d is not None)]
-        if func.returns is not None:
-            outside.append(func.returns)
-        arguments = [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs, *filter(None, [func.args.vararg, func.args.kwarg])]
-        outside += [a.annotation for a in arguments if a.annotation is not None]
-        in_body = [n for stmt in func.body for n in _nodes(stmt)]
-        local = {a.arg for a in arguments} | {n.id for n in in_body if type(n) is ast.Name and type(n.ctx) is ast.Store}
-        scopes.update({id(n): known | local for n in in_body})
-        scopes.update({id(n): known for tree in outside for n in _nodes(tree)})
-    nodes = _nodes(top)
-    for node in nodes:
-        kind = type(node)
-        if kind is ast.Name:
-            if node.id.startswith("__"):
-                fail(f"name {node.id} in {where}")
-            if type(node.ctx) is ast.Load and (node.id not in scopes.get(id(node), known) or node.id in ("super", "type") and id(node) not in formed):
-                fail(f"name {node.id} in {where}, which the renderer never reads there")
-        elif kind is ast.Attribute:
-            owner = node.value
-            if type(owner) is ast.Name and owner.id in MODULE_ATTRIBUTES and owner.id in module_names and node.attr not in MODULE_ATTRIBUTES[owner.id]:
-                fail(f"{owner.id}.{node.attr} in {where}")
+    for part, names in scoped:
+        for node in part:
+            kind = type(node)
+            if kind is ast.Name:
+                if node.id.startswith("__"):
+                    fail(f"name {node.id} in {where}")
+                if type(node.ctx) is ast.Load and (node.id not in names or node.id in ("super", "type") and id(node) not in formed):
+                    fail(f"name {node.id} in {where}, which the renderer never reads there")
+            elif kind is ast.Attribute:
+                owner = node.value
+                if type(owner) is ast.Name and owner.id in MODULE_ATTRIBUTES and owner.id in module_names and node.attr not in MODULE_ATTRIBUTES[owner.id]:
+                    fail(f"{owner.id}.{node.attr} in {where}")
     for node in nodes:  # then private attributes, so torch._C._x is named by its module's check
         if type(node) is ast.Attribute and node.attr.startswith("_") and id(node) not in formed:
             owner = node.value
