@@ -9,18 +9,43 @@ from __future__ import annotations
 
 import ast
 
+from . import catalogue
 from .errors import SpecError
-from .expressions import RESERVED, SEQUENTIAL_METHODS
-from .initialisers import FORMS
+from .expressions import MATH_CONSTANTS, MATH_FUNCTIONS, MODE_FUNCTIONS, RESERVED, SEQUENTIAL_METHODS
+from .initialisers import CREATE, FORMS
 from .model import Block, LayerDef
+from .values import TORCH_DTYPES
 
+# (statement, module, name, the name it is bound to): the imports a generated file may have.
 ALLOWED_IMPORTS = {
-    ("from", "collections.abc", "Callable"),  # Callable[..., nn.Module]: layer-class arguments
-    ("from", "functools", "partial"),  # partial(nn.LayerNorm, eps=1e-06)
-    ("import", "math", None),
-    ("import", "torch", None),
-    ("from", "torch", "nn"),
-    ("from", "torch.nn", "functional"),
+    ("from", "collections.abc", "Callable", "Callable"),  # Callable[..., nn.Module]: layer-class arguments
+    ("from", "functools", "partial", "partial"),  # partial(nn.LayerNorm, eps=1e-06)
+    ("import", "math", None, "math"),
+    ("import", "torch", None, "torch"),
+    ("from", "torch", "nn", "nn"),
+    ("from", "torch.nn", "functional", "F"),
+}
+# The builtins generated code reads: the calls expressions allow (range, len, min, max, int, float,
+# round), the loops' enumerate and str, the annotations' types and the errors a check raises. Any
+# other free name (eval, getattr, __builtins__, open, object...) is refused, called or not: a file
+# could otherwise alias one (in_channels = eval) and call it under an innocent name. super and type
+# only in the forms the renderer writes (see _checked_names).
+BUILTINS = frozenset({
+    "range", "len", "min", "max", "int", "float", "round", "bool", "str", "enumerate", "isinstance",
+    "list", "tuple", "dict", "super", "type",
+    "ValueError", "TypeError", "NotImplementedError", "RuntimeError",
+})
+# What follows a module's name: the catalogue's layers and functions, the tensors parameters are
+# created with, dtypes, math's functions. Never a submodule or a helper torch happens to expose
+# (torch.os, torch.builtins, torch.load, torch.hub, torch.jit, torch.ops, F.importlib...).
+MODULE_ATTRIBUTES = {
+    "torch": frozenset(
+        {f.split(".", 1)[1] for f in catalogue.FUNCTIONS if f.startswith("torch.")}
+        | {f.split(".", 1)[1] for f in MODE_FUNCTIONS} | set(CREATE) | {"empty", "Tensor"} | set(TORCH_DTYPES)
+    ),
+    "nn": frozenset(set(catalogue.LAYERS) | {"Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "init"}),
+    "F": frozenset(f.split(".", 1)[1] for f in catalogue.FUNCTIONS if f.startswith("F.")),
+    "math": frozenset(set(MATH_FUNCTIONS) | set(MATH_CONSTANTS)),
 }
 FORBIDDEN_CALLS = frozenset(
     {"exec", "eval", "compile", "__import__", "open", "getattr", "setattr", "delattr",
@@ -44,25 +69,32 @@ def check(source: str, chain: list[Block], file: str) -> None:
 
     try:
         tree = ast.parse(source)
+        # The compiler's own checks, which the parser leaves to it: a duplicate argument, a repeated
+        # keyword, break outside a loop... Compiling the tree already parsed runs nothing.
+        compile(tree, file, "exec", dont_inherit=True)
     except SyntaxError as exc:
-        fail(f"does not parse: {exc.msg} at line {exc.lineno}")
+        fail(f"does not compile: {exc.msg} at line {exc.lineno}")
     expected = [b.name for b in chain]
     classes: list[ast.ClassDef | ast.FunctionDef] = []
+    imported = set()
     for node in tree.body:
         if isinstance(node, ast.Import):
             for alias in node.names:
-                if ("import", alias.name, alias.asname) not in ALLOWED_IMPORTS:
+                if ("import", alias.name, None, alias.asname or alias.name) not in ALLOWED_IMPORTS:
                     fail(f"import of {alias.name}")
+                imported.add(alias.asname or alias.name)
         elif isinstance(node, ast.ImportFrom):
             for alias in node.names:
-                if ("from", node.module, alias.name) not in ALLOWED_IMPORTS or node.level:
+                if ("from", node.module, alias.name, alias.asname or alias.name) not in ALLOWED_IMPORTS or node.level:
                     fail(f"import from {node.module}")
+                imported.add(alias.asname or alias.name)
         elif isinstance(node, (ast.ClassDef, ast.FunctionDef)):
             classes.append(node)
         else:
             fail(f"top-level {type(node).__name__} at line {node.lineno}")
     if [c.name for c in classes] != expected:
         fail(f"classes and functions {[c.name for c in classes]}, expected {expected}")
+    module_names = frozenset(imported | set(expected))
     for node, block in zip(classes, chain):
         if block.kind in ("function", "builder"):
             if not isinstance(node, ast.FunctionDef):
@@ -72,6 +104,7 @@ def check(source: str, chain: list[Block], file: str) -> None:
             fail(f"{node.name} must be a class")
         else:
             _check_class(node, block, fail)
+        _check_names(node, block, module_names, fail)
 
 
 def _check_function(func: ast.FunctionDef, block: Block, fail) -> None:
@@ -85,11 +118,12 @@ def _check_function(func: ast.FunctionDef, block: Block, fail) -> None:
     if builder and (func.returns is None or ast.unparse(func.returns) != "nn.Sequential"):
         fail(f"builder {func.name} must return nn.Sequential")
     # A builder assigns only in its loops: the book's `in_channels = out_channels`, an argument
-    # given a name or a number for the next step (render._carried).
+    # given another argument or a number for the next step (render._carried).
+    args = {a.name for a in block.args}
     carried = {
         id(stmt) for loop in _nodes(func) if type(loop) is ast.For for stmt in loop.body
         if type(stmt) is ast.Assign and len(stmt.targets) == 1 and type(stmt.targets[0]) is ast.Name
-        and stmt.targets[0].id in {a.name for a in block.args} and type(stmt.value) in (ast.Name, ast.Constant)
+        and stmt.targets[0].id in args and _is_carried_value(stmt.value, args)
     }
     for node in _nodes(func):
         kind = type(node)
@@ -112,6 +146,78 @@ def _check_function(func: ast.FunctionDef, block: Block, fail) -> None:
         elif kind is ast.Attribute and node.attr.startswith("_"):
             fail(f"private attribute {node.attr} in {func.name}")
     _check_init_code(func, "function", fail)  # no initialisation code outside a block's __init__
+
+
+def _is_carried_value(value: ast.expr, args: set[str]) -> bool:
+    """What a builder's loop may give an argument for the next step: another argument or an int or float."""
+    if type(value) is ast.Name:
+        return value.id in args
+    return type(value) is ast.Constant and type(value.value) in (int, float)
+
+
+def _check_names(top: ast.ClassDef | ast.FunctionDef, block: Block, module_names: frozenset[str], fail) -> None:
+    """Every name a function or class reads is its own local, the file's import or block, or one of BUILTINS;
+    a module's attribute is one MODULE_ATTRIBUTES lists; a private attribute is the block's own.
+
+    A function's locals are its arguments and what its body assigns (no global, nonlocal, del,
+    lambda or comprehension gets past the gate). Defaults, annotations and decorators are read in
+    the enclosing scope, so there only the file's names and BUILTINS count.
+    """
+    where = top.name
+    known = module_names | BUILTINS
+    own = {t.name for t in block.parameters + block.buffers} | set(block.layers) | set(block.kept)
+    own |= {d.name for d in block.derived if d.kept} | {m.name for m in block.methods}
+    if block.variadic is not None:
+        own.add("_modules")
+    # One walk per function (its body's locals), one of whatever a class has besides.
+    functions = [top] if type(top) is ast.FunctionDef else [n for n in top.body if type(n) is ast.FunctionDef]
+    rest = [] if type(top) is ast.FunctionDef else [top, *(n for stmt in top.body if type(stmt) is not ast.FunctionDef for n in _nodes(stmt))]
+    scoped: list[tuple[list[ast.AST], frozenset[str]]] = [(rest, known)]
+    for func in functions:
+        outside = [*func.decorator_list, *func.args.defaults, *(d for d in func.args.kw_defaults if d is not None)]
+        if func.returns is not None:
+            outside.append(func.returns)
+        arguments = [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs, *filter(None, [func.args.vararg, func.args.kwarg])]
+        outside += [a.annotation for a in arguments if a.annotation is not None]
+        read_outside = {id(n) for tree in outside for n in _nodes(tree)}
+        walked = _nodes(func)
+        local = {a.arg for a in arguments} | {n.id for n in walked if type(n) is ast.Name and type(n.ctx) is ast.Store}
+        scoped.append(([n for n in walked if id(n) in read_outside], known))
+        scoped.append(([n for n in walked if id(n) not in read_outside], known | local))
+    nodes = [n for part, _ in scoped for n in part]
+    # super and type in the renderer's forms only: super().__init__() and type(module) (both
+    # also checked elsewhere), and type[nn.Module] annotating a layer-class argument.
+    formed: set[int] = set()
+    for node in nodes:
+        if (type(node) is ast.Call and not node.args and not node.keywords and type(node.func) is ast.Attribute
+                and node.func.attr == "__init__" and _is_call_of(node.func.value, "super")):
+            formed |= {id(node.func), id(node.func.value.func)}  # type: ignore[attr-defined]
+        elif type(node) is ast.Call and type(node.func) is ast.Name and node.func.id == "type":
+            formed.add(id(node.func))
+        elif type(node) is ast.Subscript and type(node.value) is ast.Name and node.value.id == "type":
+            formed.add(id(node.value))
+    for part, names in scoped:
+        for node in part:
+            kind = type(node)
+            if kind is ast.Name:
+                if node.id.startswith("__"):
+                    fail(f"name {node.id} in {where}")
+                if type(node.ctx) is ast.Load and (node.id not in names or node.id in ("super", "type") and id(node) not in formed):
+                    fail(f"name {node.id} in {where}, which the renderer never reads there")
+            elif kind is ast.Attribute:
+                owner = node.value
+                if type(owner) is ast.Name and owner.id in MODULE_ATTRIBUTES and owner.id in module_names and node.attr not in MODULE_ATTRIBUTES[owner.id]:
+                    fail(f"{owner.id}.{node.attr} in {where}")
+    for node in nodes:  # then private attributes, so torch._C._x is named by its module's check
+        if type(node) is ast.Attribute and node.attr.startswith("_") and id(node) not in formed:
+            owner = node.value
+            if not (type(owner) is ast.Name and owner.id == "self" and node.attr in own):
+                fail(f"private attribute {node.attr} in {where}")
+
+
+def _is_call_of(node: ast.expr, name: str) -> bool:
+    """``name()``: a call of a bare name without arguments."""
+    return type(node) is ast.Call and type(node.func) is ast.Name and node.func.id == name and not node.args and not node.keywords
 
 
 def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:

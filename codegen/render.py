@@ -324,8 +324,8 @@ def _carried(block: Block, repeat: RepeatDef) -> dict[str, ast.expr]:
     That form is emitted, instead of the conditional, for each argument ``a`` of a
     builder whose only uses are ``a if i == 0 else b`` in one loop over ``range(n)``:
     the first step then sees ``a`` and every later step ``b``, as the conditional
-    says, and nothing after the loop reads ``a``. ``b`` is a name or a number, so
-    assigning it early evaluates nothing that could fail.
+    says, and nothing after the loop reads ``a``. ``b`` is another argument or an int or
+    float, so assigning it early evaluates nothing that could fail.
     """
     from .analyse import _init_trees
 
@@ -345,6 +345,9 @@ def _carried(block: Block, repeat: RepeatDef) -> dict[str, ast.expr]:
     carried: dict[str, ast.expr] = {}
     for a, values in found.items():
         if a not in args or len({ast.dump(v) for v in values}) != 1 or any(isinstance(v, ast.Name) and v.id in found for v in values):
+            continue
+        # The gate admits another argument or an int or float here, nothing else (gate._is_carried_value).
+        if not (isinstance(values[0], ast.Name) and values[0].id in args or isinstance(values[0], ast.Constant) and type(values[0].value) in (int, float)):
             continue
         # Every read of a anywhere in the builder must be one of these conditionals (the repeat's own 'in' included).
         trees = list(_init_trees(block)) + [c.iterable for c in block.layers["net"].children if isinstance(c, RepeatDef)]

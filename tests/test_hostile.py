@@ -1323,6 +1323,68 @@ def test_gate_refuses_add_module_but_in_the_emitted_forms(old, new, fragment):
     assert caught.value.code == "E900"
 
 
+PWNED = "__import__('os').system('echo PWNED')"
+
+
+@pytest.mark.parametrize("stem, edits, fragment", [
+    # A builtin aliased under an innocent name, then called: in a builder's carried argument, in a class's derived local.
+    ("vgg_block", [("in_channels = out_channels", "in_channels = eval"),
+                   ("nn.MaxPool2d(kernel_size=2", f"nn.MaxPool2d(kernel_size=in_channels({PWNED!r}) + 2")], "assignment 'in_channels = eval' in builder vgg_block"),
+    ("regnetx32", [("groups = 16", "groups = eval"), ("channels[0], groups, bot_mul", f"channels[0], groups({PWNED!r}), bot_mul")], "name eval in RegNetX32"),
+    ("regnetx32", [("groups = 16", 'groups = __builtins__["eval"]("16")')], "name __builtins__ in RegNetX32"),
+    ("regnetx32", [("groups = 16", "groups = object")], "name object in RegNetX32"),
+    ("regnetx32", [("groups = 16", "groups = super")], "name super in RegNetX32"),
+    ("regnetx32", [("groups = 16", "groups = type")], "name type in RegNetX32"),
+    ("regnetx32", [("def __init__(self, num_classes: int = 10)", "def __init__(self, num_classes: int = open)")], "name open in RegNetX32"),
+    ("vgg_block", [("in_channels = out_channels", 'in_channels = "16"')], "assignment \"in_channels = '16'\" in builder vgg_block"),
+    ("vgg_block", [("for _ in range(num_convs)", f"for _ in map(exec, [{PWNED!r}])")], "in vgg_block, which the renderer never reads there"),
+    # What torch and F expose besides the catalogue: modules (os, builtins, importlib), loaders, private parts.
+    ("regnetx32", [("groups = 16", 'groups = torch.os.system("echo PWNED") + 16')], "torch.os in RegNetX32"),
+    ("regnetx32", [("groups = 16", 'groups = torch.builtins.eval("16")')], "torch.builtins in RegNetX32"),
+    ("regnetx32", [("return self.net(X)", 'return self.net(torch.load("weights.pt"))')], "torch.load in RegNetX32"),
+    ("regnetx32", [("return self.net(X)", 'return self.net(torch.hub.load("a/b", "c")(X))')], "torch.hub in RegNetX32"),
+    ("regnetx32", [("return self.net(X)", "return self.net(torch.jit.script(self.net)(X))")], "torch.jit in RegNetX32"),
+    ("regnetx32", [("return self.net(X)", "torch._C._jit_clear_class_registry()\n        return self.net(X)")], "torch._C in RegNetX32"),
+    ("regnetx32", [("return self.net(X)", 'return self.net(F.importlib.import_module("os").getcwd())')], "F.importlib in RegNetX32"),
+    ("regnetx32", [("return self.net(X)", "self._forward_hooks.clear()\n        return self.net(X)")], "private attribute _forward_hooks in RegNetX32"),
+    ("regnetx32", [("return self.net(X)", "self.__init__()\n        return self.net(X)")], "private attribute __init__ in RegNetX32"),
+    ("regnetx32", [("from torch import nn\n", "from torch import nn\nfrom torch import nn as tnn\n")], "import from torch"),
+    # Compile-time errors the parser leaves to the compiler.
+    ("regnetx32", [("return self.net(X)", "break\n        return self.net(X)")], "'break' outside loop"),
+    ("regnetx32", [("nn.Flatten()", "nn.Flatten(start_dim=1, start_dim=1)")], "keyword argument repeated"),
+])
+def test_gate_refuses_aliases_foreign_attributes_and_compile_errors(stem, edits, fragment):
+    """A tampered file the renderer would never write: the gate refuses it (E900) before anything runs."""
+    from codegen import gate
+    from codegen.errors import SpecError
+
+    source, chain = _gate_input(stem)
+    gate.check(source, chain, f"out/{stem}.py")  # the real output passes
+    for old, new in edits:
+        assert source.count(old) >= 1, old
+        source = source.replace(old, new, 1)
+    with pytest.raises(SpecError, match=re.escape(fragment)) as caught:
+        gate.check(source, chain, f"out/{stem}.py")
+    assert caught.value.code == "E900"
+
+
+def test_gate_refuses_a_duplicate_argument():
+    """ast.parse accepts ``def f(self, x, x)``; the compiler does not, nor does the gate (even if the analyser let one through)."""
+    import copy
+
+    from codegen import gate
+    from codegen.errors import SpecError
+
+    source, chain = _gate_input("squeeze_excitation")
+    duplicated = copy.deepcopy(chain)
+    duplicated[-1].methods[0].inputs = ["input", "input"]
+    old = "def _scale(self, input: torch.Tensor)"
+    assert old in source
+    with pytest.raises(SpecError, match="duplicate argument 'input'") as caught:
+        gate.check(source.replace(old, "def _scale(self, input: torch.Tensor, input: torch.Tensor)"), duplicated, "out/x.py")
+    assert caught.value.code == "E900"
+
+
 def test_gate_refuses_add_module_in_a_builder():
     from codegen import gate
     from codegen.errors import SpecError
