@@ -859,7 +859,8 @@ def _bind(params: tuple, args: list[Any], kwargs: dict[str, Any], name: str, whe
     positional = list(args)
     for param in params:
         if param.name == varargs:
-            bound[param.name] = tuple(positional[0]) if len(positional) == 1 and isinstance(positional[0], tuple) else tuple(positional)
+            if positional or varargs not in kwargs:  # x.repeat(repeats=(2, 1)) gives it by keyword instead
+                bound[param.name] = tuple(positional[0]) if len(positional) == 1 and isinstance(positional[0], tuple) else tuple(positional)
             positional = []
             continue
         if positional:

@@ -267,6 +267,16 @@ def test_a_list_is_passed_on_as_a_list(tmp_path):
     assert torch.equal(module.Outer()(torch.ones(2)), torch.full((2,), 4.0))
 
 
+def test_variadic_sizes_by_keyword(tmp_path):
+    """x.repeat(repeats=(2, 1)) and x.permute(dims=(1, 0)), as torch takes them: the sizes by keyword
+    ("got 'repeats' twice" before)."""
+    doc = spec("Tiled", [{"return": "X.repeat(repeats=(2, 1)).permute(dims=(1, 0))"}], {"X": [2, 3]})
+    doc["example"]["output"] = [3, 4]
+    module, source = built(tmp_path, "tiled", doc)
+    X = torch.randn(2, 3)
+    assert torch.equal(module.Tiled()(X), X.repeat(2, 1).permute(1, 0))
+
+
 def test_lazy_layers_count_what_torch_materialises(tmp_path):
     doc = spec(
         "LazyStem",
