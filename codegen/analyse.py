@@ -256,10 +256,11 @@ def check_spec(raw: RawSpec, block_names: set[str]) -> Block:
         examples: list[dict[str, Any]] = []
     else:
         examples = [doc["example"]] if "example" in doc else doc["examples"]
+    failed = helper_names - {m.name for m in methods}
     for i, example in enumerate(examples):
         where = "example" if "example" in doc else f"examples[{i}]"
         types = {**{n: PAIR for n in pairs}, **{n: LIST for n in lists}}
-        errors.run(lambda: _check_example(example, args, inputs, optional, where, types, methods))
+        errors.run(lambda: _check_example(example, args, inputs, optional, where, types, methods, failed))
     for method in methods:  # a public method is shape-checked on the inputs an example gives it
         if method.public and examples and not any(method.name in e.get("methods", {}) for e in examples):
             where = "example" if "example" in doc else "examples"
@@ -862,8 +863,9 @@ def _item_assign(doc: dict[str, Any], path: str, scope: Scope) -> Assign:
 
 def _check_example(
     example: dict[str, Any], args: list[Arg], inputs: list[str], optional: frozenset[str] = frozenset(), where: str = "example",
-    types: dict[str, str] | None = None, methods: list[Method] | None = None,
+    types: dict[str, str] | None = None, methods: list[Method] | None = None, failed: frozenset[str] = frozenset(),
 ) -> None:
+    """``failed``: methods declared but refused (their own error says why): their example inputs are not judged."""
     given = example.get("args", {})
     by_name = {a.name: a for a in args}
     for name in given:
@@ -875,6 +877,8 @@ def _check_example(
     _check_example_inputs(example["inputs"], inputs, optional, types or {}, f"{where}.inputs")
     public = {m.name: m for m in methods or [] if m.public}
     for name, values in example.get("methods", {}).items():
+        if name in failed:
+            continue
         if name not in public:
             raise SpecError("E405", f"example gives inputs of {name!r}, which is not a public method of this spec" + did_you_mean(name, public), path=f"{where}.methods.{name}")
         method = public[name]

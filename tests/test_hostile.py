@@ -643,6 +643,9 @@ CORPUS = [
          edit("seq2seq_decoder", put(["example", "methods", "init_stat"], {"enc_all_outputs": [[9, 4, 16], [2, 4, 16]]}))),
     Case("method_pair_input_given_one_shape", "E405", DECODER, "example.methods.init_state.enc_all_outputs", "takes a pair of shapes",
          edit("seq2seq_decoder", put(["example", "methods", "init_state", "enc_all_outputs"], [9, 4, 16]))),
+    # A method refused for its own fault: its example inputs are not also reported (E405) as unknown.
+    Case("method_body_payload", "E302", DECODER, "methods.init_state.body[0].return", "",
+         edit("seq2seq_decoder", put(["methods", "init_state", "body", 0, "return"], "enc_all_outputs.__class__"))),
     Case("method_name_payload", "E204", DECODER, "methods", "is not a valid name",
          edit("seq2seq_decoder", lambda d: d.update(methods={"init_state(self): import os\n    def x": d["methods"]["init_state"]})), frozenset({"E200", "E405"})),
     Case("method_input_type_payload", "E205", DECODER, "methods.init_state.inputs[0].type", "is not one of",
