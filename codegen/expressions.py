@@ -394,9 +394,10 @@ class _Checker(ast.NodeVisitor):
 
 
     def _partial(self, node: ast.Call) -> None:
-        """``partial(nn.LayerNorm, eps=1e-6)``: one layer class, then keywords it takes (checked here for nn.<layer>)."""
-        if len(node.args) != 1 or not node.keywords:
-            self.fail("E302", "partial() takes one layer class and its keyword arguments")
+        """``partial(nn.LayerNorm, eps=1e-6)``, ``partial(nn.GroupNorm, 4)``: one layer class, then arguments
+        it takes (keywords checked here for nn.<layer>; the count of positional ones where the class is called)."""
+        if not node.args or (len(node.args) == 1 and not node.keywords):
+            self.fail("E302", "partial() takes one layer class and arguments for it")
         target = node.args[0]
         if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "nn":
             from . import catalogue
@@ -502,7 +503,7 @@ def _eval(node: ast.expr, env: dict[str, Any]) -> Any:
                 raise TypeError(f"partial() needs a layer class, found {target!r}")
             keywords = dict(target.keywords)
             keywords.update((k.arg, _eval(k.value, env)) for k in node.keywords)
-            return LayerClass(target.name, target.kind, tuple(keywords.items()))
+            return LayerClass(target.name, target.kind, tuple(keywords.items()), target.positional + tuple(args[1:]))
         if name == "range":
             result = range(*args)
             if len(result) > 4096:

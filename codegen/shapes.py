@@ -258,9 +258,13 @@ class ShapeChecker:
         """``norm_layer(planes)``: the class this example chose, with a partial's keywords, then the positional and keyword arguments."""
         names = [a.name for a in self.blocks[chosen.name].args] if chosen.kind == "block" else [p.name for p in catalogue.LAYERS[chosen.name].params]
         label = chosen.name if chosen.kind == "block" else f"nn.{chosen.name}"
+        positional = [*chosen.positional, *positional]  # partial(nn.GroupNorm, 4)(planes): GroupNorm(4, planes)
         if len(positional) > len(names):
-            raise SpecError("E406", f"{label} takes at most {len(names)} positional arguments, given {len(positional)}", owner.file, f"{layer.path}.positional")
+            raise SpecError("E406", f"{label} takes at most {len(names)} positional arguments, given {len(positional)} (with {chosen}'s)", owner.file, f"{layer.path}.positional")
         bound = dict(chosen.keywords)
+        for key in names[: len(positional)]:
+            if key in bound:  # as Python's partial: a bound keyword and a positional argument for the same name
+                raise SpecError("E406", f"{label} got {key!r} twice: by position here and by keyword in {chosen}", owner.file, f"{layer.path}.positional")
         bound.update(zip(names, positional))
         for key, value in values.items():
             if key not in names:

@@ -102,7 +102,8 @@ class TensorList:
 @dataclass(frozen=True)
 class LayerClass:
     """A layer class as a value of constructor arithmetic: ``nn.GELU``, a spec's class, or
-    ``partial(nn.LayerNorm, eps=1e-06)`` (``keywords`` holds the bound keyword arguments).
+    ``partial(nn.LayerNorm, eps=1e-06)`` or ``partial(nn.GroupNorm, 4)`` (``positional`` and
+    ``keywords`` hold the bound arguments: a call adds its own positional ones after them).
 
     ``kind`` is "layer" (the catalogue) or "block" (another spec).
     """
@@ -110,9 +111,11 @@ class LayerClass:
     name: str
     kind: str
     keywords: tuple[tuple[str, Any], ...] = ()
+    positional: tuple[Any, ...] = ()
 
     def __str__(self) -> str:
         prefix = "nn." if self.kind == "layer" else ""
-        if not self.keywords:
+        if not self.keywords and not self.positional:
             return prefix + self.name
-        return f"partial({prefix}{self.name}, " + ", ".join(f"{k}={v!r}" for k, v in self.keywords) + ")"
+        bound = [repr(v) for v in self.positional] + [f"{k}={v!r}" for k, v in self.keywords]
+        return f"partial({prefix}{self.name}, " + ", ".join(bound) + ")"
