@@ -200,10 +200,22 @@ class _Checker(ast.NodeVisitor):
                 self.fail("E105", f"{value!r} is not a finite number")
             return
         if isinstance(value, str) and self.scope.context == "init":
-            if len(value) > 64 or not value.isprintable():
-                self.fail("E302", "string literals must be short and printable")
+            self._string(value)
             return
         self.fail("E302", f"literal {value!r} is not allowed here")
+
+    def _string(self, value: str) -> None:
+        """A string literal where one is allowed: data, re-emitted by repr, never code."""
+        if len(value) > 64 or not value.isprintable():
+            self.fail("E302", "string literals must be short and printable")
+
+    def _string_operand(self, node: ast.expr) -> bool:
+        """In forward, a string is allowed only as a keyword argument's value (F.gelu(x, approximate='tanh'))
+        or compared with == / != to a name or self.<attribute> (self.mode == 'avg'); it is checked here."""
+        if self.scope.context == "forward" and isinstance(node, ast.Constant) and isinstance(node.value, str):
+            self._string(node.value)
+            return True
+        return False
 
     def visit_Name(self, node: ast.Name) -> None:
         if node.id not in self.scope.names and node.id not in self.scope.classes:
@@ -251,9 +263,14 @@ class _Checker(ast.NodeVisitor):
                 isinstance(right, ast.Constant) and right.value is None
             ):
                 self.fail("E302", "'is' and 'is not' may only compare with None")
-        self.visit(node.left)
-        for right in node.comparators:
-            self.visit(right)
+        operands = [node.left, *node.comparators]
+        for i, operand in enumerate(operands):
+            if isinstance(operand, ast.Constant) and isinstance(operand.value, str) and len(operands) == 2 and isinstance(node.ops[0], (ast.Eq, ast.NotEq)):
+                other = operands[1 - i]
+                if isinstance(other, ast.Name) or _is_member(other):
+                    if self._string_operand(operand):
+                        continue
+            self.visit(operand)
 
     def visit_IfExp(self, node: ast.IfExp) -> None:
         self.visit(node.test)
@@ -325,7 +342,8 @@ class _Checker(ast.NodeVisitor):
         for kw in node.keywords:
             if kw.arg is None:
                 self.fail("E302", "**kwargs in a call is not allowed")
-            self.visit(kw.value)
+            if not self._string_operand(kw.value):
+                self.visit(kw.value)
         func = node.func
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "math":
             self._arity(node, f"math.{func.attr}", MATH_FUNCTIONS.get(func.attr), MATH_FUNCTIONS, "math.")

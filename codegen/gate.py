@@ -105,6 +105,35 @@ def check(source: str, chain: list[Block], file: str) -> None:
         else:
             _check_class(node, block, fail)
         _check_names(node, block, module_names, fail)
+        if block.kind != "builder":  # a builder is constructor code, whose layer arguments may be strings anywhere
+            _check_strings(node, fail)
+
+
+def _check_strings(node: ast.ClassDef | ast.FunctionDef, fail) -> None:
+    """A string in forward, a method or a function spec is data in one of the places the renderer
+    writes one: a docstring, a keyword argument's value, one side of == / != against a name or
+    self.<attribute>, a ModuleDict key, or a raise's message. (__init__ is constructor code.)"""
+    functions = [node] if isinstance(node, ast.FunctionDef) else [n for n in node.body if isinstance(n, ast.FunctionDef) and n.name != "__init__"]
+    for func in functions:
+        placed: set[int] = set()
+        body = func.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            placed.add(id(body[0].value))
+        for child in _nodes(func):
+            if isinstance(child, ast.Call):
+                placed.update(id(k.value) for k in child.keywords)
+            elif isinstance(child, ast.Compare) and len(child.ops) == 1 and isinstance(child.ops[0], (ast.Eq, ast.NotEq)):
+                left, right = child.left, child.comparators[0]
+                for value, other in ((left, right), (right, left)):
+                    if type(other) is ast.Name or (type(other) is ast.Attribute and type(other.value) is ast.Name and other.value.id == "self"):
+                        placed.add(id(value))
+            elif isinstance(child, ast.Subscript):
+                placed.add(id(child.slice))
+            elif isinstance(child, ast.Raise) and isinstance(child.exc, ast.Call):
+                placed.update(id(a) for a in child.exc.args)
+        for child in _nodes(func):
+            if isinstance(child, ast.Constant) and isinstance(child.value, str) and id(child) not in placed:
+                fail(f"string {child.value!r} in {func.name} outside a keyword argument, a comparison or a message")
 
 
 def _check_function(func: ast.FunctionDef, block: Block, fail) -> None:

@@ -470,6 +470,17 @@ CORPUS = [
     Case("math_loader", "E302", MLP, "forward.body[0].return", "private attribute '__loader__'", edit("mlp", put(FWD, "X * math.__loader__"))),
     Case("math_system", "E304", MLP, "forward.body[0].return", "unknown function math.system", edit("mlp", put(FWD, "math.system(X)"))),
     Case("T_dunder", "E302", MLP, "forward.body[0].return", "private attribute '__class__'", edit("mlp", put(FWD, "X.T.__class__"))),
+    # A string in forward only as a keyword's value or compared (== / !=) with a name or self.<attribute>.
+    Case("forward_string_operand", "E302", MLP, "forward.body[0].return", "literal 'a' is not allowed here",
+         edit("mlp", put(FWD, "self.out(F.relu(self.hidden(X))) * len('a')"))),
+    Case("forward_string_compared_with_a_call", "E302", MLP, "forward.body[0].return", "literal 'a' is not allowed here",
+         edit("mlp", put(FWD, "self.out(F.relu(self.hidden(X))) if X.sum() == 'a' else X"))),
+    Case("forward_string_keyword_too_long", "E302", MLP, "forward.body[0].return", "string literals must be short and printable",
+         edit("mlp", put(FWD, "self.out(F.gelu(self.hidden(X), approximate='" + "x" * 65 + "'))"))),
+    Case("forward_string_keyword_newline", "E302", MLP, "forward.body[0].return", "string literals must be short and printable",
+         edit("mlp", put(FWD, "self.out(F.gelu(self.hidden(X), approximate='\\nimport os'))"))),
+    Case("forward_string_keyword_not_a_choice", "E323", MLP, "forward.body[0].return", "F.gelu's approximate must be 'none' or 'tanh', found 'fast'",
+         edit("mlp", put(FWD, "self.out(F.gelu(self.hidden(X), approximate='fast'))"))),
     Case("device_called", "E302", MLP, "forward.body[0].return", "literal 'cuda' is not allowed here", edit("mlp", put(FWD, "X.device('cuda')"))),
     Case("invert_float", "E401", MLP, "forward.body[0].return", "expected a bool tensor for ~", edit("mlp", put(FWD, "self.out(F.relu(self.hidden(~X)))"))),
     Case("bitor_dict", "E302", MLP, "forward.body[0].return", "Dict is not allowed", edit("mlp", put(FWD, "X | {}"))),
@@ -1211,6 +1222,40 @@ def test_accepted(stem, path, text, baseline, tmp_path):
         assert body(source) == body(reference)
 
 
+def _string_pool(text: str, choice: str) -> dict:
+    return {
+        "name": "Pool", "doc": "Pooling chosen by a string.",
+        "args": {"mode": {"type": "str", "default": "sum", "choices": [choice, "sum"]}},
+        "forward": {"inputs": ["X"], "body": [
+            {"if": f"self.mode == {text!r}", "then": [{"return": "X.mean(dim=1)"}], "else": [{"return": "X.sum(dim=1)"}]},
+        ]},
+        "examples": [{"inputs": {"X": [2, 3]}}, {"args": {"mode": choice}, "inputs": {"X": [2, 3]}}],
+    }
+
+
+def test_a_string_in_forward_is_carried_as_a_literal(tmp_path):
+    """A string compared in forward reaches the output as the same string constant (by repr)."""
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "pool.json").write_text(json.dumps(_string_pool("a.b-c_1", "a.b-c_1")), encoding="utf-8")
+    result = cli(tmp_path)
+    assert result.returncode == 0, result.stderr
+    tree = ast.parse((tmp_path / "out" / "pool.py").read_text(encoding="utf-8"))
+    compared = [n.comparators[0].value for n in ast.walk(tree) if isinstance(n, ast.Compare) and isinstance(n.comparators[0], ast.Constant)]
+    assert compared == ["a.b-c_1"]
+
+
+@pytest.mark.parametrize("text", [PAYLOADS[2], PAYLOADS[3], PAYLOADS[4], '"""', "\\", "' + str(X) + '"])
+def test_a_hostile_string_in_forward_never_reaches_the_output(text, tmp_path):
+    """Code in a compared string parses as a string (never code) and, being no choice of the argument,
+    leaves the 'then' arm untested: refused (E409), nothing written."""
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "pool.json").write_text(json.dumps(_string_pool(text, "avg")), encoding="utf-8")
+    result = cli(tmp_path)
+    assert result.returncode == 2, result.stdout
+    assert [line["code"] for line in error_lines(result.stderr)] == ["E409"], result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("kind", ["raise", "assert"])
 def test_check_message_with_code_is_carried_as_a_literal(kind, baseline, tmp_path):
     """A raise or assert message is data: one string literal holding the text, never formatted, never code."""
@@ -1275,6 +1320,26 @@ def test_gate_refuses_a_dunder_or_undeclared_helper_method():
     module_attribute[-1].methods[0].name = "train"  # a public method may not override nn.Module's
     with pytest.raises(SpecError, match="method train in"):
         gate.check(source.replace("def _scale(", "def train(").replace("self._scale(", "self.train("), module_attribute, "out/x.py")
+
+
+def test_gate_places_strings_in_forward():
+    from codegen import gate
+    from codegen.errors import SpecError
+
+    source, chain = _gate_input("mlp")
+    gate.check(source, chain, "out/mlp.py")
+    line = "return self.out(F.relu(self.hidden(X)))"
+    for tampered, fragment in (
+        ('return self.out(F.relu(self.hidden(X))) * len("x")', "string 'x' in forward"),
+        ('return self.out(F.relu(self.hidden(X))) if X.sum() == "a" else X', "string 'a' in forward"),
+        ('code = "import os"\n        return self.out(F.relu(self.hidden(X)))', "string 'import os' in forward"),
+    ):
+        with pytest.raises(SpecError, match=fragment) as caught:
+            gate.check(source.replace(line, tampered), chain, "out/mlp.py")
+        assert caught.value.code == "E900"
+    # The places the renderer writes one: a keyword's value, and == against self.<attribute>.
+    gate.check(source.replace(line, 'return self.out(F.gelu(self.hidden(X), approximate="tanh"))'), chain, "out/mlp.py")
+    gate.check(source.replace(line, 'return self.out(X) if self.training == "x" else X'), chain, "out/mlp.py")
 
 
 def test_gate_checks_the_registration_order():

@@ -54,7 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 GENERATED = ROOT / "generated"
 # Specs swept besides specs/: constructs no spec in specs/ uses yet (subscripts and
-# subscript assignment, masks, dtypes, math, lazy layers, int/round in arithmetic).
+# subscript assignment, masks, dtypes, math, lazy layers, int/round in arithmetic; strings in forward).
 PROBES = {
     "attention_probe": {
         "name": "AttentionProbe",
@@ -77,6 +77,17 @@ PROBES = {
             ],
         },
         "example": {"args": {"num_hiddens": 4}, "inputs": {"queries": [2, 3, 5], "keys": [2, 6, 4]}},
+    },
+    # Strings in forward: compared with a str argument, and a catalogued keyword's value.
+    "string_probe": {
+        "name": "StringProbe",
+        "doc": "Pooling chosen by a string: a probe of strings in forward.",
+        "args": {"mode": {"type": "str", "default": "avg", "choices": ["avg", "sum"]}},
+        "forward": {"inputs": ["X"], "body": [
+            {"if": "self.mode == 'avg'", "then": [{"return": "F.gelu(X.mean(dim=1), approximate='tanh')"}],
+             "else": [{"return": "X.sum(dim=1)"}]},
+        ]},
+        "examples": [{"inputs": {"X": [2, 3]}}, {"args": {"mode": "sum"}, "inputs": {"X": [2, 3]}}],
     },
 }
 ALL_STEMS = sorted([p.stem for p in SPECS.glob("*.json") if not p.name.endswith(".schema.json")] + list(PROBES))  # not the schema's copy

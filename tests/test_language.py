@@ -277,6 +277,31 @@ def test_variadic_sizes_by_keyword(tmp_path):
     assert torch.equal(module.Tiled()(X), X.repeat(2, 1).permute(1, 0))
 
 
+def test_strings_in_forward_compare_and_pass_by_keyword(tmp_path):
+    """A str argument (with choices) is compared in forward as libraries do (self.mode == "avg"), and a
+    string goes to a catalogued keyword (F.gelu(X, approximate="tanh")); both examples take an arm each."""
+    doc = {
+        "name": "Pool", "doc": "Pooling chosen by a string.",
+        "args": {"mode": {"type": "str", "default": "avg", "choices": ["avg", "sum"]}},
+        "forward": {"inputs": ["X"], "body": [
+            {"if": "self.mode == 'avg'", "then": [{"return": "F.gelu(X.mean(dim=1), approximate='tanh')"}],
+             "else": [{"return": "X.sum(dim=1)"}]},
+        ]},
+        "examples": [{"inputs": {"X": [2, 3]}}, {"args": {"mode": "sum"}, "inputs": {"X": [2, 3]}}],
+    }
+    module, source = built(tmp_path, "pool", doc)
+    assert 'if self.mode == "avg":' in source and 'F.gelu(X.mean(dim=1), approximate="tanh")' in source
+    X = torch.randn(2, 3)
+    assert torch.equal(module.Pool()(X), F.gelu(X.mean(dim=1), approximate="tanh"))
+    assert torch.equal(module.Pool("sum")(X), X.sum(dim=1))
+    scripted = torch.jit.script(module.Pool("sum"))
+    assert torch.equal(scripted(X), X.sum(dim=1))
+    doc["examples"] = doc["examples"][:1]  # the "sum" arm is never taken: refused, as every untested arm is
+    (tmp_path / "one").mkdir()
+    code, err = generate(tmp_path / "one", {"pool": doc})
+    assert code == 2 and "E409" in err, err
+
+
 def test_lazy_layers_count_what_torch_materialises(tmp_path):
     doc = spec(
         "LazyStem",
