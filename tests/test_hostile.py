@@ -675,7 +675,8 @@ CORPUS = [
          edit("rnn_lm_scratch", put(["forward", "body", 0, "value"], "F.one_hot(X.t()).float()"))),
     Case("grad_mode_with_argument", "E302", "specs/batch_norm.json", "forward.body[0].if", "torch.is_grad_enabled() takes no arguments",
          edit("batch_norm", put(["forward", "body", 0, "if"], "not torch.is_grad_enabled(X)"))),
-    Case("rand_with_string_device", "E302", FIXED, "forward.body[3].value", "literal 'cuda' is not allowed here",
+    # A string may be a keyword's value in forward, but a device is the input's, never a literal.
+    Case("rand_with_string_device", "E323", FIXED, "forward.body[3]", "torch.rand's device must be a device (X.device) or None, found 'cuda'",
          edit("fixed_hidden_mlp", insert_statement(3, {"assign": "noise", "value": "torch.rand(X.shape, device='cuda')"}))),
     # Lists built in forward.
     Case("append_to_tensor", "E401", FIXED, "forward.body[3]", "X.append() needs a list built with X = []",
