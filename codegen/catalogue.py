@@ -1452,7 +1452,7 @@ def _where_shape(b: Mapping[str, Any]) -> Tensor:
 
 
 def _pow_shape(b: Mapping[str, Any]) -> Tensor:
-    base, exponent = b["input"], b["exponent"]
+    base, exponent = b["input"] if "input" in b else b["self"], b["exponent"]  # torch.pow(x, e), x.pow(e)
     if not isinstance(base, Tensor) and not isinstance(exponent, Tensor):
         _fail(f"expected a tensor as input or exponent, found {describe_value(base)} and {describe_value(exponent)}")
     kind = promote(base, exponent)
@@ -1502,6 +1502,11 @@ def _to_shape(b: Mapping[str, Any]) -> Tensor:
 
 def _float_shape(b: Mapping[str, Any]) -> Tensor:
     return replace(b["self"], dtype="float")
+
+
+def _type_as_shape(b: Mapping[str, Any]) -> Tensor:
+    """``x.type_as(other)``: x's shape in other's dtype (Llama's RMSNorm casts back after a float32 norm)."""
+    return replace(b["self"], dtype=b["other"].dtype)
 
 
 def _flip_shape(b: Mapping[str, Any]) -> Tensor:
@@ -1698,6 +1703,7 @@ def _build_functions() -> dict[str, Function]:
         _function("torch.tanh", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.exp", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.sqrt", (x,), _elementwise, b, dtypes="to_float"),
+        _function("torch.rsqrt", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.sin", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.cos", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.relu", (x,), _elementwise, b, dtypes="numeric"),
@@ -1818,7 +1824,7 @@ def _build_methods() -> dict[str, Function]:
     # sum and mean refuse keepdim without dim; see OMITTED.
     reduce_params = (me, Param("dim", "int|ints?", OMITTED), Param("keepdim", "bool", OMITTED))
     policies = {"abs": "numeric", "relu": "numeric", "sigmoid": "to_float", "tanh": "to_float", "exp": "to_float",
-                "log": "to_float", "sqrt": "to_float", "clone": "any", "detach": "any", "contiguous": "any"}
+                "log": "to_float", "sqrt": "to_float", "rsqrt": "to_float", "clone": "any", "detach": "any", "contiguous": "any"}
     entries = [_function(name, (me,), _elementwise, m, dtypes=policy) for name, policy in policies.items()] + [
         _function(
             "sum", reduce_params, _reduce_shape,
@@ -1871,6 +1877,17 @@ def _build_methods() -> dict[str, Function]:
             {"self": Tensor((2, 3)), "repeats": (4, 1, 1)}, {"self": Tensor((2, 3), "long"), "repeats": (2, 3)}, {"self": Tensor(()), "repeats": (3,)},
             {"self": Tensor((1, 2), "bool"), "repeats": (0, 2)},
             varargs="repeats",
+        ),
+        _function(
+            "pow", (me, Param("exponent", "tensor|scalar")), _pow_shape,
+            {"self": Tensor((2, 3)), "exponent": 2}, {"self": Tensor((2, 1), "long"), "exponent": Tensor((3,), "long")},
+            {"self": Tensor((3,), "long"), "exponent": 0.5},
+            dtypes="rule",
+        ),
+        _function(
+            "type_as", (me, Param("other", "tensor")), _type_as_shape,
+            {"self": Tensor((2, 3)), "other": Tensor((4,), "long")}, {"self": Tensor((2,), "long"), "other": Tensor(())},
+            dtypes="rule",
         ),
         _function("float", (me,), _float_shape, {"self": Tensor((2,), "bool")}, {"self": Tensor((2, 3), "long")}, m, dtypes="rule"),
         # d2l's X.t().type(torch.int64) on token ids read as floats, written as .long().

@@ -603,9 +603,9 @@ def _run_torch(key: str, function: Function, values: dict[str, Any], positional:
 @pytest.mark.parametrize("key, function, example", _examples(), ids=[c[0] for c in _examples()])
 def test_function_example(key: str, function: Function, example: dict) -> None:
     values = {name: _torch_value(name, value) for name, value in example.items()}
-    if function.name in ("log", "sqrt"):
+    if function.name in ("log", "sqrt", "rsqrt"):
         values["self"] = values["self"].abs() + 1  # keep the values finite for the comparisons
-    if function.name == "torch.sqrt":
+    if function.name in ("torch.sqrt", "torch.rsqrt"):
         values["input"] = values["input"].abs() + 1
     expected = _as_shapes(_run_torch(key, function, values, positional=True))
     bound = _full(function.params, example)

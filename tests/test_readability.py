@@ -113,6 +113,7 @@ BOOK = {
     "patch_embed": [lib.PatchEmbed],
     "layer_norm": [lib.LayerNorm],
     "convnext_block": [lib.ConvNeXtBlock],
+    "rms_norm": [lib.RMSNorm],
 }
 LIMIT = 1.3
 

@@ -13,6 +13,7 @@ the statements that build and run the layers are the library's.
   (PatchEmbed), ``timm/layers/helpers.py`` (to_2tuple).
 * nanoGPT: ``model.py`` (LayerNorm).
 * ConvNeXt (facebookresearch/ConvNeXt): ``models/convnext.py`` (Block, here ConvNeXtBlock).
+* Llama (meta-llama/llama): ``llama/model.py`` (RMSNorm).
 """
 
 from __future__ import annotations
@@ -426,3 +427,27 @@ class ConvNeXtBlock(nn.Module):
 
         x = input + self.drop_path(x)
         return x
+
+
+# ---------------------------------------------------------------- Llama: llama/model.py (meta-llama/llama)
+
+
+class RMSNorm(torch.nn.Module):
+    def __init__(self, dim: int, eps: float = 1e-6):
+        """
+        Initialize the RMSNorm normalization layer.
+
+        Args:
+            dim (int): The dimension of the input tensor.
+            eps (float, optional): A small value added to the denominator for numerical stability. Default is 1e-6.
+        """
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def _norm(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+
+    def forward(self, x):
+        output = self._norm(x.float()).type_as(x)
+        return output * self.weight
