@@ -114,6 +114,7 @@ BOOK = {
     "layer_norm": [lib.LayerNorm],
     "convnext_block": [lib.ConvNeXtBlock],
     "rms_norm": [lib.RMSNorm],
+    "causal_self_attention": [lib.CausalSelfAttention],
 }
 LIMIT = 1.3
 
