@@ -1452,7 +1452,7 @@ def _where_shape(b: Mapping[str, Any]) -> Tensor:
 
 
 def _pow_shape(b: Mapping[str, Any]) -> Tensor:
-    base, exponent = b["input"], b["exponent"]
+    base, exponent = b["input"] if "input" in b else b["self"], b["exponent"]  # torch.pow(x, e), x.pow(e)
     if not isinstance(base, Tensor) and not isinstance(exponent, Tensor):
         _fail(f"expected a tensor as input or exponent, found {describe_value(base)} and {describe_value(exponent)}")
     kind = promote(base, exponent)
@@ -1502,6 +1502,58 @@ def _to_shape(b: Mapping[str, Any]) -> Tensor:
 
 def _float_shape(b: Mapping[str, Any]) -> Tensor:
     return replace(b["self"], dtype="float")
+
+
+def _split_shape(b: Mapping[str, Any]) -> tuple[Tensor, ...]:
+    """``x.split(size, dim)``: chunks of ``size`` along dim (the last one smaller), or the sizes listed."""
+    x, size = b["self"], b["split_size"]
+    if not x.shape:
+        _fail(f"expected a tensor with at least one dimension, found {x}")
+    dim = _dim(b["dim"], len(x.shape))
+    n = x.shape[dim]
+    if _is_int(size):
+        if size < 1:
+            _fail(f"expected a split size of at least 1, found {size}")
+        sizes = [size] * (n // size) + ([n % size] if n % size else [])
+    else:
+        sizes = list(size)
+        if not sizes or any(s < 0 for s in sizes) or sum(sizes) != n:
+            _fail(f"expected split sizes that sum to {n} (dimension {b['dim']} of {x}), found {describe_value(size)}")
+    return tuple(Tensor(x.shape[:dim] + (s,) + x.shape[dim + 1:], x.dtype) for s in sizes)
+
+
+def _sdpa_shape(b: Mapping[str, Any]) -> Tensor:
+    """``F.scaled_dot_product_attention(q, k, v)``: q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev)."""
+    q, k, v, mask = b["query"], b["key"], b["value"], b["attn_mask"]
+    for name in ("query", "key", "value"):
+        if len(b[name].shape) < 2:
+            _fail(f"expected {name} of at least 2 dimensions (..., length, embedding), found {b[name]}")
+    if not q.dtype == k.dtype == v.dtype == "float":
+        _fail(f"expected float query, key and value, found {describe_value(q)}, {describe_value(k)} and {describe_value(v)}")
+    if not q.shape[:-2] == k.shape[:-2] == v.shape[:-2]:
+        _fail(f"expected query, key and value with the same leading dimensions, found {q}, {k} and {v}")
+    if q.shape[-1] != k.shape[-1]:
+        _fail(f"expected query and key of one embedding size (last dimension), found {q} and {k}")
+    if k.shape[-2] != v.shape[-2]:
+        _fail(f"expected key and value of one length (dimension -2), found {k} and {v}")
+    scores = q.shape[:-1] + (k.shape[-2],)
+    if mask is not None:
+        if b["is_causal"]:
+            _fail("expected attn_mask=None with is_causal=True (torch refuses both)")
+        try:
+            fits = broadcast(mask.shape, scores) == scores
+        except ShapeError:
+            fits = False
+        if mask.dtype == "long" or not fits:
+            _fail(f"expected a bool or float attn_mask broadcastable to the scores {Tensor(scores)}, found {describe_value(mask)}")
+    if not 0 <= b["dropout_p"] <= 1:
+        _fail(f"expected dropout_p in [0, 1], found {b['dropout_p']}")
+    return Tensor(q.shape[:-1] + (v.shape[-1],), q.dtype)
+
+
+def _type_as_shape(b: Mapping[str, Any]) -> Tensor:
+    """``x.type_as(other)``: x's shape in other's dtype (Llama's RMSNorm casts back after a float32 norm)."""
+    return replace(b["self"], dtype=b["other"].dtype)
 
 
 def _flip_shape(b: Mapping[str, Any]) -> Tensor:
@@ -1691,6 +1743,18 @@ def _build_functions() -> dict[str, Function]:
             {"input": Tensor((2, 4, 3)), "normalized_shape": (4, 3)},
             dtypes="float",
         ),
+        _function(
+            "F.scaled_dot_product_attention",
+            (
+                Param("query", "tensor"), Param("key", "tensor"), Param("value", "tensor"), Param("attn_mask", "tensor?", None),
+                Param("dropout_p", "float", 0.0), Param("is_causal", "bool", False), Param("scale", "float?", None),
+            ),
+            _sdpa_shape,
+            {"query": Tensor((2, 4, 5, 8)), "key": Tensor((2, 4, 5, 8)), "value": Tensor((2, 4, 5, 8)), "is_causal": True},
+            {"query": Tensor((3, 5, 8)), "key": Tensor((3, 7, 8)), "value": Tensor((3, 7, 6)), "attn_mask": Tensor((5, 7), "bool"), "scale": 0.5},
+            {"query": Tensor((2, 5, 8)), "key": Tensor((2, 6, 8)), "value": Tensor((2, 6, 8)), "attn_mask": Tensor((2, 1, 6))},
+            keyword_only=("scale",), dtypes="rule",
+        ),
         # dim is required here though torch defaults it to None: its implicit choice is deprecated.
         _function("F.softmax", (x, Param("dim", "int")), _softmax_shape, {"input": Tensor((2, 3)), "dim": -1}, dtypes="float"),
         _function("F.log_softmax", (x, Param("dim", "int")), _softmax_shape, {"input": Tensor((2, 3)), "dim": 0}, dtypes="float"),
@@ -1698,6 +1762,7 @@ def _build_functions() -> dict[str, Function]:
         _function("torch.tanh", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.exp", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.sqrt", (x,), _elementwise, b, dtypes="to_float"),
+        _function("torch.rsqrt", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.sin", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.cos", (x,), _elementwise, b, dtypes="to_float"),
         _function("torch.relu", (x,), _elementwise, b, dtypes="numeric"),
@@ -1818,7 +1883,7 @@ def _build_methods() -> dict[str, Function]:
     # sum and mean refuse keepdim without dim; see OMITTED.
     reduce_params = (me, Param("dim", "int|ints?", OMITTED), Param("keepdim", "bool", OMITTED))
     policies = {"abs": "numeric", "relu": "numeric", "sigmoid": "to_float", "tanh": "to_float", "exp": "to_float",
-                "log": "to_float", "sqrt": "to_float", "clone": "any", "detach": "any", "contiguous": "any"}
+                "log": "to_float", "sqrt": "to_float", "rsqrt": "to_float", "clone": "any", "detach": "any", "contiguous": "any"}
     entries = [_function(name, (me,), _elementwise, m, dtypes=policy) for name, policy in policies.items()] + [
         _function(
             "sum", reduce_params, _reduce_shape,
@@ -1871,6 +1936,22 @@ def _build_methods() -> dict[str, Function]:
             {"self": Tensor((2, 3)), "repeats": (4, 1, 1)}, {"self": Tensor((2, 3), "long"), "repeats": (2, 3)}, {"self": Tensor(()), "repeats": (3,)},
             {"self": Tensor((1, 2), "bool"), "repeats": (0, 2)},
             varargs="repeats",
+        ),
+        _function(
+            "pow", (me, Param("exponent", "tensor|scalar")), _pow_shape,
+            {"self": Tensor((2, 3)), "exponent": 2}, {"self": Tensor((2, 1), "long"), "exponent": Tensor((3,), "long")},
+            {"self": Tensor((3,), "long"), "exponent": 0.5},
+            dtypes="rule",
+        ),
+        _function(
+            "split", (me, Param("split_size", "int|ints"), Param("dim", "int", 0)), _split_shape,
+            {"self": Tensor((2, 5, 12)), "split_size": 4, "dim": 2}, {"self": Tensor((7, 3)), "split_size": 3},
+            {"self": Tensor((2, 12)), "split_size": (4, 8), "dim": -1}, {"self": Tensor((4,), "long"), "split_size": (1, 3)},
+        ),
+        _function(
+            "type_as", (me, Param("other", "tensor")), _type_as_shape,
+            {"self": Tensor((2, 3)), "other": Tensor((4,), "long")}, {"self": Tensor((2,), "long"), "other": Tensor(())},
+            dtypes="rule",
         ),
         _function("float", (me,), _float_shape, {"self": Tensor((2,), "bool")}, {"self": Tensor((2, 3), "long")}, m, dtypes="rule"),
         # d2l's X.t().type(torch.int64) on token ids read as floats, written as .long().

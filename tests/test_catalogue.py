@@ -603,9 +603,9 @@ def _run_torch(key: str, function: Function, values: dict[str, Any], positional:
 @pytest.mark.parametrize("key, function, example", _examples(), ids=[c[0] for c in _examples()])
 def test_function_example(key: str, function: Function, example: dict) -> None:
     values = {name: _torch_value(name, value) for name, value in example.items()}
-    if function.name in ("log", "sqrt"):
+    if function.name in ("log", "sqrt", "rsqrt"):
         values["self"] = values["self"].abs() + 1  # keep the values finite for the comparisons
-    if function.name == "torch.sqrt":
+    if function.name in ("torch.sqrt", "torch.rsqrt"):
         values["input"] = values["input"].abs() + 1
     expected = _as_shapes(_run_torch(key, function, values, positional=True))
     bound = _full(function.params, example)
@@ -703,6 +703,19 @@ FUNCTION_REJECTED = [
     ("Tensor.softmax", {"self": T((2, 3, 4)), "dim": 3}, "expected dim in [-3, 2]"),
     ("Tensor.repeat", {"self": T((2, 3)), "repeats": (4,)}, "expected at least 2 repeat counts"),
     ("Tensor.repeat", {"self": T((2, 3)), "repeats": (2, -1)}, "expected repeat counts of at least 0"),
+    ("Tensor.split", {"self": T((2, 12)), "split_size": (4, 4), "dim": 1}, "expected split sizes that sum to 12"),
+    ("Tensor.split", {"self": T((2, 12)), "split_size": 4, "dim": 2}, "expected dim in [-2, 1]"),
+    ("Tensor.split", {"self": T(()), "split_size": 1}, "at least one dimension"),
+    ("Tensor.pow", {"self": T((2,), "long"), "exponent": -1}, "non-negative exponent"),
+    ("F.scaled_dot_product_attention", {"query": T((2, 5, 8)), "key": T((2, 6, 4)), "value": T((2, 6, 8))}, "one embedding size"),
+    ("F.scaled_dot_product_attention", {"query": T((2, 5, 8)), "key": T((2, 6, 8)), "value": T((2, 7, 8))}, "one length"),
+    ("F.scaled_dot_product_attention", {"query": T((2, 5, 8)), "key": T((2, 6, 8)), "value": T((2, 6, 8)), "attn_mask": T((5, 5), "bool")}, "broadcastable to the scores"),
+    (
+        "F.scaled_dot_product_attention",
+        {"query": T((2, 5, 8)), "key": T((2, 5, 8)), "value": T((2, 5, 8)), "attn_mask": T((5, 5), "bool"), "is_causal": True},
+        "attn_mask=None with is_causal=True",
+    ),
+    ("F.scaled_dot_product_attention", {"query": T((5, 8), "long"), "key": T((5, 8), "long"), "value": T((5, 8), "long")}, "expected float query"),
 ]
 
 

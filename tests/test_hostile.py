@@ -481,6 +481,13 @@ CORPUS = [
          edit("mlp", put(FWD, "self.out(F.gelu(self.hidden(X), approximate='\\nimport os'))"))),
     Case("forward_string_keyword_not_a_choice", "E323", MLP, "forward.body[0].return", "F.gelu's approximate must be 'none' or 'tanh', found 'fast'",
          edit("mlp", put(FWD, "self.out(F.gelu(self.hidden(X), approximate='fast'))"))),
+    # nanoGPT's attention: x.split and F.scaled_dot_product_attention, checked statically.
+    Case("split_sizes_do_not_sum", "E401", "specs/causal_self_attention.json", "forward.body[1]", "expected split sizes that sum to 48",
+         edit("causal_self_attention", put(["forward", "body", 1, "value"], "self.c_attn(x).split((16, 16, 8), dim=2)"))),
+    Case("split_into_too_many", "E401", "specs/causal_self_attention.json", "forward.body[1]", "",
+         edit("causal_self_attention", put(["forward", "body", 1, "value"], "self.c_attn(x).split(self.n_embd // 2, dim=2)"))),
+    Case("sdpa_mask_and_causal", "E401", "specs/causal_self_attention.json", "forward.body[5]", "attn_mask=None with is_causal=True",
+         edit("causal_self_attention", put(["forward", "body", 5, "value"], "F.scaled_dot_product_attention(q, k, v, attn_mask=q[..., 0] > 0, is_causal=True)"))),
     Case("device_called", "E302", MLP, "forward.body[0].return", "literal 'cuda' is not allowed here", edit("mlp", put(FWD, "X.device('cuda')"))),
     Case("invert_float", "E401", MLP, "forward.body[0].return", "expected a bool tensor for ~", edit("mlp", put(FWD, "self.out(F.relu(self.hidden(~X)))"))),
     Case("bitor_dict", "E302", MLP, "forward.body[0].return", "Dict is not allowed", edit("mlp", put(FWD, "X | {}"))),

@@ -86,6 +86,16 @@ CASES = {
     # gamma is registered after the layers ("after"), as the ConvNeXt code makes it.
     "convnext-default": ("convnext_block", "ConvNeXtBlock", lambda C: C(16), lambda: lib.ConvNeXtBlock(16), (2, 16, 8, 8)),
     "convnext-scale": ("convnext_block", "ConvNeXtBlock", lambda C: C(8, layer_scale_init_value=0.5), lambda: lib.ConvNeXtBlock(8, layer_scale_init_value=0.5), (2, 8, 9, 7)),
+    "rmsnorm-default": ("rms_norm", "RMSNorm", lambda C: C(16), lambda: lib.RMSNorm(16), (2, 5, 16)),
+    "rmsnorm-eps": ("rms_norm", "RMSNorm", lambda C: C(8, eps=1e-5), lambda: lib.RMSNorm(8, eps=1e-5), (3, 8)),
+    "causal-attention": (
+        "causal_self_attention", "CausalSelfAttention", lambda C: C(16, 4),
+        lambda: lib.CausalSelfAttention(lib.GPTConfig(n_embd=16, n_head=4, block_size=8)), (2, 5, 16),
+    ),
+    "causal-attention-dropout-no-bias": (
+        "causal_self_attention", "CausalSelfAttention", lambda C: C(12, 3, dropout=0.25, bias=False),
+        lambda: lib.CausalSelfAttention(lib.GPTConfig(n_embd=12, n_head=3, dropout=0.25, bias=False, block_size=8)), (3, 7, 12),
+    ),
     "convnext-no-scale": ("convnext_block", "ConvNeXtBlock", lambda C: C(8, layer_scale_init_value=0.0), lambda: lib.ConvNeXtBlock(8, layer_scale_init_value=0.0), (1, 8, 5, 5)),
 }
 
@@ -148,6 +158,25 @@ def test_initial_weights_equal_the_library(case):
     want = reference.state_dict()
     for key, value in ours.state_dict().items():
         assert torch.equal(value, want[key]), f"{case}: {key} differs"
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])
+def test_rmsnorm_computes_in_float32_and_casts_back_as_llama_does(dtype):
+    ours, reference = _ours("rms_norm", "RMSNorm")(8), lib.RMSNorm(8)
+    with torch.no_grad():
+        ours.weight.copy_(torch.rand(8) + 0.5)
+    reference.load_state_dict(ours.state_dict())
+    x = torch.randn(3, 8).to(dtype)
+    got, want = ours(x), reference(x)
+    assert got.dtype == want.dtype and torch.equal(got, want)
+
+
+def test_nanogpt_attention_does_not_script_and_ours_does():
+    """README's claim: nanoGPT's `self.dropout if self.training else 0` mixes float and int, which
+    TorchScript refuses; the spec writes 0.0."""
+    with pytest.raises(RuntimeError, match="true branch has type float but false branch has type int"):
+        torch.jit.script(lib.CausalSelfAttention(lib.GPTConfig(n_embd=8, n_head=2, block_size=4)))
+    torch.jit.script(_ours("causal_self_attention", "CausalSelfAttention")(8, 2))
 
 
 def test_every_block_has_two_configurations():

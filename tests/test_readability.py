@@ -113,6 +113,8 @@ BOOK = {
     "patch_embed": [lib.PatchEmbed],
     "layer_norm": [lib.LayerNorm],
     "convnext_block": [lib.ConvNeXtBlock],
+    "rms_norm": [lib.RMSNorm],
+    "causal_self_attention": [lib.CausalSelfAttention],
 }
 LIMIT = 1.3
 
