@@ -96,6 +96,16 @@ CASES = {
         "causal_self_attention", "CausalSelfAttention", lambda C: C(12, 3, dropout=0.25, bias=False),
         lambda: lib.CausalSelfAttention(lib.GPTConfig(n_embd=12, n_head=3, dropout=0.25, bias=False, block_size=8)), (3, 7, 12),
     ),
+    "gpt-mlp": ("gpt_mlp", "GPTMLP", lambda C: C(16, dropout=0.2), lambda: lib.MLP(lib.GPTConfig(n_embd=16, dropout=0.2)), (2, 5, 16)),
+    "gpt-mlp-no-bias": ("gpt_mlp", "GPTMLP", lambda C: C(8, bias=False), lambda: lib.MLP(lib.GPTConfig(n_embd=8, bias=False)), (3, 8)),
+    "gpt-block": (
+        "gpt_block", "GPTBlock", lambda C: C(16, 4),
+        lambda: lib.Block(lib.GPTConfig(n_embd=16, n_head=4, block_size=8)), (2, 5, 16),
+    ),
+    "gpt-block-dropout-no-bias": (
+        "gpt_block", "GPTBlock", lambda C: C(12, 3, dropout=0.25, bias=False),
+        lambda: lib.Block(lib.GPTConfig(n_embd=12, n_head=3, dropout=0.25, bias=False, block_size=8)), (3, 7, 12),
+    ),
     "convnext-no-scale": ("convnext_block", "ConvNeXtBlock", lambda C: C(8, layer_scale_init_value=0.0), lambda: lib.ConvNeXtBlock(8, layer_scale_init_value=0.0), (1, 8, 5, 5)),
 }
 

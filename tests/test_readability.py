@@ -115,6 +115,8 @@ BOOK = {
     "convnext_block": [lib.ConvNeXtBlock],
     "rms_norm": [lib.RMSNorm],
     "causal_self_attention": [lib.CausalSelfAttention],
+    "gpt_mlp": [lib.MLP],
+    "gpt_block": [lib.LayerNorm, lib.CausalSelfAttention, lib.MLP, lib.Block],
 }
 LIMIT = 1.3
 

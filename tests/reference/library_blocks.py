@@ -11,7 +11,7 @@ the statements that build and run the layers are the library's.
   ``torchvision/models/mobilenetv2.py`` (InvertedResidual).
 * timm: ``timm/layers/mlp.py`` (Mlp, ConvMlp), ``timm/layers/patch_embed.py``
   (PatchEmbed), ``timm/layers/helpers.py`` (to_2tuple).
-* nanoGPT: ``model.py`` (LayerNorm, CausalSelfAttention and the GPTConfig it reads).
+* nanoGPT: ``model.py`` (LayerNorm, CausalSelfAttention, MLP, Block and the GPTConfig they read).
 * ConvNeXt (facebookresearch/ConvNeXt): ``models/convnext.py`` (Block, here ConvNeXtBlock).
 * Llama (meta-llama/llama): ``llama/model.py`` (RMSNorm).
 """
@@ -517,3 +517,35 @@ class CausalSelfAttention(nn.Module):
         # output projection
         y = self.resid_dropout(self.c_proj(y))
         return y
+
+
+class MLP(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.c_fc    = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu    = nn.GELU()
+        self.c_proj  = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        x = self.c_fc(x)
+        x = self.gelu(x)
+        x = self.c_proj(x)
+        x = self.dropout(x)
+        return x
+
+
+class Block(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.ln_1 = LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        x = x + self.mlp(self.ln_2(x))
+        return x
