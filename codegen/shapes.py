@@ -1044,7 +1044,7 @@ def infer(block: Block, blocks: dict[str, Block]) -> None:
     _check_branches(block, checker)
     block.output_shape = first_output.shape if isinstance(first_output, Tensor) else None
     block.output_text = format_shape(first_output)
-    block.table = table_rows(first, block) if block.kind != "function" else []
+    block.table = table_rows(first) if block.kind != "function" else []
     block.total_parameters = first.parameter_count() if block.kind != "function" else 0
     if block.total_parameters > MAX_PARAMETERS:
         raise SpecError("E324", f"the example has {block.total_parameters:,} parameters (at most {MAX_PARAMETERS:,})", block.file, "example")
@@ -1194,21 +1194,18 @@ class _InitEvaluator(ShapeChecker):
         return super().eval(node, env, inst, path)
 
 
-def table_rows(inst: Instance, block: Block) -> list[TableRow]:
-    """One row per parameter and child, in registration order (a parameter with "after" follows its layer)."""
-    after = {t.name: t.after for t in block.parameters}
-
-    def parameters_after(layer: str | None) -> list[TableRow]:
-        return [TableRow(name, "-", math.prod(inst.tensors[name].shape)) for name in inst.parameter_names if after.get(name) == layer]
-
-    rows = parameters_after(None)
+def table_rows(inst: Instance) -> list[TableRow]:
+    """One row per parameter, then per child: the order of state_dict(), which lists a module's own
+    parameters before its children's whatever order __init__ made them in ("after" included)."""
+    rows = [TableRow(name, "-", math.prod(inst.tensors[name].shape)) for name in inst.parameter_names]
     for name, child in inst.children.items():
+        if child.kind == "none":
+            continue
         if child.kind == "container" and len(child.children) <= MAX_TABLE_CHILDREN:
             for sub, grandchild in child.children.items():
                 rows.append(TableRow(f"{name}.{sub}", _outputs(grandchild), grandchild.parameter_count()))
-        elif child.kind != "none":
+        else:
             rows.append(TableRow(name, _outputs(child), child.parameter_count()))
-        rows += parameters_after(name)
     return rows
 
 

@@ -302,6 +302,41 @@ def test_strings_in_forward_compare_and_pass_by_keyword(tmp_path):
     assert code == 2 and "E409" in err, err
 
 
+class _ScaleAfterLinear(nn.Module):
+    """Hand-written: the layer first, then a randomly drawn parameter (its draw comes second)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.scale = nn.Parameter(torch.randn(3))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return self.fc(X) * self.scale
+
+
+@pytest.mark.parametrize("after", [True, False])
+def test_after_puts_a_parameter_s_draw_after_its_layer(tmp_path, after):
+    """"after" changes when a parameter is made, so when it draws: with it, a seeded block equals code
+    that makes the parameter after its layer; without it the parameter draws first and differs.
+    state_dict() lists a module's own tensors first either way."""
+    scale: dict[str, Any] = {"shape": [3], "init": "randn"}
+    if after:
+        scale["after"] = "fc"
+    doc = spec(
+        "ScaleAfterLinear", [{"return": "self.fc(X) * self.scale"}], {"X": [2, 4]},
+        layers={"fc": {"type": "Linear", "args": {"in_features": 4, "out_features": 3}}},
+    )
+    doc["parameters"] = {"scale": scale}
+    module, _ = built(tmp_path, "scale_after_linear", doc)
+    torch.manual_seed(0)
+    ours = module.ScaleAfterLinear()
+    torch.manual_seed(0)
+    reference = _ScaleAfterLinear()
+    assert list(ours.state_dict()) == list(reference.state_dict()) == ["scale", "fc.weight", "fc.bias"]
+    same = all(torch.equal(ours.state_dict()[k], v) for k, v in reference.state_dict().items())
+    assert same == after
+
+
 def test_lazy_layers_count_what_torch_materialises(tmp_path):
     doc = spec(
         "LazyStem",
