@@ -882,7 +882,7 @@ def _bind(params: tuple, args: list[Any], kwargs: dict[str, Any], name: str, whe
             if param.default is REQUIRED:
                 raise SpecError("E322", f"{name} needs argument {param.name!r}", *where)
             bound[param.name] = param.default
-        elif not param.kind.startswith("tensor") and param.name != varargs:
+        elif not param.kind.startswith("tensor"):  # sizes too (x.flip(0.5), x.flip(dims='a')), however given
             value = bound[param.name]
             if not isinstance(value, Tensor) and not catalogue.check_kind(param.kind, value):
                 raise SpecError("E323", f"{name}'s {param.name} must be {catalogue.describe_kind(param.kind)}, found {_describe(value)}", *where)
@@ -926,7 +926,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, Instance):
         return f"the layer at {value.path}"
     if isinstance(value, tuple):
-        return "(" + ", ".join(_describe(v) for v in value) + ")"
+        return "(" + ", ".join(_describe(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     if isinstance(value, LayerClass):
         return f"the layer class {value}"
     return catalogue.describe_value(value)

@@ -488,6 +488,13 @@ CORPUS = [
          edit("causal_self_attention", put(["forward", "body", 1, "value"], "self.c_attn(x).split(self.n_embd // 2, dim=2)"))),
     Case("sdpa_mask_and_causal", "E401", "specs/causal_self_attention.json", "forward.body[5]", "attn_mask=None with is_causal=True",
          edit("causal_self_attention", put(["forward", "body", 5, "value"], "F.scaled_dot_product_attention(q, k, v, attn_mask=q[..., 0] > 0, is_causal=True)"))),
+    # Sizes are ints however they are given (x.flip(0.5) and x.flip(dims='a') reached torch, or exit 3).
+    Case("sizes_float", "E323", MLP, "forward.body[0].return", "Tensor.flip's dims must be a tuple of ints, found (0.5,)",
+         edit("mlp", put(FWD, "self.out(F.relu(self.hidden(X))).flip(0.5)"))),
+    Case("sizes_by_keyword_string", "E323", MLP, "forward.body[0].return", "Tensor.flip's dims must be a tuple of ints, found 'a'",
+         edit("mlp", put(FWD, "self.out(F.relu(self.hidden(X))).flip(dims='a')"))),
+    Case("sizes_by_keyword_int", "E323", MLP, "forward.body[0].return", "Tensor.permute's dims must be a tuple of ints, found 1",
+         edit("mlp", put(FWD, "self.out(F.relu(self.hidden(X))).permute(dims=1)"))),
     Case("device_called", "E302", MLP, "forward.body[0].return", "literal 'cuda' is not allowed here", edit("mlp", put(FWD, "X.device('cuda')"))),
     Case("invert_float", "E401", MLP, "forward.body[0].return", "expected a bool tensor for ~", edit("mlp", put(FWD, "self.out(F.relu(self.hidden(~X)))"))),
     Case("bitor_dict", "E302", MLP, "forward.body[0].return", "Dict is not allowed", edit("mlp", put(FWD, "X | {}"))),
