@@ -205,6 +205,7 @@ class Layer:
     shape: ShapeRule
     parameters: Callable[[Mapping[str, Any]], int]
     positional: int = 0
+    keyword_only: frozenset[str] = frozenset()  # torch takes these by keyword only (after device and dtype)
     inferred: str | None = None
     inferred_dim: int = 1
     example: tuple[dict[str, Any], tuple[tuple[int, ...], ...]] | None = None
@@ -1102,7 +1103,7 @@ def _build_layers() -> dict[str, Layer]:
         add(_layer(
             f"BatchNorm{n}d", (Param("num_features", "int"),) + norm_tail, _batch_norm_shape(n), _batch_norm_count,
             ({"num_features": 3}, (size,)),
-            positional=1, inferred="num_features", inferred_dim=1,
+            positional=1, keyword_only=frozenset({"bias"}), inferred="num_features", inferred_dim=1,
         ))
     lazy_rule, lazy_count = _lazy(
         _linear_shape, lambda a: a["in_features"] * a["out_features"] + (a["out_features"] if a["bias"] else 0),
@@ -1118,7 +1119,7 @@ def _build_layers() -> dict[str, Layer]:
         ({"out_channels": 4, "kernel_size": 3, "padding": 1, "stride": 2}, ((2, 3, 10, 9),)), positional=1,  # the book: (num_channels, kernel_size=3)
     ))
     lazy_rule, lazy_count = _lazy(_batch_norm_shape(2), _batch_norm_count, "num_features", 1, "4 dimensions (N, C, H, W)")
-    add(_layer("LazyBatchNorm2d", norm_tail, lazy_rule, lazy_count, ({}, ((2, 3, 4, 5),))))
+    add(_layer("LazyBatchNorm2d", norm_tail, lazy_rule, lazy_count, ({}, ((2, 3, 4, 5),)), keyword_only=frozenset({"bias"})))
     add(_layer(
         "LayerNorm",
         (Param("normalized_shape", "int|ints"), Param("eps", "float", 1e-05), Param("elementwise_affine", "bool", True), Param("bias", "bool", True)),
@@ -1130,7 +1131,7 @@ def _build_layers() -> dict[str, Layer]:
         (Param("num_groups", "int"), Param("num_channels", "int"), Param("eps", "float", 1e-05), Param("affine", "bool", True), Param("bias", "bool", True)),
         _group_norm_shape, _group_norm_count,
         ({"num_groups": 2, "num_channels": 6}, ((2, 6, 4, 4),)),
-        positional=2, inferred="num_channels", inferred_dim=1,
+        positional=2, keyword_only=frozenset({"bias"}), inferred="num_channels", inferred_dim=1,
     ))
     add(_layer(
         "Dropout", (Param("p", "float", 0.5), Param("inplace", "bool", False)), _dropout_shape, _no_parameters,

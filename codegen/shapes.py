@@ -259,8 +259,11 @@ class ShapeChecker:
         names = [a.name for a in self.blocks[chosen.name].args] if chosen.kind == "block" else [p.name for p in catalogue.LAYERS[chosen.name].params]
         label = chosen.name if chosen.kind == "block" else f"nn.{chosen.name}"
         positional = [*chosen.positional, *positional]  # partial(nn.GroupNorm, 4)(planes): GroupNorm(4, planes)
-        if len(positional) > len(names):
-            raise SpecError("E406", f"{label} takes at most {len(names)} positional arguments, given {len(positional)} (with {chosen}'s)", owner.file, f"{layer.path}.positional")
+        # Up to the first argument torch takes by keyword only (GroupNorm's bias comes after device and dtype).
+        keyword_only = catalogue.LAYERS[chosen.name].keyword_only if chosen.kind == "layer" else frozenset()
+        most = next((i for i, name in enumerate(names) if name in keyword_only), len(names))
+        if len(positional) > most:
+            raise SpecError("E406", f"{label} takes at most {most} positional arguments, given {len(positional)} (with {chosen}'s)", owner.file, f"{layer.path}.positional")
         bound = dict(chosen.keywords)
         for key in names[: len(positional)]:
             if key in bound:  # as Python's partial: a bound keyword and a positional argument for the same name

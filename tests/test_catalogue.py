@@ -187,6 +187,10 @@ def test_layer_constructor_signature(name: str) -> None:
     # What the book writes positionally must be positional in torch.
     for their in theirs[: layer.positional]:
         assert their.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    # What torch takes by keyword only (after device and dtype) is never bound by position.
+    keyword_only = {p.name for p in inspect.signature(cls.__init__).parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    assert layer.keyword_only == keyword_only - HIDDEN
+    assert all(p.name not in keyword_only for p in theirs[: len(theirs) - len(layer.keyword_only)])
 
 
 def test_recurrent_signatures_match_rnnbase() -> None:

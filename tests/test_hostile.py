@@ -753,8 +753,11 @@ CORPUS = [
     Case("partial_unknown_keyword", "E321", "specs/mlp_timm.json", "examples[1].args.norm_layer", "nn.LayerNorm has no argument 'epsilon'",
          edit("mlp_timm", put(["examples", 1, "args", "norm_layer"], "partial(nn.LayerNorm, epsilon=1e-6)"))),
     # partial with positional arguments (partial(nn.GroupNorm, 4)): counted and checked where the class is called.
-    Case("partial_too_many_positional", "E406", "specs/basic_block.json", "layers.bn1.positional", "nn.GroupNorm takes at most 5 positional arguments, given 6",
-         edit("basic_block", put(["examples", 2, "args", "norm_layer"], "partial(nn.GroupNorm, 4, 16, 1e-05, True, 9)"))),
+    Case("partial_too_many_positional", "E406", "specs/basic_block.json", "layers.bn1.positional", "nn.GroupNorm takes at most 4 positional arguments, given 7",
+         edit("basic_block", put(["examples", 2, "args", "norm_layer"], "partial(nn.GroupNorm, 4, 16, 1e-05, True, 9, 9)"))),
+    # GroupNorm's bias comes after device and dtype, by keyword only: a fifth positional argument is refused.
+    Case("partial_positional_keyword_only", "E406", "specs/basic_block.json", "layers.bn1.positional", "nn.GroupNorm takes at most 4 positional arguments, given 6 (with partial(nn.GroupNorm, 4, 16, 1e-05, True, False)",
+         edit("basic_block", put(["examples", 2, "args", "norm_layer"], "partial(nn.GroupNorm, 4, 16, 1e-05, True, False)"))),
     Case("partial_positional_and_keyword", "E406", "specs/basic_block.json", "layers.bn1.positional", "got 'num_groups' twice",
          edit("basic_block", put(["examples", 2, "args", "norm_layer"], "partial(nn.GroupNorm, 4, num_groups=2)"))),
     Case("partial_without_arguments", "E302", "specs/basic_block.json", "examples[2].args.norm_layer", "partial() takes one layer class and arguments for it",
