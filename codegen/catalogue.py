@@ -49,7 +49,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, Callable, Mapping, NoReturn
 
-from .values import DEVICE, DTYPES, REQUIRED, TORCH_DTYPES, DType, Param, ShapeError, ShapeRule, Tensor, TensorList
+from .values import DEVICE, DTYPES, REQUIRED, TORCH_DTYPES, Chunks, DType, Param, ShapeError, ShapeRule, Tensor, TensorList
 
 # ------------------------------------------------------------------ kinds
 
@@ -1505,7 +1505,7 @@ def _float_shape(b: Mapping[str, Any]) -> Tensor:
     return replace(b["self"], dtype="float")
 
 
-def _split_shape(b: Mapping[str, Any]) -> tuple[Tensor, ...]:
+def _split_shape(b: Mapping[str, Any]) -> Chunks:
     """``x.split(size, dim)``: chunks of ``size`` along dim (the last one smaller), or the sizes listed."""
     x, size = b["self"], b["split_size"]
     if not x.shape:
@@ -1520,7 +1520,7 @@ def _split_shape(b: Mapping[str, Any]) -> tuple[Tensor, ...]:
         sizes = list(size)
         if not sizes or any(s < 0 for s in sizes) or sum(sizes) != n:
             _fail(f"expected split sizes that sum to {n} (dimension {b['dim']} of {x}), found {describe_value(size)}")
-    return tuple(Tensor(x.shape[:dim] + (s,) + x.shape[dim + 1:], x.dtype) for s in sizes)
+    return Chunks(Tensor(x.shape[:dim] + (s,) + x.shape[dim + 1:], x.dtype) for s in sizes)
 
 
 def _sdpa_shape(b: Mapping[str, Any]) -> Tensor:
@@ -1547,6 +1547,8 @@ def _sdpa_shape(b: Mapping[str, Any]) -> Tensor:
             fits = False
         if mask.dtype == "long" or not fits:
             _fail(f"expected a bool or float attn_mask broadcastable to the scores {Tensor(scores)}, found {describe_value(mask)}")
+        if len(q.shape) == 4 and len(mask.shape) < 2:  # torch's CPU kernel for 4-d inputs indexes the mask's dim -2
+            _fail(f"expected an attn_mask of at least 2 dimensions with a 4-d query, found {describe_value(mask)}")
     if not 0 <= b["dropout_p"] <= 1:
         _fail(f"expected dropout_p in [0, 1], found {b['dropout_p']}")
     return Tensor(q.shape[:-1] + (v.shape[-1],), q.dtype)

@@ -31,7 +31,7 @@ from .model import (
     TableRow,
     While,
 )
-from .values import DEVICE, REQUIRED, TORCH_DTYPES, LayerClass, ShapeError, Tensor, TensorList
+from .values import DEVICE, REQUIRED, TORCH_DTYPES, Chunks, LayerClass, ShapeError, Tensor, TensorList
 
 MAX_PARAMETERS = 2_000_000_000
 # Bounds on the work of one example's shape inference, so that no spec can make
@@ -427,7 +427,7 @@ class ShapeChecker:
         done, value = self._statements(method.body, dict(zip(method.inputs, args)), inst)
         returns = annotation(value)
         if returns is None:
-            raise SpecError("E401", f"self.{method.name} returns {_describe(value)}; it must return a tensor or a tuple of tensors", file, method.path)
+            raise SpecError("E401", returns_message(f"self.{method.name}", value), file, method.path)
         method.returns = returns
         return value
 
@@ -694,7 +694,7 @@ class ShapeChecker:
                 try:
                     return value[index]
                 except (IndexError, ValueError) as exc:
-                    raise SpecError("E401", f"cannot index {value} by {index}: {exc}", *where) from None
+                    raise SpecError("E401", f"cannot index {_describe(value)} by {index}: {exc}", *where) from None
             if isinstance(value, Instance) and value.kind == "container":
                 return _child(value, index, where)
             raise SpecError("E401", f"cannot index {_describe(value)} by {_describe(index)}: index a tensor, or a tuple such as X.shape by an int or a slice", *where)
@@ -793,6 +793,8 @@ class ShapeChecker:
     def _binop(self, op: ast.operator, left: Any, right: Any, where: tuple[str, str]) -> Any:
         if left is _DATA or right is _DATA:
             return _DATA
+        if any(isinstance(side, tuple) and any(isinstance(item, Tensor) for item in side) for side in (left, right)):
+            raise SpecError("E401", f"{_BINOP_SYMBOLS[type(op)]}: a tuple of tensors is not a tensor; unpack or index it first, found {_describe(left)} and {_describe(right)}", *where)
         if isinstance(left, TensorList) or isinstance(right, TensorList):
             raise SpecError("E401", f"{_BINOP_SYMBOLS[type(op)]}: a list of tensors is not a tensor; index it (Hs[0]) or stack it (torch.stack(Hs)), found {_describe(left)} and {_describe(right)}", *where)
         if isinstance(left, Tensor) or isinstance(right, Tensor):
@@ -1002,6 +1004,8 @@ def _example_tensor(value: Any) -> Any:
 
 def annotation(value: Any) -> str | None:
     """The return annotation TorchScript accepts for ``value``: torch.Tensor, tuple[torch.Tensor, ...] spelled out, nested."""
+    if isinstance(value, Chunks):
+        return None  # as many as the input gives: no fixed type (see returns_message)
     if isinstance(value, Tensor):
         return "torch.Tensor"
     if isinstance(value, TensorList):
@@ -1011,6 +1015,16 @@ def annotation(value: Any) -> str | None:
         if all(parts):
             return "tuple[" + ", ".join(parts) + "]"  # type: ignore[arg-type]
     return None
+
+
+def returns_message(what: str, value: Any) -> str:
+    """Why ``value`` cannot be returned (annotation() found no type for it)."""
+    def chunks(v: Any) -> bool:
+        return isinstance(v, Chunks) or (isinstance(v, tuple) and any(chunks(item) for item in v))
+
+    if chunks(value):
+        return f"{what} returns the chunks of .split(), whose number depends on the input; unpack them (q, k, v = x.split(...)) and return those"
+    return f"{what} returns {_describe(value)}; it must return a tensor or a tuple of tensors"
 
 
 def infer(block: Block, blocks: dict[str, Block]) -> None:
@@ -1031,7 +1045,7 @@ def infer(block: Block, blocks: dict[str, Block]) -> None:
         declared = example.get("output")
         returns = annotation(output)
         if returns is None:
-            raise SpecError("E401", f"forward returns {_describe(output)}; it must return a tensor or a tuple of tensors", block.file, "forward.body")
+            raise SpecError("E401", returns_message("forward", output), block.file, "forward.body")
         if declared is not None:
             if not isinstance(output, Tensor):
                 raise SpecError("E402", f"example output declared as a shape but forward returns {_describe(output)}", block.file, f"{where}.output")

@@ -99,6 +99,11 @@ class TensorList:
         return "[" + ", ".join(str(item) for item in self.items) + "]"
 
 
+class Chunks(tuple):
+    """``x.split(...)``'s tensors: how many there are depends on the input, so they are unpacked or
+    indexed, never returned whole (no fixed return type; TorchScript sees a list)."""
+
+
 @dataclass(frozen=True)
 class LayerClass:
     """A layer class as a value of constructor arithmetic: ``nn.GELU``, a spec's class, or

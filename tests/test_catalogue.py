@@ -720,6 +720,11 @@ FUNCTION_REJECTED = [
         "attn_mask=None with is_causal=True",
     ),
     ("F.scaled_dot_product_attention", {"query": T((5, 8), "long"), "key": T((5, 8), "long"), "value": T((5, 8), "long")}, "expected float query"),
+    (
+        "F.scaled_dot_product_attention",
+        {"query": T((2, 4, 5, 8)), "key": T((2, 4, 6, 8)), "value": T((2, 4, 6, 8)), "attn_mask": T((6,), "bool")},
+        "at least 2 dimensions with a 4-d query",
+    ),
 ]
 
 

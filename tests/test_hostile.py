@@ -486,6 +486,10 @@ CORPUS = [
          edit("causal_self_attention", put(["forward", "body", 1, "value"], "self.c_attn(x).split((16, 16, 8), dim=2)"))),
     Case("split_into_too_many", "E401", "specs/causal_self_attention.json", "forward.body[1]", "",
          edit("causal_self_attention", put(["forward", "body", 1, "value"], "self.c_attn(x).split(self.n_embd // 2, dim=2)"))),
+    Case("split_returned_whole", "E401", "specs/causal_self_attention.json", "forward.body", "returns the chunks of .split(), whose number depends on the input",
+         edit("causal_self_attention", put(["forward", "body", 8, "return"], "self.c_attn(x).split(self.n_embd, dim=2)"))),
+    Case("split_times_two", "E401", "specs/causal_self_attention.json", "forward.body[8].return", "a tuple of tensors is not a tensor",
+         edit("causal_self_attention", put(["forward", "body", 8, "return"], "self.c_attn(x).split(self.n_embd, dim=2) * 2"))),
     Case("sdpa_mask_and_causal", "E401", "specs/causal_self_attention.json", "forward.body[5]", "attn_mask=None with is_causal=True",
          edit("causal_self_attention", put(["forward", "body", 5, "value"], "F.scaled_dot_product_attention(q, k, v, attn_mask=q[..., 0] > 0, is_causal=True)"))),
     # Sizes are ints however they are given (x.flip(0.5) and x.flip(dims='a') reached torch, or exit 3).
