@@ -684,7 +684,7 @@ def _init_rule(doc: dict[str, Any], path: str, scope: Scope) -> InitRule:
             message = f"{type_name} has no weight or bias to initialise" if type_name in catalogue.LAYERS else f"unknown layer type {type_name!r}" + did_you_mean(type_name, known)
             errors.errors.append(SpecError("E343", message, path=f"{path}.types[{i}]"))
     tensors = {}
-    for tensor in ("weight", "bias"):
+    for tensor in initialisers.TENSORS:
         if tensor in doc:
             init = errors.run(lambda: initialisers.parse(doc[tensor], tensor, f"{path}.{tensor}", scope.names, creates=False))
             if init is not None:

@@ -61,6 +61,9 @@ RESERVED = frozenset(
 # nn.Sequential's own methods: add_module refuses a child of one of these names (they are attributes already).
 SEQUENTIAL_METHODS = frozenset({"append", "extend", "insert", "pop"})
 
+# The attributes a forward expression may read on a tensor (anything but self, torch, math).
+TENSOR_ATTRIBUTES = frozenset({"shape", "T", "device"})
+
 # torch.is_grad_enabled(): takes no arguments and is decided at run time, so shape
 # inference runs both arms of an if on it. (self.training is a member: see analyse.)
 MODE_FUNCTIONS = frozenset({"torch.is_grad_enabled"})
@@ -329,7 +332,7 @@ class _Checker(ast.NodeVisitor):
 
                     self.fail("E303", f"unknown name torch.{node.attr}" + did_you_mean(node.attr, TORCH_NAMES))
                 return
-            if node.attr in ("shape", "T", "device"):
+            if node.attr in TENSOR_ATTRIBUTES:
                 self.visit(node.value)
                 return
         self.fail("E302", f"attribute .{node.attr} is not allowed here")

@@ -11,8 +11,8 @@ import ast
 
 from . import catalogue
 from .errors import SpecError
-from .expressions import MATH_CONSTANTS, MATH_FUNCTIONS, MODE_FUNCTIONS, RESERVED, SEQUENTIAL_METHODS
-from .initialisers import CREATE, FORMS
+from .expressions import MATH_CONSTANTS, MATH_FUNCTIONS, MODE_FUNCTIONS, RESERVED, SEQUENTIAL_METHODS, TENSOR_ATTRIBUTES
+from .initialisers import CREATE, FORMS, TENSORS
 from .model import Block, LayerDef
 from .values import TORCH_DTYPES
 
@@ -47,6 +47,24 @@ MODULE_ATTRIBUTES = {
     "F": frozenset(f.split(".", 1)[1] for f in catalogue.FUNCTIONS if f.startswith("F.")),
     "math": frozenset(set(MATH_FUNCTIONS) | set(MATH_CONSTANTS)),
 }
+# Where an imported name may stand: a module only before a dot (torch.cat, nn.init.normal_),
+# partial only called, Callable only subscripted (Callable[..., nn.Module]). Never a value of its
+# own, which a file could bind to another name (t = torch; t.load(...)) or pack (ops = (torch, F))
+# and so reach what MODULE_ATTRIBUTES refuses.
+IMPORT_PLACES = {"torch": (ast.Attribute, "value"), "nn": (ast.Attribute, "value"), "F": (ast.Attribute, "value"),
+                 "math": (ast.Attribute, "value"), "partial": (ast.Call, "func"), "Callable": (ast.Subscript, "value")}
+assert set(IMPORT_PLACES) == {bound for *_, bound in ALLOWED_IMPORTS}
+# What follows self besides the block's own members and methods: what the renderer writes
+# (self.training in forward, register_buffer and the variadic add_module in __init__, the init
+# rules' self.modules()). Never another nn.Module method (register_forward_hook, apply, load_state_dict...).
+SELF_ATTRIBUTES = frozenset({"training", "register_buffer", "add_module", "modules"})
+# What follows anything else (a tensor, a layer, a local): the catalogue's tensor methods, the
+# attributes forward reads (shape, T, device), a layer's tensors, their .data in init update steps,
+# get_parameter and add_module on a layer in __init__, a list's append. Never .numpy(), .tofile(),
+# .dump(), .save() or any other way out of the tensor world.
+OBJECT_ATTRIBUTES = frozenset(
+    set(catalogue.METHODS) | TENSOR_ATTRIBUTES | set(TENSORS) | {"data", "get_parameter", "add_module", "append"}
+)
 FORBIDDEN_CALLS = frozenset(
     {"exec", "eval", "compile", "__import__", "open", "getattr", "setattr", "delattr",
      "globals", "locals", "vars", "breakpoint", "input", "exit", "quit", "help"}
@@ -186,7 +204,9 @@ def _is_carried_value(value: ast.expr, args: set[str]) -> bool:
 
 def _check_names(top: ast.ClassDef | ast.FunctionDef, block: Block, module_names: frozenset[str], fail) -> None:
     """Every name a function or class reads is its own local, the file's import or block, or one of BUILTINS;
-    a module's attribute is one MODULE_ATTRIBUTES lists; a private attribute is the block's own.
+    a module's attribute is one MODULE_ATTRIBUTES lists, and a module stands only before its dot (IMPORT_PLACES);
+    self's attribute is the block's own or one of SELF_ATTRIBUTES, anything else's one of OBJECT_ATTRIBUTES;
+    a private attribute is the block's own.
 
     A function's locals are its arguments and what its body assigns (no global, nonlocal, del,
     lambda or comprehension gets past the gate). Defaults, annotations and decorators are read in
@@ -225,6 +245,18 @@ def _check_names(top: ast.ClassDef | ast.FunctionDef, block: Block, module_names
             formed.add(id(node.func))
         elif type(node) is ast.Subscript and type(node.value) is ast.Name and node.value.id == "type":
             formed.add(id(node.value))
+    placed: dict[int, tuple[type, str]] = {}  # a node's id -> (its parent's type, the field it is in)
+    for node in nodes:
+        if type(node) is ast.Attribute:
+            placed[id(node.value)] = (ast.Attribute, "value")
+        elif type(node) is ast.Call:
+            placed[id(node.func)] = (ast.Call, "func")
+        elif type(node) is ast.Subscript:
+            placed[id(node.value)] = (ast.Subscript, "value")
+    imports = module_names & set(IMPORT_PLACES)
+    for node in nodes:  # first, so an aliased module is named as such rather than by what follows the alias
+        if type(node) is ast.Name and node.id in imports and placed.get(id(node)) != IMPORT_PLACES[node.id]:
+            fail(f"{node.id} as a value in {where}: an import stands only where the renderer writes it")
     for part, names in scoped:
         for node in part:
             kind = type(node)
@@ -242,6 +274,21 @@ def _check_names(top: ast.ClassDef | ast.FunctionDef, block: Block, module_names
             owner = node.value
             if not (type(owner) is ast.Name and owner.id == "self" and node.attr in own):
                 fail(f"private attribute {node.attr} in {where}")
+    for node in nodes:  # then every other attribute, so each of those names the part it refuses
+        if type(node) is ast.Attribute:
+            owner = node.value
+            if type(owner) is ast.Name and owner.id in MODULE_ATTRIBUTES and owner.id in module_names:
+                pass  # checked above
+            elif _is_nn_init(owner):
+                if node.attr not in INIT_FUNCTIONS:
+                    fail(f"nn.init.{node.attr} in {where}")
+            elif type(owner) is ast.Name and owner.id == "self":
+                if node.attr not in own and node.attr not in SELF_ATTRIBUTES:
+                    fail(f"self.{node.attr} in {where}, which is neither the block's own nor an attribute the renderer writes")
+            elif id(node) in formed or (node.attr == "values" and ast.unparse(owner) == "self._modules"):
+                pass  # super().__init__; the variadic children's loop
+            elif node.attr not in OBJECT_ATTRIBUTES:
+                fail(f"attribute .{node.attr} in {where}, which the renderer never writes after {ast.unparse(owner)[:40]}")
 
 
 def _is_call_of(node: ast.expr, name: str) -> bool:

@@ -32,6 +32,7 @@ from .model import Init, InitStep
 from .values import REQUIRED, Param, ShapeError, Tensor
 
 CREATE = ("rand", "randn", "zeros", "ones")  # torch.<name>(shape): parameters and buffers
+TENSORS = ("weight", "bias")  # a layer's tensors an init or an init rule names: self.fc.weight, module.bias
 RANDOM = ("rand", "randn")  # may be scaled: randn * 0.01
 _NONLINEARITIES = "linear|conv1d|conv2d|conv3d|conv_transpose1d|conv_transpose2d|conv_transpose3d|sigmoid|tanh|relu|leaky_relu|selu"
 _KAIMING = (

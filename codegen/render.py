@@ -648,7 +648,7 @@ def _init_rules(block: Block) -> list[dict[str, Any]]:
         # `module` by `type(module) is nn.Linear or ...`, not by `type(module) in (...)`.
         test = " or ".join(f"type(module) is nn.{t}" for t in rule.types)
         lines = []
-        for tensor in ("weight", "bias"):
+        for tensor in initialisers.TENSORS:
             if tensor in rule.tensors:
                 optional = any((t, tensor) in initialisers.OPTIONAL_TYPED for t in rule.types)
                 target = f"module.get_parameter({string_literal(tensor)})" if optional else f"module.{tensor}"
@@ -669,7 +669,7 @@ def _layer_inits(block: Block) -> list[str]:
     lines: list[str] = []
 
     def visit(layer: LayerDef, attribute: str, names: list[str]) -> None:
-        for tensor in ("weight", "bias"):
+        for tensor in initialisers.TENSORS:
             if tensor in layer.init:
                 if names or (layer.type, tensor) in initialisers.OPTIONAL_TYPED:
                     target = f"{attribute}.get_parameter({string_literal('.'.join([*names, tensor]))})"

@@ -1423,6 +1423,8 @@ def test_gate_refuses_add_module_but_in_the_emitted_forms(old, new, fragment):
 
 
 PWNED = "__import__('os').system('echo PWNED')"
+MLP_FORWARD = "return self.out(F.relu(self.hidden(X)))"
+MLP_OUT = "self.out = nn.Linear(256, 10)"
 
 
 @pytest.mark.parametrize("stem, edits, fragment", [
@@ -1448,6 +1450,15 @@ PWNED = "__import__('os').system('echo PWNED')"
     ("regnetx32", [("return self.net(X)", "self._forward_hooks.clear()\n        return self.net(X)")], "private attribute _forward_hooks in RegNetX32"),
     ("regnetx32", [("return self.net(X)", "self.__init__()\n        return self.net(X)")], "private attribute __init__ in RegNetX32"),
     ("regnetx32", [("from torch import nn\n", "from torch import nn\nfrom torch import nn as tnn\n")], "import from torch"),
+    # A module bound to another name or packed, to reach what torch.<name> would be refused for.
+    ("mlp", [(MLP_FORWARD, 't = torch\n        t.load(f="/tmp/evil.pt", weights_only=False)\n        ' + MLP_FORWARD)], "torch as a value in MLP"),
+    ("mlp", [(MLP_FORWARD, 'ops = (torch, F)\n        ops[0].hub.load(repo_or_dir="a/b", model="c")\n        ' + MLP_FORWARD)], "as a value in MLP"),
+    ("mlp", [(MLP_FORWARD, "return self.out(F.relu(self.hidden(X.to(torch))))")], "torch as a value in MLP"),
+    # After a tensor, a layer or self, only the catalogue's methods and what the renderer writes.
+    ("mlp", [(MLP_OUT, MLP_OUT + '\n        torch.Tensor([105, 109]).byte().numpy().tofile("/tmp/evil.pth")')], "attribute .tofile in MLP"),
+    ("mlp", [(MLP_OUT, MLP_OUT + '\n        self.out.weight.numpy().dump("/tmp/evil.pkl")')], "attribute .dump in MLP"),
+    ("mlp", [(MLP_OUT, MLP_OUT + "\n        self.register_forward_hook(hook=self.out)")], "self.register_forward_hook in MLP"),
+    ("mlp", [(MLP_FORWARD, "return self.out(F.relu(self.hidden(X))).apply_(float)")], "attribute .apply_ in MLP"),
     # Compile-time errors the parser leaves to the compiler.
     ("regnetx32", [("return self.net(X)", "break\n        return self.net(X)")], "'break' outside loop"),
     ("regnetx32", [("nn.Flatten()", "nn.Flatten(start_dim=1, start_dim=1)")], "keyword argument repeated"),
