@@ -281,6 +281,7 @@ class ShapeChecker:
         inst.definition = layer
         # A keyword the partial gave is reported at the layer's type, where the class came from.
         origin = {key: f"{layer.path}.type" for key, _ in chosen.keywords if key not in values}
+        origin.update((key, f"{layer.path}.type") for key in names[: len(chosen.positional)])  # partial(nn.GroupNorm, -4)
         return self.build_catalogued(catalogue.LAYERS[chosen.name], bound, layer, owner, inst, origin)
 
     def build_spec_block(self, target: Block, values: dict[str, Any], layer: LayerDef, owner: Block) -> Instance:

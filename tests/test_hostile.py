@@ -762,6 +762,9 @@ CORPUS = [
     # GroupNorm's bias comes after device and dtype, by keyword only: a fifth positional argument is refused.
     Case("partial_positional_keyword_only", "E406", "specs/basic_block.json", "layers.bn1.positional", "nn.GroupNorm takes at most 4 positional arguments, given 6 (with partial(nn.GroupNorm, 4, 16, 1e-05, True, False)",
          edit("basic_block", put(["examples", 2, "args", "norm_layer"], "partial(nn.GroupNorm, 4, 16, 1e-05, True, False)"))),
+    # A bad value a partial binds by position is reported where the class comes from, as a partial's keyword is.
+    Case("partial_positional_bad_value", "E324", "specs/basic_block.json", "layers.bn1.type", "num_groups must be at least 1, found -4",
+         edit("basic_block", put(["examples", 2, "args", "norm_layer"], "partial(nn.GroupNorm, -4)"))),
     Case("partial_positional_and_keyword", "E406", "specs/basic_block.json", "layers.bn1.positional", "got 'num_groups' twice",
          edit("basic_block", put(["examples", 2, "args", "norm_layer"], "partial(nn.GroupNorm, 4, num_groups=2)"))),
     Case("partial_without_arguments", "E302", "specs/basic_block.json", "examples[2].args.norm_layer", "partial() takes one layer class and arguments for it",
