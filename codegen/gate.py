@@ -170,7 +170,7 @@ def _check_function(func: ast.FunctionDef, block: Block, fail) -> None:
     carried = {
         id(stmt) for loop in _nodes(func) if type(loop) is ast.For for stmt in loop.body
         if type(stmt) is ast.Assign and len(stmt.targets) == 1 and type(stmt.targets[0]) is ast.Name
-        and stmt.targets[0].id in args and _is_carried_value(stmt.value, args)
+        and stmt.targets[0].id in args and is_carried_value(stmt.value, args)
     }
     for node in _nodes(func):
         kind = type(node)
@@ -195,7 +195,7 @@ def _check_function(func: ast.FunctionDef, block: Block, fail) -> None:
     _check_init_code(func, "function", fail)  # no initialisation code outside a block's __init__
 
 
-def _is_carried_value(value: ast.expr, args: set[str]) -> bool:
+def is_carried_value(value: ast.expr, args: set[str]) -> bool:
     """What a builder's loop may give an argument for the next step: another argument or an int or float."""
     if type(value) is ast.Name:
         return value.id in args
@@ -422,7 +422,8 @@ def _check_class(cls: ast.ClassDef, block: Block, fail) -> None:
 
 
 def registration_order(block: Block) -> list[str]:
-    """Parameters and buffers, then the layers; a tensor with "after" comes right after its layer."""
+    """What the spec says __init__ makes, in order: parameters and buffers, then the layers; a tensor
+    with "after" right after its layer."""
     tensors = block.parameters + block.buffers
     order = [t.name for t in tensors if t.after is None]
     for layer in block.layers:
@@ -431,7 +432,7 @@ def registration_order(block: Block) -> list[str]:
 
 
 def _registration_order(constructor: ast.FunctionDef, block: Block) -> list[str]:
-    """The order in which __init__ makes the spec's parameters, buffers and layers (the order of state_dict)."""
+    """The order in which __init__ makes the spec's parameters, buffers and layers (so the order of the draws)."""
     names = {t.name for t in block.parameters} | set(block.layers)
     made: list[tuple[int, int, str]] = []
     for node in _nodes(constructor):

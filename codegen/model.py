@@ -74,7 +74,7 @@ class TensorDef:
     doc: str = ""
     persistent: bool = True  # buffers: False keeps it out of state_dict
     condition: ast.expr | None = None  # "if": built only when this holds, otherwise None
-    after: str | None = None  # "after": registered right after this layer, instead of before every layer
+    after: str | None = None  # "after": made right after this layer in __init__, instead of before every layer
 
 
 @dataclass

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import catalogue, expressions, initialisers
+from .gate import is_carried_value
 from .model import Append, Assign, Block, For, If, LayerDef, RepeatDef, Return, Statement, While
 from .output import TEMPLATES as TEMPLATE_DIR
 from .values import REQUIRED, Tensor
@@ -346,8 +347,7 @@ def _carried(block: Block, repeat: RepeatDef) -> dict[str, ast.expr]:
     for a, values in found.items():
         if a not in args or len({ast.dump(v) for v in values}) != 1 or any(isinstance(v, ast.Name) and v.id in found for v in values):
             continue
-        # The gate admits another argument or an int or float here, nothing else (gate._is_carried_value).
-        if not (isinstance(values[0], ast.Name) and values[0].id in args or isinstance(values[0], ast.Constant) and type(values[0].value) in (int, float)):
+        if not is_carried_value(values[0], args):  # what the gate admits there, nothing else
             continue
         # Every read of a anywhere in the builder must be one of these conditionals (the repeat's own 'in' included).
         trees = list(_init_trees(block)) + [c.iterable for c in block.layers["net"].children if isinstance(c, RepeatDef)]

@@ -83,7 +83,7 @@ CASES = {
     ),
     "layernorm-bias": ("layer_norm", "LayerNorm", lambda C: C(16, True), lambda: lib.LayerNorm(16, True), (2, 5, 16)),
     "layernorm-no-bias": ("layer_norm", "LayerNorm", lambda C: C(8, False), lambda: lib.LayerNorm(8, False), (3, 8)),
-    # gamma is registered after the layers ("after"), as the ConvNeXt code makes it.
+    # gamma is made after the layers ("after"), as the ConvNeXt code makes it.
     "convnext-default": ("convnext_block", "ConvNeXtBlock", lambda C: C(16), lambda: lib.ConvNeXtBlock(16), (2, 16, 8, 8)),
     "convnext-scale": ("convnext_block", "ConvNeXtBlock", lambda C: C(8, layer_scale_init_value=0.5), lambda: lib.ConvNeXtBlock(8, layer_scale_init_value=0.5), (2, 8, 9, 7)),
     "rmsnorm-default": ("rms_norm", "RMSNorm", lambda C: C(16), lambda: lib.RMSNorm(16), (2, 5, 16)),
